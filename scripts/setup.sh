@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv and installs synthembed with every extra that runs on a CPU machine.
+# torch is pinned to the CPU wheel here (2.13.0): an unpinned torch would pull gigabytes of CUDA.
+# On a GPU machine install your CUDA torch first and pass SYNTHEMBED_TORCH="" to keep it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=".venv/bin/python -m pip"
+$PIP install -q --upgrade pip
+TORCH_SPEC=${SYNTHEMBED_TORCH-torch==2.13.0}
+[ -n "$TORCH_SPEC" ] && $PIP install -q "$TORCH_SPEC"
+$PIP install -q -e ".[dev,train,eval]"
+# DeepSpeed compiles against the torch above, so it must not get an isolated build env of its own.
+.venv/bin/python -c "import deepspeed" 2>/dev/null || $PIP install -q --no-build-isolation deepspeed
+echo "setup: ok ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
