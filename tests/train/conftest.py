@@ -1,0 +1,138 @@
+"""Tiny offline fixtures: a word-level tokenizer trained here, a 2-layer Mistral built from a config,
+and small dataset dirs in the synth layout. Nothing touches the network or the working directory."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+# Topic words of the learnable data set: a query about a topic has a positive that shares it.
+TOPICS = [f"topic{i}" for i in range(24)]
+FILLER = [f"w{i}" for i in range(40)]
+EXTRA = [
+    "Instruct",
+    "Query",
+    ":",
+    "find",
+    "the",
+    "passage",
+    "about",
+    "text",
+    "on",
+    "hello",
+    "world",
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+]
+SPECIALS = ["[UNK]", "<pad>", "<s>", "</s>"]
+
+
+def build_tokenizer(eos: bool = True, bos: bool = False):
+    """A PreTrainedTokenizerFast over a fixed word list; whitespace/punctuation pre-tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(SPECIALS + EXTRA + TOPICS + FILLER)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    kwargs = {"pad_token": "<pad>", "unk_token": "[UNK]"}
+    if eos:
+        kwargs["eos_token"] = "</s>"
+    if bos:
+        kwargs["bos_token"] = "<s>"
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
+
+
+def build_model(vocab_size: int, seed: int = 0, **overrides):
+    """A 2-layer Mistral-shaped backbone (hidden 32) with random weights."""
+    import torch
+    from transformers import AutoModel, MistralConfig
+
+    torch.manual_seed(seed)
+    cfg = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=vocab_size,
+        max_position_embeddings=256,
+        pad_token_id=1,
+        eos_token_id=3,
+        bos_token_id=2,
+    )
+    cfg.update(overrides)
+    return AutoModel.from_config(MistralConfig(**cfg), attn_implementation="sdpa")
+
+
+@pytest.fixture
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture
+def tiny_model(tokenizer):
+    return build_model(len(tokenizer))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A saved tiny Mistral + tokenizer, what ``--model`` points at in CLI-level tests."""
+    out = tmp_path_factory.mktemp("tiny-mistral")
+    tok = build_tokenizer()
+    build_model(len(tok)).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def make_rows(n: int, seed: int = 0, negatives: bool = True) -> list[dict]:
+    """Learnable rows: query and positive share a topic word; the hard negative has another topic."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        t, other = rng.sample(TOPICS, 2)
+        q = " ".join([t] + rng.sample(FILLER, 3))
+        pos = " ".join(rng.sample(FILLER, 4) + [t] + rng.sample(FILLER, 2))
+        neg = " ".join(rng.sample(FILLER, 4) + [other] + rng.sample(FILLER, 2))
+        rows.append(
+            {
+                "id": f"row{seed}-{i}",
+                "task_type": "retrieval",
+                "instruction": "find the passage about the text",
+                "query": q,
+                "positive": pos,
+                "negative": neg if negatives and i % 2 == 0 else None,
+                "language": "en",
+                "language_pair": None,
+                "model": "test",
+                "source": "synthetic",
+            }
+        )
+    return rows
+
+
+def write_dataset_dir(root: Path, rows: list[dict], fmt: str = "jsonl") -> Path:
+    """A dataset dir in the synth layout (data/*.jsonl or data/*.parquet)."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        with open(data / "train-00000.jsonl", "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), data / "train-00000.parquet")
+    return root
+
+
+@pytest.fixture
+def dataset_dir(tmp_path) -> Path:
+    return write_dataset_dir(tmp_path / "ds", make_rows(64))
