@@ -1,0 +1,5 @@
+import sys
+
+from synth.generate import cli
+
+sys.exit(cli())

@@ -1,0 +1,73 @@
+"""The `synth.generate` command line, as one dataclass: every option's help lives on its field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKENDS = ("openai", "vllm")
+GUIDED = ("auto", "on", "off")
+
+
+def opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class GenerateConfig:
+    backend: str = opt("openai", f"LLM backend: one of {', '.join(BACKENDS)}")
+    model: str = opt("gpt-4o-mini", "generator model id (API model name or HF id for vllm)")
+    out: Path = opt(Path("data/synth"), "dataset dir to write (and resume)")
+    num_examples: int = opt(1000, "rows to keep after validation and dedup")
+    languages: str | None = opt(None, "ISO codes, optionally weighted: 'en,ko,de' or 'en:0.6,de:0.4'; "
+                                "default: the paper's 93-language mix")  # fmt: skip
+    task_types: str | None = opt(None, "only these task types (paper weights): 'retrieval,sts'")
+    task_mix: str | None = opt(None, "task type weights: 'retrieval:0.5,classification:0.5'")
+    seed: int = opt(0, "run seed: knobs of call i come from (seed, i)")
+    examples_per_task: int = opt(3, "examples generated per brainstormed task (paper: ~3)")
+    max_reasks: int = opt(2, "re-asks of a call whose answer fails validation, before it is rejected")
+    max_calls: int | None = opt(None, "bound on LLM calls over the whole run (default 3*num_examples+100)")
+    max_cost: float | None = opt(None, "stop cleanly once this many USD are spent (exit status 3)")
+    concurrency: int | None = opt(None, "calls in flight at once (default 64 for openai, 512 for vllm)")
+    rpm: int | None = opt(None, "requests-per-minute limit (openai)")
+    tpm: int | None = opt(None, "tokens-per-minute limit, estimated (openai)")
+    timeout: float = opt(300.0, "seconds before one HTTP call times out (openai)")
+    max_retries: int = opt(8, "retries of a call after 429/5xx/timeouts (openai)")
+    temperature: float = opt(1.0, "sampling temperature (paper: 1.0)")
+    top_p: float = opt(1.0, "nucleus sampling top_p (paper: 1.0)")
+    max_tokens_cap: int = opt(8192, "upper bound on max_tokens of one call (the model's output limit)")
+    base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1 (vllm serve)")
+    api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
+    guided: str = opt("auto", "JSON-schema guided decoding: auto (vllm on, openai off), on, off")
+    tensor_parallel_size: int = opt(1, "GPUs per model for --backend vllm")
+    prices: Path | None = opt(None, 'JSON file {"model": [usd_in_per_1M, usd_out_per_1M]} overriding the price table')
+    price_in: float | None = opt(None, "USD per 1M prompt tokens (overrides the table)")
+    price_out: float | None = opt(None, "USD per 1M completion tokens (overrides the table)")
+    license: str = opt("other", "license written into the data card's metadata")
+    dry_run: bool = opt(False, "print the plan, token and cost estimate, and sample prompts; make no calls")
+    progress: bool = opt(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.guided not in GUIDED:
+            raise ValueError(f"--guided: {self.guided!r} is not one of {', '.join(GUIDED)}")
+        for name in ("num_examples", "examples_per_task", "tensor_parallel_size", "max_tokens_cap"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("concurrency", "rpm", "tpm", "max_calls"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.max_reasks < 0 or self.max_retries < 0:
+            raise ValueError("--max-reasks and --max-retries must be >= 0")
+        if self.timeout <= 0:
+            raise ValueError(f"--timeout must be > 0 seconds, got {self.timeout}")
+        if not 0 <= self.temperature <= 2 or not 0 < self.top_p <= 1:
+            raise ValueError("--temperature must be in [0, 2] and --top-p in (0, 1]")
+        if self.backend == "vllm" and self.base_url:
+            raise ValueError("--base-url is for --backend openai (an OpenAI-compatible server), not vllm")
+        if self.max_calls is None:
+            self.max_calls = 3 * self.num_examples + 100
+        if self.concurrency is None:
+            self.concurrency = 512 if self.backend == "vllm" else 64

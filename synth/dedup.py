@@ -1,0 +1,91 @@
+"""Exact and near-duplicate detection over queries, positives and brainstormed tasks.
+
+Exact: texts equal after `synth.text.normalize` (case, width, punctuation, whitespace).
+Near: MinHash LSH (datasketch) over character n-grams of the normalised text, spaces removed, so
+the same shingles work for Chinese, Japanese or Thai as for English. Unspaced scripts use shorter
+n-grams because one character carries more of a word there.
+
+Shingle hashes are computed with numpy in one pass per text (a polynomial hash over code points)
+and handed to datasketch as ready hashes: its default SHA-1 per shingle would dominate the
+generator's CPU time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from synth.text import normalize
+
+NUM_PERM = 128
+THRESHOLD = 0.8  # estimated Jaccard similarity of shingle sets above which two texts are duplicates
+MIN_SHINGLES = 8  # below this MinHash estimates are noise: short texts get exact dedup only
+_MASK32 = np.uint64(0xFFFFFFFF)
+_BASE = np.uint64(1_000_003)
+
+
+def _unspaced_share(text: str) -> float:
+    cjk_thai = sum(1 for ch in text if "\u0e00" <= ch <= "\u0eff" or "\u1000" <= ch <= "\u109f"
+                   or "\u1780" <= ch <= "\u17ff" or "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff"
+                   or "\uac00" <= ch <= "\ud7af")  # fmt: skip
+    return cjk_thai / max(len(text), 1)
+
+
+def shingle_hashes(normalized: str) -> np.ndarray:
+    """32-bit hashes of the distinct character n-grams of a normalised text (n=3 for unspaced
+    scripts, 5 otherwise).
+
+    >>> len(shingle_hashes("abcdef"))  # "abcde", "bcdef"
+    2
+    """
+    compact = normalized.replace(" ", "")
+    n = 3 if _unspaced_share(compact) > 0.5 else 5
+    codes = np.frombuffer(compact.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(codes) < n:
+        return np.empty(0, dtype=np.uint32)
+    h = np.zeros(len(codes) - n + 1, dtype=np.uint64)
+    for j in range(n):  # (h * B + c) over the window; uint64 wraps, which is fine for hashing
+        h = h * _BASE + codes[j : j + len(h)]
+    return np.unique((h ^ (h >> np.uint64(29))) & _MASK32).astype(np.uint32)
+
+
+def _identity(value):
+    return value
+
+
+class Deduper:
+    """Keeps the first text of each duplicate group, in the order texts are offered."""
+
+    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM):
+        self.num_perm = num_perm
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._template = MinHash(num_perm=num_perm, hashfunc=_identity)  # permutations made once
+        self.exact: set[bytes] = set()
+        self._count = 0
+
+    def minhash(self, normalized: str) -> MinHash | None:
+        hashes = shingle_hashes(normalized)
+        if len(hashes) < MIN_SHINGLES:
+            return None
+        m = self._template.copy()
+        m.update_batch(hashes)  # datasketch applies its permutations to all shingles at once
+        return m
+
+    def check(self, texts: list[str]) -> str | None:
+        """'exact' or 'near' if any text duplicates an earlier kept one, else None (and the texts
+        are remembered). A group of texts is accepted or rejected whole: a row, say."""
+        norms = [normalize(t) for t in texts]
+        keys = [hashlib.blake2b(n.encode(), digest_size=16).digest() for n in norms]
+        if any(k in self.exact for k in keys):
+            return "exact"
+        hashes = [self.minhash(n) for n in norms]
+        if any(m is not None and self.lsh.query(m) for m in hashes):
+            return "near"
+        self.exact.update(keys)
+        for m in hashes:
+            if m is not None:
+                self.lsh.insert(str(self._count), m, check_duplication=False)
+                self._count += 1
+        return None

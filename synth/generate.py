@@ -1,0 +1,134 @@
+"""`python -m synth.generate`: synthetic embedding data, end to end.
+
+parse flags -> build plan, journal and backend -> run -> write rows, stats.json and the card.
+Exit status: 0 done, 1 error, 2 bad flags, 3 stopped by --max-calls/--max-cost (rerun to go on),
+130 interrupted (rerun to go on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from synth.backends.base import Backend, BackendError
+from synth.card import render_card
+from synth.cli import fail, parse
+from synth.config import GenerateConfig
+from synth.dataset import write_json, write_jsonl, write_rows, write_text
+from synth.dry_run import format_plan, plan_run, save_plan, write_samples
+from synth.journal import Journal, JournalMismatch
+from synth.languages import parse_languages
+from synth.plan import Plan, template_hashes
+from synth.pricing import price_for
+from synth.progress import Progress
+from synth.runner import Limits, Runner
+from synth.secrets import RedactingFilter, redact, redact_url
+from synth.stats import build_stats
+from synth.summary import format_summary
+from synth.tasks import parse_task_mix
+
+PROG = "synth.generate"
+log = logging.getLogger(PROG)
+
+
+def make_backend(cfg: GenerateConfig) -> Backend:
+    guided = cfg.guided == "on" or (cfg.guided == "auto" and cfg.backend == "vllm")
+    if cfg.backend == "vllm":
+        from synth.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(cfg.model, cfg.tensor_parallel_size, cfg.concurrency, cfg.temperature, cfg.top_p, guided)
+    from synth.backends.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
+                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, guided)  # fmt: skip
+
+
+def main(cfg: GenerateConfig) -> int:
+    try:
+        languages = parse_languages(cfg.languages)
+        task_mix = parse_task_mix(cfg.task_types, cfg.task_mix)
+        if "bitext" in task_mix and len(languages) < 2:
+            raise ValueError("--languages: bitext needs at least two languages (or leave bitext out of --task-types)")
+        price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
+    except ValueError as err:
+        fail(PROG, str(err), 2)
+    plan = Plan(cfg.seed, task_mix, languages, cfg.examples_per_task)
+    if cfg.dry_run:
+        return dry_run(cfg, plan, price)
+    fingerprint = {"seed": cfg.seed, "model": cfg.model, "languages": languages, "task_mix": task_mix,
+                   "examples_per_task": cfg.examples_per_task, "templates": template_hashes()}  # fmt: skip
+    started = time.monotonic()
+    try:
+        journal = Journal(cfg.out / ".synth" / "journal.jsonl", fingerprint)
+    except (JournalMismatch, OSError) as err:
+        fail(PROG, str(err))
+    status, runner = "complete", None
+    try:
+        backend = make_backend(cfg)
+        limits = Limits(cfg.num_examples, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency,
+                        cfg.max_tokens_cap)  # fmt: skip
+        progress = Progress(cfg.num_examples, disable=not cfg.progress)
+        runner = Runner(backend, journal, plan, limits, price, cfg.model, progress)
+        asyncio.run(_run(runner, backend, journal))
+        progress.close(runner)
+        if not runner.complete:
+            status = f"stopped:{runner.stopped_by or 'max_calls'}"
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except (BackendError, JournalMismatch) as err:
+        fail(PROG, redact(str(err)))
+    if runner is None:
+        return 130
+    generator = {"backend": cfg.backend, "model": cfg.model, "base_url": redact_url(cfg.base_url) if cfg.base_url else None,
+                 "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
+                 "examples_per_task": cfg.examples_per_task, "max_reasks": cfg.max_reasks,
+                 "languages": languages, "task_mix": task_mix}  # fmt: skip
+    stats = build_stats(runner, status=status, generator=generator, templates=template_hashes(),
+                        elapsed_s=time.monotonic() - started)  # fmt: skip
+    write_outputs(cfg, runner, stats)
+    print(format_summary(stats, cfg.out), file=sys.stderr)
+    return {"complete": 0, "interrupted": 130}.get(status, 3)
+
+
+async def _run(runner: Runner, backend: Backend, journal: Journal) -> None:
+    try:
+        await runner.run()
+    finally:
+        await backend.close()
+        await journal.close()
+
+
+def write_outputs(cfg: GenerateConfig, runner: Runner, stats: dict) -> None:
+    write_rows(cfg.out, runner.rows)
+    write_json(cfg.out / "stats.json", stats)
+    rejects = runner.rejects + [r for pool in runner.pools.values() for r in pool.rejects]
+    write_jsonl(cfg.out / ".synth" / "rejects.jsonl", rejects)
+    write_text(cfg.out / "README.md", render_card(cfg.out, stats, cfg.license))
+
+
+def dry_run(cfg: GenerateConfig, plan: Plan, price) -> int:
+    report = plan_run(plan, cfg.num_examples, cfg.examples_per_task, price)
+    folder = cfg.out / ".synth" / "plan"
+    samples = write_samples(plan, folder)
+    plan_path = save_plan(report, folder)
+    print(f"dry run: {cfg.num_examples:,} examples with {cfg.model} (no calls made)\n")
+    print(format_plan(report))
+    print(f"\nplan: {plan_path}\nsample prompts: {', '.join(str(p) for p in samples[:3])} ...")
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    for noisy in ("httpx", "httpx2", "openai"):  # one INFO line per request would drown the progress bar
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = parse(GenerateConfig, argv, PROG, __doc__.splitlines()[0])
+    return main(cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,117 @@
+"""The deterministic plan of a run: what step-2 call number i asks for.
+
+Call i draws its task type and knobs from `call_rng(seed, "gen", i)`. Asymmetric types take their
+task definition from the type's pool of brainstormed tasks: the j-th call of a type uses task slot
+j // examples_per_task, so each brainstormed task is reused for a few examples (about 3 in the
+paper: 150k tasks for 500k examples). Because nothing here depends on timing, a resumed or repeated
+run asks exactly the same questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+from synth.knobs import WeightedChoice, call_rng, requested_words, sample_knobs
+from synth.languages import language_name
+from synth.pricing import estimate_prompt_tokens, tokens_per_word
+from synth.render import render, template_hash
+from synth.tasks import TASK_TYPES
+
+MAX_TOKENS_FLOOR = 512
+JSON_OVERHEAD_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    index: int
+    task_type: str
+    knobs: dict
+    slot: int | None  # task slot in the brainstorm pool; None for sts and bitext
+
+
+class Plan:
+    def __init__(self, seed: int, task_mix: dict[str, float], languages: dict[str, float], examples_per_task: int):
+        self.seed = seed
+        self.types = WeightedChoice(task_mix)
+        self.languages = WeightedChoice(languages)
+        self.examples_per_task = examples_per_task
+        self._calls: list[PlannedCall] = []
+        self._per_type: Counter[str] = Counter()
+
+    def __getitem__(self, index: int) -> PlannedCall:
+        while len(self._calls) <= index:
+            i = len(self._calls)
+            rng = call_rng(self.seed, "gen", i)
+            task_type = self.types(rng)
+            knobs = sample_knobs(task_type, rng, self.languages)
+            slot = None
+            if TASK_TYPES[task_type].fixed_instruction is None:
+                slot = self._per_type[task_type] // self.examples_per_task
+            self._per_type[task_type] += 1
+            self._calls.append(PlannedCall(i, task_type, knobs, slot))
+        return self._calls[index]
+
+
+def template_variables(call: PlannedCall, task: str | None) -> dict:
+    variables = dict(call.knobs)
+    variables["language"] = language_name(call.knobs["language"])
+    if call.task_type == "bitext":
+        variables["source_language"] = variables.pop("language")
+        variables["target_language"] = language_name(call.knobs["target_language"])
+    if task is not None:
+        variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
+    return variables
+
+
+def generate_prompt(call: PlannedCall, task: str | None) -> str:
+    return render(TASK_TYPES[call.task_type].generate_template, **template_variables(call, task))
+
+
+def brainstorm_prompt(task_type: str) -> str:
+    return render(TASK_TYPES[task_type].brainstorm_template)
+
+
+def expected_completion_words(task_type: str, knobs: dict) -> float:
+    """What a compliant answer is likely to hold, in words (LLMs overshoot "at least N")."""
+    low, high = requested_words(task_type, knobs)
+    if task_type == "retrieval":
+        return 2 * 1.3 * low + 15  # two documents and a query
+    if task_type == "classification":
+        return (0.8 * high if high else 1.3 * low) + 10
+    if task_type == "long_long":
+        return 2 * 1.3 * low
+    if task_type == "short_short":
+        return 30
+    unit_words = {"phrase": 6, "sentence": 20, "passage": 120}[knobs["unit"]]
+    return 3 * unit_words
+
+
+def completion_token_estimate(task_type: str, knobs: dict) -> int:
+    languages = [knobs["language"], knobs.get("target_language", knobs["language"])]
+    tpw = max(tokens_per_word(code) for code in languages)
+    return int(expected_completion_words(task_type, knobs) * tpw) + JSON_OVERHEAD_TOKENS
+
+
+def max_tokens_for(task_type: str, knobs: dict, cap: int) -> int:
+    """Room for twice the expected answer, so long documents are never cut; truncated answers are
+    re-asked with double this."""
+    return min(cap, max(MAX_TOKENS_FLOOR, 2 * completion_token_estimate(task_type, knobs)))
+
+
+def brainstorm_max_tokens(cap: int) -> int:
+    return min(cap, 2048)
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def template_hashes() -> dict[str, str]:
+    names = {t.generate_template for t in TASK_TYPES.values()}
+    names |= {t.brainstorm_template for t in TASK_TYPES.values() if t.brainstorm_template}
+    return {name: template_hash(name) for name in sorted(names)}
+
+
+__all__ = ["Plan", "PlannedCall", "estimate_prompt_tokens"]
