@@ -1,0 +1,112 @@
+"""Local retrieval data in the BEIR layout, read with one-line errors.
+
+BEIR dir (what ``python -m eval.retrieval --data DIR`` reads)::
+
+    DIR/corpus.jsonl        {"_id": "d1", "title": "...", "text": "..."}   one per line
+    DIR/queries.jsonl       {"_id": "q1", "text": "..."}
+    DIR/qrels/{split}.tsv   query-id <TAB> corpus-id <TAB> score, with a header line
+
+A document is read as ``title + " " + text`` (stripped), the way mteb builds it, so both score the
+same strings.
+
+Not handled: BEIR's zipped downloads, gzipped files, qrels without a header line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.errors import EvalError
+
+
+@dataclass(frozen=True)
+class RetrievalData:
+    """One split of a BEIR dataset; ``qrels`` keeps only queries with at least one judgement."""
+
+    corpus: dict[str, str]  # doc id -> "title text"
+    queries: dict[str, str]  # query id -> text
+    qrels: dict[str, dict[str, int]]  # query id -> {doc id: grade}
+
+
+def _read_jsonl(path: Path, kind: str) -> list[dict]:
+    if not path.is_file():
+        raise EvalError(
+            f"{path}: {kind} file not found (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)"
+        )
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise EvalError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict) or "_id" not in row or "text" not in row:
+                raise EvalError(f"{path}:{n}: each line needs the keys '_id' and 'text'")
+            rows.append(row)
+    return rows
+
+
+def _doc_text(row: dict) -> str:
+    title = row.get("title") or ""
+    return (title + " " + row["text"]).strip() if title else row["text"].strip()
+
+
+def load_beir(root: Path, split: str = "test") -> RetrievalData:
+    """Read a BEIR dir; unknown ids in the qrels, duplicates and an empty corpus are errors."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EvalError(f"--data {root}: not a directory")
+    corpus_rows = _read_jsonl(root / "corpus.jsonl", "corpus")
+    if not corpus_rows:
+        raise EvalError(f"{root / 'corpus.jsonl'}: the corpus is empty")
+    corpus = {str(r["_id"]): _doc_text(r) for r in corpus_rows}
+    if len(corpus) != len(corpus_rows):
+        raise EvalError(f"{root / 'corpus.jsonl'}: duplicate document ids")
+    queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(root / "queries.jsonl", "queries")}
+    qrels = load_qrels(root / "qrels" / f"{split}.tsv", split)
+    unknown_q = sorted(set(qrels) - set(queries))
+    if unknown_q:
+        raise EvalError(
+            f"{root / 'qrels' / f'{split}.tsv'}: {len(unknown_q)} query id(s) not in queries.jsonl, e.g. {unknown_q[:3]}"
+        )
+    unknown_d = sorted({d for docs in qrels.values() for d in docs} - set(corpus))
+    if unknown_d:
+        raise EvalError(
+            f"{root / 'qrels' / f'{split}.tsv'}: {len(unknown_d)} document id(s) not in corpus.jsonl, e.g. {unknown_d[:3]}"
+        )
+    # Only judged queries are evaluated (mteb drops the others too); encoding the rest is waste.
+    queries = {q: t for q, t in queries.items() if q in qrels}
+    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_qrels(path: Path, split: str) -> dict[str, dict[str, int]]:
+    """query-id, corpus-id, score rows (TSV with a header) -> {query: {doc: grade}}."""
+    if not path.is_file():
+        splits = sorted(p.stem for p in path.parent.glob("*.tsv")) if path.parent.is_dir() else []
+        raise EvalError(
+            f"{path}: qrels file for --split {split} not found; splits present: {splits or 'none'}"
+        )
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None:
+            raise EvalError(f"{path}: empty qrels file")
+        for n, row in enumerate(reader, 2):
+            if not row:
+                continue
+            if len(row) < 3:
+                raise EvalError(f"{path}:{n}: expected query-id<TAB>corpus-id<TAB>score, got {row!r}")
+            try:
+                grade = int(float(row[2]))
+            except ValueError:
+                raise EvalError(f"{path}:{n}: score {row[2]!r} is not a number") from None
+            qrels.setdefault(row[0], {})[row[1]] = grade
+    if not qrels:
+        raise EvalError(f"{path}: no judgements in the qrels file")
+    return qrels

@@ -1,0 +1,217 @@
+"""The one encoder: text -> embeddings with the same tokenization, pooling and EOS as training.
+
+Queries get the model's instruction template (``Instruct: {instruction}\\nQuery: {query}`` for our
+models), documents nothing. The forward pass is :func:`train.modeling.embed`, tokenization of
+EOS-terminated inputs is :func:`train.inputs.tokenize`, so a vector here is the vector training
+optimised. Speed: inputs are sorted by token length so a batch wastes little padding, weights run in
+bf16/fp16 on a GPU, and a corpus already encoded by the same model is read from the on-disk cache.
+
+    enc = Encoder.load("models/e5-syn", cache_dir=Path("~/.cache/synthembed"))
+    q = enc.encode(["what is rope?"], instruction="Given a question, retrieve passages that answer it")
+    d = enc.encode(["RoPE rotates query and key vectors ..."])
+    (q @ d.T) -> cosine similarity, since both are unit length
+
+Not handled: multi-GPU data parallel encoding (use mteb's runners for that scale), quantisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from eval.cache import EmbeddingCache, texts_key
+from eval.errors import EvalError
+from eval.model_spec import ModelSpec, read_spec
+from train.inputs import tokenize
+from train.modeling import embed
+
+log = logging.getLogger(__name__)
+
+
+class TextEncoder(Protocol):
+    """What the evaluators need; :class:`Encoder` implements it, tests pass oracles."""
+
+    def encode(
+        self, texts: Sequence[str], *, instruction: str | None = None, normalize: bool | None = None
+    ) -> np.ndarray: ...
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """ "auto": bf16 on a GPU that has it, else fp16 on GPU; fp32 on CPU (half is slow there)."""
+    if dtype == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in table:
+        raise EvalError(f"--dtype {dtype}: valid values are auto, {', '.join(table)}")
+    return table[dtype]
+
+
+def load_backbone(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_theta: float | None = None):
+    """(model, tokenizer) from ``spec.path``; ``rope_theta`` replaces the config's RoPE base."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(spec.path)
+        if rope_theta is not None:
+            set_rope_theta(config, rope_theta, spec.path)
+        model = AutoModel.from_pretrained(spec.path, config=config, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    except EvalError:
+        raise
+    # A broken dir surfaces as OSError, ValueError, KeyError, SafetensorError, JSON errors... from
+    # transformers; all mean "this dir cannot be loaded", reported as one line with the reason.
+    except Exception as e:  # noqa: BLE001
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EvalError(f"--model {spec.path}: cannot load the model ({first})") from None
+    if spec.add_eos and tokenizer.eos_token_id is None:
+        raise EvalError(
+            f"--model {spec.path}: the tokenizer has no EOS token, which last-token pooling needs"
+        )
+    return model.to(device).eval(), tokenizer
+
+
+def set_rope_theta(config, theta: float, where: Path) -> None:
+    """Set the RoPE base in either config layout (transformers 5 ``rope_parameters``, or 4.x)."""
+    params = getattr(config, "rope_parameters", None)
+    if isinstance(params, dict) and "rope_theta" in params:
+        config.rope_parameters = {**params, "rope_theta": float(theta)}
+    elif getattr(config, "rope_theta", None) is not None:
+        config.rope_theta = float(theta)
+    else:
+        raise EvalError(f"--rope-theta: model {where} ({config.model_type}) has no rotary position embedding")
+
+
+class Encoder:
+    """Batched, length-sorted, cached embedding with one model. See the module docstring."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        spec: ModelSpec,
+        *,
+        batch_size: int = 32,
+        cache: EmbeddingCache | None = None,
+        sort_by_length: bool = True,
+        show_progress: bool = True,
+        settings: dict | None = None,
+    ) -> None:
+        self.model, self.tokenizer, self.spec = model, tokenizer, spec
+        self.batch_size = batch_size
+        self.cache = cache
+        self.sort_by_length = sort_by_length
+        self.show_progress = show_progress
+        # Everything besides the texts that changes the vectors; part of each cache key.
+        self.settings = {
+            "fingerprint": spec.fingerprint,
+            "pooling": spec.pooling,
+            "add_eos": spec.add_eos,
+            "max_length": spec.max_length,
+            **(settings or {}),
+        }
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_length: int | None = None,
+        rope_theta: float | None = None,
+        batch_size: int = 32,
+        cache_dir: Path | None = None,
+        sort_by_length: bool = True,
+        show_progress: bool = True,
+    ) -> Encoder:
+        spec = read_spec(name_or_path, max_length=max_length)
+        dev = pick_device(device)
+        torch_dtype = pick_dtype(dtype, dev)
+        model, tokenizer = load_backbone(spec, dev, torch_dtype, rope_theta)
+        settings = {"dtype": str(torch_dtype), "rope_theta": rope_theta}
+        cache = EmbeddingCache(cache_dir, texts_key(settings, [spec.fingerprint])) if cache_dir else None
+        log.info(
+            "loaded %s (%s, pooling=%s, max_length=%d, %s on %s)",
+            spec.name,
+            spec.kind,
+            spec.pooling,
+            spec.max_length,
+            torch_dtype,
+            dev,
+        )
+        return cls(
+            model,
+            tokenizer,
+            spec,
+            batch_size=batch_size,
+            cache=cache,
+            sort_by_length=sort_by_length,
+            show_progress=show_progress,
+            settings=settings,
+        )
+
+    def format(self, texts: Sequence[str], instruction: str | None) -> list[str]:
+        """Apply the query template when there is an instruction and the model takes one."""
+        if not instruction or self.spec.query_template is None:
+            return list(texts)
+        return [self.spec.query_template.format(instruction=instruction, query=t) for t in texts]
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """(B, T) input_ids and attention_mask, truncated to ``spec.max_length`` tokens."""
+        if self.spec.add_eos:
+            return tokenize(self.tokenizer, texts, self.spec.max_length)
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.spec.max_length, return_tensors="pt"
+        )
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def _order(self, texts: list[str]) -> np.ndarray:
+        """Indices longest first by token count, so each batch pads to near its own length."""
+        if not self.sort_by_length:
+            return np.arange(len(texts))
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return np.argsort(-np.minimum(lengths, self.spec.max_length), kind="stable")
+
+    def encode(
+        self, texts: Sequence[str], *, instruction: str | None = None, normalize: bool | None = None
+    ) -> np.ndarray:
+        """(N,) texts -> (N, H) float32; ``normalize`` None means what the model dir says."""
+        inputs = self.format(texts, instruction)
+        normalize = self.spec.normalize if normalize is None else normalize
+        if not inputs:
+            raise EvalError("nothing to encode: the input list is empty")
+        key = texts_key({**self.settings, "normalize": normalize}, inputs) if self.cache else None
+        if self.cache and key and (hit := self.cache.get(key)) is not None:
+            return np.asarray(hit)
+        order = self._order(inputs)
+        out: np.ndarray | None = None
+        batches = range(0, len(inputs), self.batch_size)
+        for start in tqdm(
+            batches, desc=f"encode {len(inputs)} texts", disable=not self.show_progress, leave=False
+        ):
+            idx = order[start : start + self.batch_size]
+            batch = {k: v.to(self.device) for k, v in self.tokenize([inputs[i] for i in idx]).items()}
+            with torch.inference_mode():
+                emb = embed(self.model, batch, self.spec.pooling, normalize=normalize)  # (B, H) float32
+            if out is None:
+                out = np.empty((len(inputs), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb.cpu().numpy()
+        assert out is not None
+        if self.cache and key:
+            self.cache.put(key, out)
+        return out

@@ -1,0 +1,82 @@
+"""Retrieval and STS metrics, computed by maintained libraries and named the way mteb names them.
+
+Retrieval: nDCG@k, MAP@k and Recall@k come from ``pytrec_eval`` (``ndcg_cut``, ``map_cut``,
+``recall``), exactly the measures mteb asks it for. MRR@k is ``pytrec_eval``'s ``recip_rank`` on the
+run cut to its top k, ranked the way ``trec_eval`` ranks (score descending, ties broken by document
+id descending), which is what mteb's own MRR reproduces. Keys: ``ndcg_at_10``, ``mrr_at_10``,
+``recall_at_100``, ``map_at_100``, ... Averages are over the queries that have at least one judged
+document, as in mteb.
+
+Worked example (one query, relevant documents d1 and d3, ranking d2 > d1 > d3):
+
+    retrieval_scores({"q": {"d1": 1, "d3": 1}}, {"q": {"d2": 0.9, "d1": 0.8, "d3": 0.7}}, (1, 3))
+    -> mrr_at_1 = 0, mrr_at_3 = 1/2, recall_at_1 = 0, recall_at_3 = 1,
+       map_at_3 = (1/2 + 2/3) / 2, ndcg_at_3 = (1/log2(3) + 1/log2(4)) / (1 + 1/log2(3))
+
+STS: Pearson and Spearman correlation (scipy) of cosine similarities with the gold scores.
+
+Not handled: graded-relevance variants of MRR (any judged grade > 0 counts as relevant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+Qrels = Mapping[str, Mapping[str, int]]
+Run = Mapping[str, Mapping[str, float]]
+
+DEFAULT_K = (1, 3, 5, 10, 100, 1000)
+# The four numbers every retrieval report leads with (the issue's list).
+HEADLINE = ("ndcg_at_10", "mrr_at_10", "recall_at_100", "map_at_100")
+
+
+def rank(doc_scores: Mapping[str, float]) -> list[str]:
+    """Document ids best first, ties broken by id descending, as trec_eval (and pytrec_eval) do."""
+    return [d for d, _ in sorted(doc_scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+
+
+def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K) -> dict[str, float]:
+    """Mean nDCG/MAP/Recall/MRR at each k over the queries of ``qrels`` that have a run.
+
+    ``qrels``: query id -> {doc id: relevance grade}; ``run``: query id -> {doc id: score}.
+    """
+    import pytrec_eval
+
+    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
+    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
+    assert run, "no query of the run has judgements in qrels"
+    ks = ",".join(str(k) for k in k_values)
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}"})
+    per_query = evaluator.evaluate(run)
+    out: dict[str, float] = {}
+    for k in k_values:
+        out[f"ndcg_at_{k}"] = _mean(per_query, f"ndcg_cut_{k}")
+        out[f"map_at_{k}"] = _mean(per_query, f"map_cut_{k}")
+        out[f"recall_at_{k}"] = _mean(per_query, f"recall_{k}")
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
+    for k in k_values:
+        cut = {q: {d: docs[d] for d in rank(docs)[:k]} for q, docs in run.items()}
+        scores = rr.evaluate(cut)
+        # A query whose top k holds nothing relevant still counts, with reciprocal rank 0.
+        out[f"mrr_at_{k}"] = float(np.mean([scores.get(q, {}).get("recip_rank", 0.0) for q in run]))
+    return dict(sorted(out.items(), key=lambda kv: (kv[0].rsplit("_", 1)[0], int(kv[0].rsplit("_", 1)[1]))))
+
+
+def _mean(per_query: Mapping[str, Mapping[str, float]], measure: str) -> float:
+    return float(np.mean([m[measure] for m in per_query.values()]))
+
+
+def sts_scores(predicted: Sequence[float], gold: Sequence[float]) -> dict[str, float]:
+    """Pearson and Spearman correlation of predicted similarities with gold scores.
+
+    Keys follow mteb: ``pearson``/``spearman`` (and the same values as ``cosine_*`` since our
+    similarity is the cosine).
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    assert len(predicted) == len(gold) >= 2, f"need >= 2 aligned pairs, got {len(predicted)} and {len(gold)}"
+    pearson = float(pearsonr(predicted, gold)[0])
+    spearman = float(spearmanr(predicted, gold)[0])
+    return {"pearson": pearson, "spearman": spearman, "cosine_pearson": pearson, "cosine_spearman": spearman}

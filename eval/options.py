@@ -1,0 +1,58 @@
+"""Model options every entry point shares, written once (help text included).
+
+Each entry point's config subclasses :class:`EncoderOptions` and adds its own fields, so the
+model/device/dtype set-up is not pasted into four drivers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval.encoder import Encoder
+
+DEFAULT_CACHE = str(
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "synthembed" / "embeddings"
+)
+
+
+@dataclass(kw_only=True)
+class EncoderOptions:
+    model: str = field(metadata={"help": "model dir (ours or sentence-transformers) or Hub id org/name"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda if present), cpu, cuda, cuda:1, ..."})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16"}
+    )
+    batch_size: int = field(default=32, metadata={"help": "texts per forward pass"})
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "tokens kept per input; default: the model dir's (512 for ours, the paper's protocol)"
+        },
+    )
+    cache_dir: str = field(
+        default=DEFAULT_CACHE,
+        metadata={"help": "embedding cache dir, keyed by model and input hash; '' turns it off"},
+    )
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+    def load_encoder(self, **overrides) -> Encoder:
+        kwargs = dict(
+            device=self.device,
+            dtype=self.dtype,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            cache_dir=Path(self.cache_dir).expanduser() if self.cache_dir else None,
+            show_progress=self.progress,
+        )
+        return Encoder.load(self.model, **{**kwargs, **overrides})
+
+
+def out_file(out: str, default_name: str) -> Path:
+    """``--out`` is a .json file, or a dir that gets ``default_name``; parents are created."""
+    path = Path(out)
+    if path.suffix.lower() != ".json":
+        path = path / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

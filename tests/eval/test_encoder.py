@@ -1,0 +1,132 @@
+"""The eval encoder gives the vectors training computes, whatever the batching, and caches them."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from eval.encoder import Encoder
+from eval.errors import EvalError
+from eval.model_spec import read_spec
+from tests.eval.conftest import sentence, write_our_model_dir
+
+INSTR = "find the passage about the text"
+
+
+def _texts(n=20, seed=0):
+    rng = random.Random(seed)
+    return [sentence(rng, 1, 30) for _ in range(n)]
+
+
+def _train_vectors(model_dir, texts, instruction=None):
+    """What training computes: train.inputs formatting/tokenization + train.modeling.embed."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from train.inputs import format_query, tokenize
+    from train.modeling import embed
+
+    model, tok = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    if instruction:
+        texts = [format_query(instruction, t) for t in texts]
+    with torch.inference_mode():
+        return embed(model, tokenize(tok, texts, 512), "last", normalize=True).numpy()
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_same_vectors_as_training(tmp_path, padding_side):
+    model_dir = write_our_model_dir(tmp_path / "m", padding_side=padding_side)
+    enc = Encoder.load(str(model_dir), batch_size=4, show_progress=False)
+    texts = _texts()
+    np.testing.assert_allclose(enc.encode(texts), _train_vectors(model_dir, texts), atol=1e-5)
+    np.testing.assert_allclose(
+        enc.encode(texts, instruction=INSTR), _train_vectors(model_dir, texts, INSTR), atol=1e-5
+    )
+
+
+def test_spec_of_our_dir_matches_train(our_model_dir):
+    from train.inputs import QUERY_TEMPLATE
+
+    spec = read_spec(str(our_model_dir))
+    assert (spec.kind, spec.pooling, spec.add_eos, spec.max_length) == ("synthembed", "last", True, 512)
+    assert spec.query_template == QUERY_TEMPLATE
+
+
+def test_length_sorting_and_batch_size_do_not_change_vectors(our_model_dir):
+    texts = _texts(30, seed=1)
+    a = Encoder.load(str(our_model_dir), batch_size=7, show_progress=False).encode(texts)
+    b = Encoder.load(str(our_model_dir), batch_size=1, sort_by_length=False, show_progress=False).encode(
+        texts
+    )
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_normalize_off_gives_raw_vectors(our_model_dir):
+    enc = Encoder.load(str(our_model_dir), show_progress=False)
+    raw, unit = enc.encode(["w1 w2 w3"], normalize=False), enc.encode(["w1 w2 w3"])
+    assert not np.isclose(np.linalg.norm(raw), 1.0)
+    np.testing.assert_allclose(raw / np.linalg.norm(raw), unit, atol=1e-6)
+
+
+def test_cache_hit_skips_the_model(our_model_dir, tmp_path):
+    texts = _texts(10)
+    enc = Encoder.load(str(our_model_dir), cache_dir=tmp_path / "cache", show_progress=False)
+    first = enc.encode(texts)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model ran on a cached corpus")
+
+    again = Encoder.load(str(our_model_dir), cache_dir=tmp_path / "cache", show_progress=False)
+    again.model.forward = boom
+    np.testing.assert_array_equal(again.encode(texts), first)
+    assert again.cache.hits == 1
+    # another instruction, another normalisation or other texts are other entries
+    with pytest.raises(AssertionError, match="the model ran"):
+        again.encode(texts, instruction=INSTR)
+    with pytest.raises(AssertionError, match="the model ran"):
+        again.encode(texts, normalize=False)
+    with pytest.raises(AssertionError, match="the model ran"):
+        again.encode(texts[:-1])
+
+
+def test_cache_key_changes_with_max_length(our_model_dir, tmp_path):
+    texts = _texts(5)
+    Encoder.load(str(our_model_dir), cache_dir=tmp_path, show_progress=False).encode(texts)
+    Encoder.load(str(our_model_dir), cache_dir=tmp_path, max_length=8, show_progress=False).encode(texts)
+    assert len(list(tmp_path.rglob("*.npy"))) == 2
+
+
+def test_sentence_transformers_dir_equals_sentence_transformers(st_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    texts = _texts(25, seed=3)
+    ours = Encoder.load(str(st_model_dir), batch_size=8, show_progress=False)
+    assert (ours.spec.kind, ours.spec.pooling, ours.spec.normalize, ours.spec.max_length) == (
+        "sentence-transformers", "mean", True, 64,
+    )  # fmt: skip
+    ref = SentenceTransformer(str(st_model_dir), device="cpu").encode(texts, batch_size=8)
+    np.testing.assert_allclose(ours.encode(texts), ref, atol=1e-5)
+    assert ours.format(texts, INSTR) == texts  # such models take no instruction
+
+
+def test_load_errors(tmp_path, our_model_dir):
+    with pytest.raises(EvalError, match="no such directory"):
+        read_spec(str(tmp_path / "missing" / "model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EvalError, match="neither synthembed.json .* nor modules.json"):
+        read_spec(str(tmp_path / "empty"))
+    bad = write_our_model_dir(tmp_path / "v2", format_version=2)
+    with pytest.raises(EvalError, match="format_version 2 is not supported"):
+        read_spec(str(bad))
+    (bad / "synthembed.json").write_text(json.dumps({"format_version": 1, "pooling": "cls"}))
+    with pytest.raises(EvalError, match="synthembed.json: field pooling"):
+        read_spec(str(bad))
+    (bad / "synthembed.json").write_text(json.dumps({"format_version": 1, "pooling": "last"}))
+    (bad / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(EvalError, match="cannot load the model"):
+        Encoder.load(str(bad), show_progress=False)
