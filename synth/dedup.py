@@ -60,10 +60,13 @@ class Deduper:
 
     def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM):
         self.num_perm = num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # Weighted towards recall: LSH only proposes candidates, and each candidate is confirmed
+        # by its estimated Jaccard similarity, which removes the extra false positives.
+        self.threshold = threshold
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
+        self._signatures: list[MinHash] = []
         self._template = MinHash(num_perm=num_perm, hashfunc=_identity)  # permutations made once
         self.exact: set[bytes] = set()
-        self._count = 0
 
     def minhash(self, normalized: str) -> MinHash | None:
         hashes = shingle_hashes(normalized)
@@ -81,11 +84,14 @@ class Deduper:
         if any(k in self.exact for k in keys):
             return "exact"
         hashes = [self.minhash(n) for n in norms]
-        if any(m is not None and self.lsh.query(m) for m in hashes):
+        if any(m is not None and self._near(m) for m in hashes):
             return "near"
         self.exact.update(keys)
         for m in hashes:
             if m is not None:
-                self.lsh.insert(str(self._count), m, check_duplication=False)
-                self._count += 1
+                self.lsh.insert(len(self._signatures), m, check_duplication=False)
+                self._signatures.append(m)
         return None
+
+    def _near(self, m: MinHash) -> bool:
+        return any(m.jaccard(self._signatures[key]) >= self.threshold for key in self.lsh.query(m))
