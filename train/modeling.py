@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from train.pooling import pool
 
@@ -28,3 +28,18 @@ def embed(model, batch: dict, pooling: str, normalize: bool = True) -> Tensor:
         hidden = out.hidden_states[-1]
     emb = pool(hidden, batch["attention_mask"], pooling).float()  # (B, H)
     return F.normalize(emb, p=2, dim=-1) if normalize else emb
+
+
+class Encoder(nn.Module):
+    """The module the trainer wraps in DDP/DeepSpeed: one forward embeds any number of token batches.
+
+    Queries and documents go through a single ``forward`` call so that DDP and DeepSpeed see exactly
+    one forward per backward (two wrapped calls before one backward confuse their gradient hooks).
+    """
+
+    def __init__(self, backbone: nn.Module, pooling: str, normalize: bool = True) -> None:
+        super().__init__()
+        self.backbone, self.pooling, self.normalize = backbone, pooling, normalize
+
+    def forward(self, *batches: dict[str, Tensor]) -> tuple[Tensor, ...]:
+        return tuple(embed(self.backbone, b, self.pooling, self.normalize) for b in batches)  # each (n, H)

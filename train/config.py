@@ -1,0 +1,222 @@
+"""The one typed config of ``python -m train.lora``, and its argparse front end.
+
+Every field carries its help text in ``metadata["help"]``; the parser is generated from the fields,
+so help is written once. Cross-field checks live in ``__post_init__`` and raise ``ConfigError``,
+which the CLI prints as one line before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from train.pooling import POOLING_MODES
+
+# E5-mistral's instruction for web-search retrieval; recorded as the sentence-transformers "query"
+# prompt so `model.encode(texts, prompt_name="query")` reproduces our query side out of the box.
+DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+class ConfigError(ValueError):
+    """A bad flag, file or combination; the message is one line naming the culprit."""
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _opt("mistralai/Mistral-7B-v0.1", "base model: a Hub id or a local dir (AutoModel backbone)")
+    data: list[str] = _opt(
+        None,
+        "training rows: a synth dataset dir (DIR/data/*.parquet|*.jsonl), a .jsonl/.parquet file, or hf://owner/name "
+        "for a Hub dataset; repeat the flag to mix sets",
+        action="append",
+        required=True,
+    )
+    output: Path = _opt(
+        None,
+        "output dir: merged model, adapter/, checkpoints/, metrics.jsonl, runs/ (TensorBoard)",
+        required=True,
+    )
+    epochs: float = _opt(1.0, "passes over the data (paper: 1); ignored when --max-steps > 0")
+    max_steps: int = _opt(-1, "optimizer steps to run; -1 = as many as --epochs gives")
+    batch_size: int = _opt(
+        2048,
+        "GLOBAL contrastive batch (queries per step, summed over all processes; paper: 2048); every positive and hard "
+        "negative in it is a candidate for every query. Gradient accumulation is deliberately not offered: it would "
+        "not add in-batch negatives; use --grad-cache-chunk to fit a large batch in memory instead",
+    )
+    lr: float = _opt(1e-4, "peak AdamW learning rate (paper: 1e-4)")
+    weight_decay: float = _opt(0.0, "AdamW weight decay")
+    warmup_steps: int = _opt(100, "linear warm-up steps, then linear decay to 0 (paper: 100)")
+    max_length: int = _opt(
+        512, "max tokens per sequence INCLUDING the EOS we append; longer text is cut before the EOS"
+    )
+    temperature: float = _opt(0.02, "InfoNCE temperature; logits are cosine / temperature (paper: 0.02)")
+    pooling: str = _opt(
+        "last", "pooling: 'last' (hidden state at the EOS; decoder LLMs) or 'mean' (encoder backbones)"
+    )
+    normalize: bool = _opt(
+        True, "L2-normalise embeddings (cosine similarity)", action=argparse.BooleanOptionalAction
+    )
+    query_instruction: str = _opt(
+        DEFAULT_QUERY_INSTRUCTION,
+        "instruction recorded as the exported model's sentence-transformers 'query' prompt",
+    )
+    lora_r: int = _opt(16, "LoRA rank (paper: 16)")
+    lora_alpha: int = _opt(32, "LoRA alpha; the update is scaled by alpha / r (paper: 32)")
+    lora_dropout: float = _opt(0.1, "dropout on the LoRA input, in [0, 1) (paper: 0.1)")
+    lora_target: str = _opt(
+        "all-linear",
+        "modules that get LoRA: 'all-linear' (every attention and MLP projection) or a comma list, e.g. q_proj,v_proj",
+    )
+    gradient_checkpointing: bool = _opt(
+        True,
+        "recompute activations in backward to save memory (non-reentrant)",
+        action=argparse.BooleanOptionalAction,
+    )
+    save_steps: int = _opt(500, "write a checkpoint every N optimizer steps; 0 = only at the end")
+    resume: bool = _opt(
+        False,
+        "continue from the newest checkpoint in OUTPUT/checkpoints (model, optimizer, scheduler, sampler, RNG)",
+        action="store_true",
+    )
+    seed: int = _opt(42, "seed for data order, LoRA init and dropout")
+    grad_cache_chunk: int = _opt(
+        0,
+        "GradCache: embed N sequences at a time without keeping activations, then backprop chunk by chunk; same loss "
+        "and gradients as the full batch, memory of N sequences; 0 = off",
+    )
+    deepspeed: Path | None = _opt(
+        None, "DeepSpeed JSON config (e.g. train/configs/zero3.json); batch sizes and bf16 are filled in"
+    )
+    load_in_4bit: bool = _opt(
+        False, "QLoRA: load the base in 4-bit NF4 via bitsandbytes (needs a CUDA GPU)", action="store_true"
+    )
+    rope_theta: float | None = _opt(
+        None, "override the RoPE base frequency, e.g. 100000 for the paper's long-context variant"
+    )
+    push_to_hub: str | None = _opt(
+        None,
+        "after export, upload the model dir (not checkpoints) to this Hub repo id (token: HF_TOKEN or login)",
+    )
+    log_steps: int = _opt(1, "write a metrics line every N steps")
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output)
+        if self.deepspeed is not None:
+            self.deepspeed = Path(self.deepspeed)
+        if not self.data:
+            raise ConfigError("--data: give at least one dataset dir, file or hf://id")
+        checks = [
+            (self.batch_size > 0, f"--batch-size must be > 0, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.epochs > 0 or self.max_steps > 0, "--epochs must be > 0 unless --max-steps is set"),
+            (self.max_length >= 2, f"--max-length must be >= 2 (one token plus EOS), got {self.max_length}"),
+            (self.temperature > 0, f"--temperature must be > 0, got {self.temperature}"),
+            (
+                self.pooling in POOLING_MODES,
+                f"--pooling {self.pooling!r} is not one of {', '.join(POOLING_MODES)}",
+            ),
+            (self.lora_r > 0 and self.lora_alpha > 0, "--lora-r and --lora-alpha must be > 0"),
+            (0 <= self.lora_dropout < 1, f"--lora-dropout must be in [0, 1), got {self.lora_dropout}"),
+            (self.warmup_steps >= 0 and self.save_steps >= 0, "--warmup-steps and --save-steps must be >= 0"),
+            (self.grad_cache_chunk >= 0, f"--grad-cache-chunk must be >= 0, got {self.grad_cache_chunk}"),
+            (self.log_steps > 0, f"--log-steps must be > 0, got {self.log_steps}"),
+            (
+                self.rope_theta is None or self.rope_theta > 0,
+                f"--rope-theta must be > 0, got {self.rope_theta}",
+            ),
+            # GradCache runs several backward passes per optimizer step; the DeepSpeed engine treats each
+            # backward as a micro-step with its own reduction, so the two are refused together.
+            (
+                not (self.grad_cache_chunk and self.deepspeed),
+                "--grad-cache-chunk cannot be combined with --deepspeed (the engine owns backward); use DDP for GradCache",
+            ),
+            (
+                not (self.load_in_4bit and self.deepspeed),
+                "--load-in-4bit cannot be combined with --deepspeed; QLoRA here is single-process or DDP",
+            ),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def read_deepspeed_config(path: Path) -> dict[str, Any]:
+    """Parse the DeepSpeed JSON, turning every failure into one ConfigError line naming the file."""
+    try:
+        cfg = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"--deepspeed {path}: cannot read ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--deepspeed {path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"--deepspeed {path}: expected a JSON object, got {type(cfg).__name__}")
+    return cfg
+
+
+def preflight(cfg: TrainConfig) -> None:
+    """Checks that need the machine, not just the flags; run before any model is loaded."""
+    if cfg.load_in_4bit:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "--load-in-4bit needs a CUDA GPU and none is visible (bitsandbytes 4-bit runs on CUDA only)"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(
+                "--load-in-4bit needs bitsandbytes: pip install 'synthembed[gpu]' (or pip install bitsandbytes)"
+            )
+    if cfg.deepspeed is not None:
+        read_deepspeed_config(cfg.deepspeed)
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError("--deepspeed needs deepspeed: pip install --no-build-isolation deepspeed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train.lora",
+        description="LoRA contrastive training of an LLM embedder on a synth dataset dir (E5-mistral recipe).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for f in dataclasses.fields(TrainConfig):
+        meta = dict(f.metadata)
+        kw: dict[str, Any] = {"help": meta.pop("help"), "dest": f.name}
+        action = meta.pop("action", None)
+        kw["required"] = meta.pop("required", False)
+        if action is not None:
+            kw["action"] = action
+        if action not in ("store_true", argparse.BooleanOptionalAction, "append"):
+            kw["type"] = _arg_type(f)
+        if not kw["required"]:
+            kw["default"] = f.default
+        p.add_argument("--" + f.name.replace("_", "-"), **kw)
+    return p
+
+
+def _arg_type(f: dataclasses.Field) -> Any:
+    t = str(f.type)
+    if t.startswith("Path"):
+        return Path
+    for name, fn in (("int", int), ("float", float)):
+        if t.startswith(name):
+            return fn
+    return str
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    ns = build_parser().parse_args(argv)
+    return TrainConfig(**vars(ns))

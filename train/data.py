@@ -1,0 +1,132 @@
+"""Reading training rows from disk (or the Hub) into validated ``Example`` records.
+
+Accepted ``--data`` values:
+  * a synth dataset dir: every ``DIR/data/*.parquet`` and ``DIR/data/*.jsonl`` (sorted by name);
+  * one ``.jsonl`` or ``.parquet`` file of the same rows;
+  * ``hf://owner/name``: a Hub dataset (needs ``datasets`` and network), split ``train``.
+
+Rows must carry ``instruction``, ``query`` and ``positive`` as non-empty strings; ``negative`` is a
+string or null (null: the row uses in-batch negatives only). Other columns of the design's contract
+(id, task_type, language, ...) are kept only as far as the trainer needs them. This module does NOT
+deduplicate: the batch sampler keeps duplicate texts out of one batch instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from train.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("instruction", "query", "positive")
+HUB_PREFIX = "hf://"
+
+
+class DataError(ConfigError):
+    """Unreadable or malformed training data; one line naming the file, the row and the field."""
+
+
+@dataclass(frozen=True)
+class Example:
+    instruction: str
+    query: str
+    positive: str
+    negative: str | None
+    task_type: str = ""
+    source: str = ""
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def _read_parquet(path: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises several types for a corrupt file; all mean the same here
+        raise DataError(f"{path}: cannot read parquet ({e})") from None
+
+
+def _read_hub(dataset_id: str) -> list[dict]:
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            f"--data {HUB_PREFIX}{dataset_id}: Hub datasets need `pip install datasets`"
+        ) from None
+    return list(datasets.load_dataset(dataset_id, split="train"))
+
+
+def files_of(spec: str) -> list[Path]:
+    """The data files one ``--data`` value names; raises DataError when there are none."""
+    path = Path(spec)
+    if not path.exists():
+        raise DataError(
+            f"--data {spec}: no such file or directory (a Hub dataset is written {HUB_PREFIX}owner/name)"
+        )
+    if path.is_file():
+        if path.suffix not in (".jsonl", ".parquet"):
+            raise DataError(f"--data {spec}: expected a .jsonl or .parquet file or a dataset dir")
+        return [path]
+    data = path / "data"
+    files = sorted([*data.glob("*.parquet"), *data.glob("*.jsonl")]) if data.is_dir() else []
+    if not files:
+        raise DataError(
+            f"--data {spec}: no data/*.parquet or data/*.jsonl inside (is it a synth dataset dir?)"
+        )
+    return files
+
+
+def _to_example(row: dict, where: str) -> Example:
+    for key in REQUIRED:
+        value = row.get(key)
+        if not isinstance(value, str) or not value.strip():
+            got = "missing" if key not in row else f"{type(value).__name__} {value!r}"[:60]
+            raise DataError(f"{where}: field {key!r} must be a non-empty string ({got})")
+    neg = row.get("negative")
+    if neg is not None and not isinstance(neg, str):
+        raise DataError(f"{where}: field 'negative' must be a string or null, got {type(neg).__name__}")
+    return Example(
+        instruction=row["instruction"],
+        query=row["query"],
+        positive=row["positive"],
+        negative=neg if neg and neg.strip() else None,  # an empty negative is no negative
+        task_type=str(row.get("task_type") or ""),
+        source=str(row.get("source") or ""),
+    )
+
+
+def load_examples(specs: list[str]) -> list[Example]:
+    """All rows of all ``--data`` values, in order, validated. Checks every path before reading any."""
+    plan = [(s, None) if s.startswith(HUB_PREFIX) else (s, files_of(s)) for s in specs]
+    examples: list[Example] = []
+    for spec, files in plan:
+        if files is None:
+            rows = _read_hub(spec[len(HUB_PREFIX) :])
+            examples += [_to_example(r, f"{spec} row {i}") for i, r in enumerate(rows)]
+            continue
+        for f in files:
+            rows = _read_jsonl(f) if f.suffix == ".jsonl" else _read_parquet(f)
+            examples += [_to_example(r, f"{f} row {i + 1}") for i, r in enumerate(rows)]
+        log.info("--data %s: %d rows so far", spec, len(examples))
+    if not examples:
+        raise DataError(f"--data {' '.join(specs)}: no rows")
+    return examples

@@ -1,0 +1,205 @@
+"""Writing the model dir: merged weights, tokenizer, sentence-transformers files, adapter, card.
+
+    OUTPUT/
+      config.json, model*.safetensors      merged backbone (AutoModel; vLLM embedding mode)
+      tokenizer*                           its post-processor appends EOS, so ST/vLLM inputs match ours
+      modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/,
+      config_sentence_transformers.json    Transformer -> Pooling (lasttoken|mean) -> Normalize, "query" prompt
+      adapter/                             the LoRA adapter alone (peft)
+      synthembed.json                      format_version 1: pooling, query template, max length, training
+      README.md                            model card from data_cards/model_card.md.j2
+
+The ST files use the classic (sentence-transformers 2-5) layout, which ST 6 and vLLM also read.
+The merge is done on a freshly loaded base (not on the training model), so a 4-bit or ZeRO-3
+sharded training model never leaks into the export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from train.backbone import add_lora, load_backbone
+from train.inputs import QUERY_TEMPLATE, format_query
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+def add_eos_post_processor(tokenizer) -> None:
+    """Make the fast tokenizer append EOS (after BOS + text) when it adds special tokens.
+
+    sentence-transformers and vLLM tokenize with the tokenizer's own special-token logic; without
+    this they would pool the last word instead of the EOS our model was trained on.
+    """
+    from tokenizers.processors import TemplateProcessing
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer; cannot install an EOS post-processor"
+        )
+    bos_ids = tokenizer("a", add_special_tokens=True)["input_ids"][:1]
+    bos = (
+        tokenizer.bos_token
+        if tokenizer.bos_token_id is not None and bos_ids == [tokenizer.bos_token_id]
+        else None
+    )
+    eos = tokenizer.eos_token
+    head = f"{bos}:0 " if bos else ""
+    specials = [(eos, tokenizer.eos_token_id)] + ([(bos, tokenizer.bos_token_id)] if bos else [])
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{head}$A:0 {eos}:0",
+        pair=f"{head}$A:0 {eos}:0 $B:1 {eos}:1",
+        special_tokens=specials,
+    )
+    if hasattr(tokenizer, "add_eos_token"):  # Llama-style tokenizers rebuild the processor from these flags
+        try:
+            tokenizer.add_eos_token = True
+        except AttributeError:
+            pass
+
+
+def check_appends_eos(tokenizer, where: str) -> None:
+    ids = tokenizer("a b", add_special_tokens=True)["input_ids"]
+    if not ids or ids[-1] != tokenizer.eos_token_id or ids.count(tokenizer.eos_token_id) != 1:
+        raise RuntimeError(
+            f"{where}: tokenizer does not end sequences in exactly one EOS ({ids}); refusing to export"
+        )
+
+
+def _st_files(
+    output: Path, *, hidden: int, pooling: str, normalize: bool, max_length: int, query_prompt: str
+) -> None:
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
+    modules.append(
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+    )
+    if normalize:
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
+        (output / "2_Normalize").mkdir(exist_ok=True)
+    (output / "modules.json").write_text(json.dumps(modules, indent=2))
+    (output / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2)
+    )
+    modes = [
+        "cls_token",
+        "mean_tokens",
+        "max_tokens",
+        "mean_sqrt_len_tokens",
+        "weightedmean_tokens",
+        "lasttoken",
+    ]
+    chosen = "lasttoken" if pooling == "last" else "mean_tokens"
+    pool_cfg = {
+        "word_embedding_dimension": hidden,
+        **{f"pooling_mode_{m}": m == chosen for m in modes},
+        "include_prompt": True,
+    }
+    (output / "1_Pooling").mkdir(exist_ok=True)
+    (output / "1_Pooling" / "config.json").write_text(json.dumps(pool_cfg, indent=2))
+    import sentence_transformers
+    import transformers
+
+    st_cfg = {
+        "__version__": {
+            "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+            "pytorch": torch.__version__,
+        },
+        "prompts": {"query": query_prompt, "document": ""},
+        "default_prompt_name": None,
+        "similarity_fn_name": "cosine",
+    }
+    (output / "config_sentence_transformers.json").write_text(json.dumps(st_cfg, indent=2))
+
+
+def export(
+    output: Path,
+    *,
+    adapter: dict[str, Tensor],
+    tokenizer,
+    base_model: str,
+    dtype: torch.dtype,
+    rope_theta: float | None,
+    lora: dict[str, Any],
+    pooling: str,
+    normalize: bool,
+    max_length: int,
+    query_instruction: str,
+    training: dict[str, Any],
+    card: dict[str, Any],
+) -> Path:
+    """Merge ``adapter`` (names as in the Encoder: ``backbone.<peft name>``) into a fresh base and write all files."""
+    output.mkdir(parents=True, exist_ok=True)
+    model = add_lora(load_backbone(base_model, dtype=dtype, rope_theta=rope_theta), **lora)
+    state = {k.removeprefix("backbone."): v for k, v in adapter.items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise RuntimeError(f"adapter has tensors the model lacks, e.g. {result.unexpected_keys[0]}")
+    lora_keys = {n for n, _ in model.named_parameters() if "lora_" in n}
+    if lora_keys - state.keys():
+        raise RuntimeError(
+            f"adapter lacks {len(lora_keys - state.keys())} LoRA tensors, e.g. {sorted(lora_keys - state.keys())[0]}"
+        )
+    model.save_pretrained(output / "adapter")
+    merged = model.merge_and_unload()
+    merged.save_pretrained(output)
+    leftovers = [f for f in ADAPTER_FILES if (output / f).exists()]
+    if leftovers:
+        raise RuntimeError(f"{output}: merged save still carries adapter files {leftovers}")
+
+    add_eos_post_processor(tokenizer)
+    check_appends_eos(tokenizer, "tokenizer")
+    tokenizer.save_pretrained(output)
+    from transformers import AutoTokenizer
+
+    check_appends_eos(AutoTokenizer.from_pretrained(output), f"{output} (reloaded tokenizer)")
+
+    query_prompt = format_query(query_instruction, "")
+    _st_files(
+        output,
+        hidden=merged.config.hidden_size,
+        pooling=pooling,
+        normalize=normalize,
+        max_length=max_length,
+        query_prompt=query_prompt,
+    )
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "pooling": pooling,
+        "query_template": QUERY_TEMPLATE,
+        "query_instruction": query_instruction,
+        "max_length": max_length,
+        "normalize": normalize,
+        "add_eos": True,
+        "base_model": base_model,
+        "training": training,
+    }
+    (output / "synthembed.json").write_text(json.dumps(meta, indent=2))
+    (output / "README.md").write_text(
+        render_card({**card, "query_prompt": query_prompt, "eos_token": tokenizer.eos_token})
+    )
+    log.info("exported %s", output)
+    return output
+
+
+def render_card(values: dict[str, Any]) -> str:
+    import jinja2
+
+    from data_cards import TEMPLATE_DIR
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("model_card.md.j2").render(query_template=QUERY_TEMPLATE, **values)

@@ -1,0 +1,158 @@
+"""``python -m train.lora``: LoRA contrastive training of an LLM embedder, then export.
+
+parse (flags -> TrainConfig) -> build (data, tokenizer, model, engine) -> run (Trainer) -> save
+(export + card, optional push). Everything that can be checked without a model (flags, data files,
+tokenizer EOS, 4-bit prerequisites, the DeepSpeed JSON) is checked first, and reported as one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import torch
+import torch.distributed as dist
+
+from train.config import ConfigError, TrainConfig, parse_args, preflight, read_deepspeed_config
+
+log = logging.getLogger("train.lora")
+
+
+def main(cfg: TrainConfig):
+    """Train and export as ``cfg`` says; returns the trainer's Summary. Raises ConfigError on bad input."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from train.backbone import add_lora, choose_dtype, load_backbone, load_tokenizer
+    from train.checkpoint import adapter_state, latest_checkpoint, save_checkpoint
+    from train.collator import Collator
+    from train.data import load_examples
+    from train.distributed import world
+    from train.engine import DeepSpeedEngine, PlainEngine, deepspeed_config, setup_process_group
+    from train.export import export
+    from train.metrics import MetricsLog
+    from train.modeling import Encoder
+    from train.sampler import NoDuplicateBatchSampler
+    from train.trainer import Trainer, steps_for_epochs
+
+    # -- build: everything checkable without the model first --------------------------------
+    preflight(cfg)
+    examples = load_examples(cfg.data)
+    tokenizer = load_tokenizer(cfg.model)
+    device = setup_process_group(use_deepspeed=cfg.deepspeed is not None)
+    rank, size = world()
+    if cfg.batch_size % size:
+        raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {size} processes")
+    sampler = NoDuplicateBatchSampler(examples, cfg.batch_size, cfg.seed)
+    total = cfg.max_steps if cfg.max_steps > 0 else steps_for_epochs(sampler, cfg.epochs)
+    if total == 0:
+        raise ConfigError(
+            f"--data has {len(examples)} rows, not one full batch of --batch-size {cfg.batch_size} without repeated texts"
+        )
+    torch.manual_seed(cfg.seed)  # LoRA init and dropout
+    dtype = choose_dtype()
+    lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target": cfg.lora_target}
+    backbone = load_backbone(
+        cfg.model,
+        dtype=dtype,
+        rope_theta=cfg.rope_theta,
+        load_in_4bit=cfg.load_in_4bit,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+    encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
+    if not cfg.load_in_4bit:  # a 4-bit model is already placed by its device_map
+        encoder.to(device)
+    optimizer = torch.optim.AdamW(
+        [p for p in encoder.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, total)
+    if cfg.deepspeed is not None:
+        ds = deepspeed_config(
+            read_deepspeed_config(cfg.deepspeed),
+            global_batch=cfg.batch_size,
+            per_device=cfg.batch_size // size,
+            bf16=dtype == torch.bfloat16,
+        )
+        engine = DeepSpeedEngine(encoder, optimizer, scheduler, ds)
+    else:
+        engine = PlainEngine(encoder, optimizer, scheduler, device)
+    trainer = Trainer(
+        engine=engine, collator=Collator(tokenizer, cfg.max_length), examples=examples, sampler=sampler, total_steps=total,
+        output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
+        save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
+    )  # fmt: skip
+    metrics = MetricsLog(cfg.output, resume=cfg.resume)
+    if cfg.resume:
+        ckpt = latest_checkpoint(cfg.output)
+        if ckpt is None:
+            log.warning(
+                "--resume: no finished checkpoint in %s/checkpoints; starting from step 0", cfg.output
+            )
+        else:
+            trainer.resume_from(ckpt)
+            metrics.truncate_after(trainer.step)
+
+    # -- run ---------------------------------------------------------------------------------
+    log.info(
+        "%d rows, %d steps of %d (%d per process x %d), dtype %s",
+        len(examples),
+        total,
+        cfg.batch_size,
+        cfg.batch_size // size,
+        size,
+        dtype,
+    )
+    summary = trainer.train(metrics)
+    metrics.close()
+    if cfg.save_steps and summary.steps % cfg.save_steps and summary.steps > 0:
+        save_checkpoint(engine, cfg.output, summary.steps, trainer.client_state(), cfg.to_dict())
+
+    # -- save --------------------------------------------------------------------------------
+    adapter = adapter_state(encoder)  # collective under ZeRO-3: every rank takes part
+    if rank == 0:
+        training = {
+            **cfg.to_dict(),
+            "steps": summary.steps,
+            "final_loss": summary.final_loss,
+            "tokens": summary.tokens,
+            "rows": len(examples),
+        }
+        card = {
+            "title": cfg.push_to_hub or cfg.output.name, "repo_or_path": cfg.push_to_hub or str(cfg.output), "license": "apache-2.0",
+            "base_model": cfg.model, "data": cfg.data, "rows": len(examples), "steps": summary.steps, "final_loss": f"{summary.final_loss:.4f}",
+            "seconds": f"{summary.seconds:.0f}", "tokens": summary.tokens, "normalize": cfg.normalize, "pooling": cfg.pooling,
+            "max_length": cfg.max_length, "rope_theta": cfg.rope_theta or "model default", "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "warmup_steps": cfg.warmup_steps, "temperature": cfg.temperature, "lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
+            "lora_dropout": cfg.lora_dropout, "lora_target": cfg.lora_target,
+        }  # fmt: skip
+        export(
+            cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=cfg.model, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
+            pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_instruction=cfg.query_instruction,
+            training=training, card=card,
+        )  # fmt: skip
+        if cfg.push_to_hub:
+            from train.hub import push
+
+            push(cfg.output, cfg.push_to_hub)
+        print(summary.line(), file=sys.stderr)
+    if dist.is_initialized():
+        dist.barrier()
+    return summary
+
+
+def cli(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from train.trainer import NonFiniteLoss
+
+    try:
+        main(parse_args(argv))
+    except (ConfigError, NonFiniteLoss) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ConfigError) else 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
