@@ -67,6 +67,9 @@ class TaskPool:
             else:
                 self.tasks.append(task)
 
+    def inflight(self) -> list[asyncio.Task]:
+        return list(self._inflight.values())
+
     def cancel(self) -> None:
         for task in self._inflight.values():
             task.cancel()

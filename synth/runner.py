@@ -97,6 +97,7 @@ class Runner:
         self._running: dict[int, asyncio.Task] = {}
         self._fatal: BaseException | None = None
         self._wakeup = asyncio.Event()
+        self._draining = False  # target reached: calls in flight finish (they are paid for), none start
 
     # ---- money and limits -------------------------------------------------------------------
     @property
@@ -104,6 +105,8 @@ class Runner:
         return self.price.cost(self.spent_prompt, self.spent_completion)
 
     def _check_budget(self) -> None:
+        if self._draining:
+            raise BudgetReached("done")
         if len(self.journal.records) + self.inflight >= self.limits.max_calls:
             raise BudgetReached("max_calls")
         if self.limits.max_cost is not None and self.cost >= self.limits.max_cost:
@@ -122,18 +125,19 @@ class Runner:
             self.calls_cached += 1
             return record
         self._check_budget()
-        self.inflight += 1
+        self.inflight += 1  # counted against --max-calls from here until the journal holds it
         seed = int.from_bytes(hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big")
         try:
-            async with self.sem:
-                completion = await self.backend.complete(ChatRequest(key, prompt, max_tokens, schema, seed, est))
-            record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
-                      "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
-        except RequestFailed as err:
-            record = {"k": key, "h": digest, "error": err.reason}  # a failure is final for its key
+            try:
+                async with self.sem:
+                    completion = await self.backend.complete(ChatRequest(key, prompt, max_tokens, schema, seed, est))
+                record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
+                          "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
+            except RequestFailed as err:
+                record = {"k": key, "h": digest, "error": err.reason}  # a failure is final for its key
+            await self.journal.append(record)
         finally:
             self.inflight -= 1
-        await self.journal.append(record)
         self.calls_made += 1
         usage = record.get("usage", [0, 0])
         self.spent_prompt += usage[0]
@@ -194,7 +198,8 @@ class Runner:
         try:
             return await self._generate(index)
         except BudgetReached as stop:
-            self.stopped_by = self.stopped_by or stop.which
+            if stop.which != "done":
+                self.stopped_by = self.stopped_by or stop.which
             return Outcome(self.plan[index], None, None, incomplete=stop.which)
 
     def _done(self, index: int, task: asyncio.Task) -> None:
@@ -274,6 +279,7 @@ class Runner:
                 if self._fatal is not None:
                     raise self._fatal
                 if len(self.rows) >= self.limits.target:
+                    await self._drain()
                     break
                 while self._want_more(next_index):
                     task = loop.create_task(self._generate_or_stop(next_index))
@@ -286,6 +292,13 @@ class Runner:
                 await self._wakeup.wait()
         finally:
             await self._cancel_all()
+
+    async def _drain(self) -> None:
+        """Let calls already sent finish into the journal, so a longer rerun gets them free."""
+        self._draining = True
+        pending = list(self._running.values()) + [t for p in self.pools.values() for t in p.inflight()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _cancel_all(self) -> None:
         pending = list(self._running.values())

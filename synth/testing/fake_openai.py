@@ -2,8 +2,7 @@
 
 It answers brainstorm prompts with a JSON list of task definitions and generate prompts with a JSON
 object holding the keys the prompt names, sized to the word counts the prompt asks for. Answers are
-deterministic per call: the randomness is seeded by the X-Synthembed-Call header (or the prompt) and
-by how often that call was seen. Faults are injected at configurable rates: 429 with Retry-After,
+deterministic per call: the randomness is seeded by the X-Synthembed-Call header (or the prompt). Faults are injected at configurable rates: 429 with Retry-After,
 500, hangs past the client timeout, malformed / fenced / prose-wrapped JSON, missing keys, exact and
 near-duplicate answers. HTTP faults hit only the first request of a call, so retries succeed.
 
@@ -96,30 +95,32 @@ class FakeLLM:
                 obj[k] = self.words(rng, doc if not short_input else rng.randint(3, 8))
         return obj
 
-    def answer(self, prompt: str, rng: random.Random) -> str:
+    def answer(self, prompt: str, rng: random.Random) -> tuple[str, str | None]:
+        """(answer text, name of the fault injected or None)."""
         if prompt.startswith("Brainstorm"):
-            return self.brainstorm(rng)
+            return self.brainstorm(rng), None
         f = self.faults
+        fault = None
         roll = rng.random()
         if self.history and roll < f.rate_exact_dup:
-            obj = dict(rng.choice(self.history))
+            obj, fault = dict(rng.choice(self.history)), "exact_dup"
         elif self.history and roll < f.rate_exact_dup + f.rate_near_dup:
-            obj = {k: _one_word_changed(v, rng) for k, v in rng.choice(self.history).items()}
+            obj, fault = {k: _one_word_changed(v, rng) for k, v in rng.choice(self.history).items()}, "near_dup"
         else:
             obj = self.example(prompt, rng)
             self.history.append(obj)
-        roll = rng.random()
-        if roll < f.rate_missing_key and obj:
+        if rng.random() < f.rate_missing_key and obj:
             obj.pop(next(iter(obj)))
+            fault = "missing_key"
         text = json.dumps(obj, ensure_ascii=False)
         roll = rng.random()
         if roll < f.rate_malformed:
-            return text[: len(text) // 2]  # cut mid-string: not JSON
+            return text[: len(text) // 2], "malformed"  # cut mid-string: not JSON
         if roll < f.rate_malformed + f.rate_fenced:
-            return f"```json\n{text}\n```"
+            return f"```json\n{text}\n```", fault or "fenced"
         if roll < f.rate_malformed + f.rate_fenced + f.rate_prose:
-            return f"Sure! Here is the example you asked for:\n{text}\nI hope this helps."
-        return text
+            return f"Sure! Here is the example you asked for:\n{text}\nI hope this helps.", fault or "prose"
+        return text, fault
 
 
 def _one_word_changed(text: str, rng: random.Random) -> str:
@@ -170,10 +171,13 @@ class FakeOpenAI:
         prompt = body["messages"][-1]["content"]
         key = request.headers.get("X-Synthembed-Call") or hashlib.sha256(prompt.encode()).hexdigest()[:16]
         nth = self._record(key, prompt)
-        rng = random.Random(f"{key}:{nth}")
-        entry = {"key": key, "prompt": prompt, "nth": nth, "status": 200, "t": time.monotonic()}
+        # The answer depends on the call alone, so a retried or resumed call gets the same answer;
+        # HTTP faults hit only a call's first request, so retries get through.
+        rng = random.Random(key)
+        entry = {"key": key, "prompt": prompt, "nth": nth, "status": 200, "t": time.monotonic(),
+                 "response_format": body.get("response_format"), "max_tokens": body.get("max_tokens")}  # fmt: skip
         f = self.llm.faults
-        fault = rng.random() if nth == 0 else 1.0
+        fault = random.Random(f"{key}:fault").random() if nth == 0 else 1.0
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault < f.rate_429:
@@ -189,7 +193,7 @@ class FakeOpenAI:
             entry["status"] = "hang"
             self.requests.append(entry)
             await asyncio.sleep(f.hang_s)
-        content = self.llm.answer(prompt, rng)
+        content, entry["fault"] = self.llm.answer(prompt, rng)
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)
         return web.json_response({
