@@ -148,7 +148,7 @@ def sentence(rng: random.Random, lo: int, hi: int) -> str:
     return " ".join(rng.choices(WORDS, k=rng.randint(lo, hi)))
 
 
-def write_beir(root: Path, n_docs: int = 60, n_queries: int = 12, seed: int = 0) -> Path:
+def write_beir(root: Path, n_docs: int = 150, n_queries: int = 12, seed: int = 0) -> Path:
     """corpus.jsonl (with titles on some docs), queries.jsonl, qrels/test.tsv with graded judgements."""
     rng = random.Random(seed)
     (root / "qrels").mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from eval.sts_file import load_sts
 
 def test_beir_reads_titles_and_keeps_judged_queries(beir_dir):
     data = load_beir(beir_dir, "test")
-    assert len(data.corpus) == 60
+    assert len(data.corpus) == 150
     first = json.loads((beir_dir / "corpus.jsonl").read_text().splitlines()[0])
     assert data.corpus["d0"] == f"{first['title']} {first['text']}"  # mteb joins title and text the same way
     assert set(data.queries) == set(data.qrels) and "q12" not in data.queries  # q12, q13 have no judgements

@@ -1,0 +1,70 @@
+"""Bad input at the CLI: one line naming the file or flag, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval import mteb as eval_mteb
+from eval import passkey, retrieval, sts
+from eval.cli import build_parser, run_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _fails(capsys, cfg_cls, main, argv) -> str:
+    with pytest.raises(SystemExit) as exc:
+        run_main(cfg_cls, main, argv)
+    assert exc.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_missing_and_bad_files(capsys, tmp_path, our_model_dir, beir_dir):
+    m = ["--model", str(our_model_dir), "--cache-dir", ""]
+    line = _fails(capsys, retrieval.Config, retrieval.main, m + ["--data", str(tmp_path / "nope")])
+    assert line == f"error: --data {tmp_path / 'nope'}: not a directory"
+    with (beir_dir / "qrels" / "test.tsv").open("a") as f:
+        f.write("q1\tghost-doc\t1\n")
+    line = _fails(capsys, retrieval.Config, retrieval.main, m + ["--data", str(beir_dir)])
+    assert "test.tsv: 1 document id(s) not in corpus.jsonl" in line
+    (beir_dir / "corpus.jsonl").write_text("")
+    assert "the corpus is empty" in _fails(
+        capsys, retrieval.Config, retrieval.main, m + ["--data", str(beir_dir)]
+    )
+    line = _fails(capsys, sts.Config, sts.main, m + ["--data", str(tmp_path / "pairs.tsv")])
+    assert line == f"error: --data {tmp_path / 'pairs.tsv'}: file not found"
+
+
+def test_model_that_cannot_be_loaded(capsys, tmp_path, sts_file):
+    (tmp_path / "empty").mkdir()
+    line = _fails(capsys, sts.Config, sts.main, ["--model", str(tmp_path / "empty"), "--data", str(sts_file)])
+    assert line.startswith(f"error: --model {tmp_path / 'empty'}: neither synthembed.json")
+    line = _fails(
+        capsys, sts.Config, sts.main, ["--model", str(tmp_path / "a" / "b" / "c"), "--data", str(sts_file)]
+    )
+    assert "no such directory" in line
+
+
+def test_mteb_unknown_task(capsys, our_model_dir, tmp_path):
+    argv = ["--model", str(our_model_dir), "--tasks", "NoSuchTask", "--out", str(tmp_path)]
+    assert "--tasks: unknown task 'NoSuchTask'" in _fails(capsys, eval_mteb.Config, eval_mteb.main, argv)
+
+
+def test_every_option_has_help():
+    for cfg in (retrieval.Config, sts.Config, eval_mteb.Config, passkey.Config):
+        parser = build_parser(cfg)  # asserts that every field carries help text
+        assert all(a.help for a in parser._actions)
+
+
+def test_real_process_prints_one_line_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "eval.sts", "--model", str(tmp_path), "--data", str(tmp_path / "x.tsv")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: --data {tmp_path / 'x.tsv'}: file not found"

