@@ -136,3 +136,25 @@ def write_dataset_dir(root: Path, rows: list[dict], fmt: str = "jsonl") -> Path:
 @pytest.fixture
 def dataset_dir(tmp_path) -> Path:
     return write_dataset_dir(tmp_path / "ds", make_rows(64))
+
+
+def small_config(model_dir: Path, data: Path | list[Path], output: Path, **overrides):
+    """A TrainConfig sized for a CPU test: small global batch, short sequences, no warm-up."""
+    from train.config import TrainConfig
+
+    data = data if isinstance(data, list) else [data]
+    kw = dict(
+        model=str(model_dir),
+        data=[str(d) for d in data],
+        output=output,
+        batch_size=8,
+        max_steps=3,
+        lr=1e-3,
+        warmup_steps=0,
+        max_length=24,
+        save_steps=0,
+        temperature=0.05,
+        seed=0,
+    )
+    kw.update(overrides)
+    return TrainConfig(**kw)
