@@ -28,6 +28,8 @@ from tqdm.auto import tqdm
 from eval.cache import EmbeddingCache, texts_key
 from eval.errors import EvalError
 from eval.model_spec import ModelSpec, read_spec
+from train.backbone import choose_dtype, load_backbone
+from train.config import ConfigError
 from train.inputs import tokenize
 from train.modeling import embed
 
@@ -49,29 +51,25 @@ def pick_device(device: str) -> torch.device:
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """ "auto": bf16 on a GPU that has it, else fp16 on GPU; fp32 on CPU (half is slow there)."""
+    """ "auto" = training's choice (bf16 on a GPU that has it, else fp32; fp16 only when asked for,
+    since fp16 with left padding can overflow to NaN embeddings, see train.backbone)."""
     if dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return choose_dtype(cuda=device.type == "cuda")
     table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype not in table:
         raise EvalError(f"--dtype {dtype}: valid values are auto, {', '.join(table)}")
     return table[dtype]
 
 
-def load_backbone(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_theta: float | None = None):
-    """(model, tokenizer) from ``spec.path``; ``rope_theta`` replaces the config's RoPE base."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_theta: float | None = None):
+    """(model, tokenizer) from ``spec.path``, set up by training's own loader (attention, RoPE base)."""
+    from transformers import AutoTokenizer
 
     try:
-        config = AutoConfig.from_pretrained(spec.path)
-        if rope_theta is not None:
-            set_rope_theta(config, rope_theta, spec.path)
-        model = AutoModel.from_pretrained(spec.path, config=config, dtype=dtype)
+        model = load_backbone(str(spec.path), dtype=dtype, rope_theta=rope_theta)
         tokenizer = AutoTokenizer.from_pretrained(spec.path)
-    except EvalError:
-        raise
+    except ConfigError as e:
+        raise EvalError(str(e)) from None
     # A broken dir surfaces as OSError, ValueError, KeyError, SafetensorError, JSON errors... from
     # transformers; all mean "this dir cannot be loaded", reported as one line with the reason.
     except Exception as e:  # noqa: BLE001
@@ -82,17 +80,6 @@ def load_backbone(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rop
             f"--model {spec.path}: the tokenizer has no EOS token, which last-token pooling needs"
         )
     return model.to(device).eval(), tokenizer
-
-
-def set_rope_theta(config, theta: float, where: Path) -> None:
-    """Set the RoPE base in either config layout (transformers 5 ``rope_parameters``, or 4.x)."""
-    params = getattr(config, "rope_parameters", None)
-    if isinstance(params, dict) and "rope_theta" in params:
-        config.rope_parameters = {**params, "rope_theta": float(theta)}
-    elif getattr(config, "rope_theta", None) is not None:
-        config.rope_theta = float(theta)
-    else:
-        raise EvalError(f"--rope-theta: model {where} ({config.model_type}) has no rotary position embedding")
 
 
 class Encoder:
@@ -142,7 +129,7 @@ class Encoder:
         spec = read_spec(name_or_path, max_length=max_length)
         dev = pick_device(device)
         torch_dtype = pick_dtype(dtype, dev)
-        model, tokenizer = load_backbone(spec, dev, torch_dtype, rope_theta)
+        model, tokenizer = load_model(spec, dev, torch_dtype, rope_theta)
         settings = {"dtype": str(torch_dtype), "rope_theta": rope_theta}
         cache = EmbeddingCache(cache_dir, texts_key(settings, [spec.fingerprint])) if cache_dir else None
         log.info(

@@ -51,6 +51,7 @@ class _SpecFile(BaseModel):
     format_version: int
     pooling: Literal["last", "mean"]
     query_template: str = QUERY_TEMPLATE
+    query_instruction: str | None = None  # the instruction the model was exported with, if any
     max_length: int = DEFAULT_MAX_LENGTH
     normalize: bool = True
     add_eos: bool = True
@@ -67,6 +68,7 @@ class ModelSpec:
     normalize: bool
     add_eos: bool  # True: train.inputs.tokenize appends EOS; False: the tokenizer's own special tokens
     query_template: str | None  # None: the model takes no instruction
+    default_instruction: str | None  # synthembed.json's query_instruction, used when none is given
     max_length: int
     fingerprint: str  # identity of weights + config, for the embedding cache
 
@@ -107,10 +109,11 @@ def read_spec(name_or_path: str, max_length: int | None = None) -> ModelSpec:
         model_path, kind = root, "synthembed"
         pooling, normalize, add_eos = spec.pooling, spec.normalize, spec.add_eos
         template: str | None = spec.query_template
+        default_instruction = spec.query_instruction
         length = spec.max_length
     elif (root / "modules.json").is_file():
         model_path, pooling, normalize, length = _read_sentence_transformers(root)
-        kind, template = "sentence-transformers", None
+        kind, template, default_instruction = "sentence-transformers", None, None
         # A last-token model must end every input in EOS whatever its tokenizer does (see train.inputs).
         add_eos = pooling == "last"
     else:
@@ -134,6 +137,7 @@ def read_spec(name_or_path: str, max_length: int | None = None) -> ModelSpec:
         normalize=normalize,
         add_eos=add_eos,
         query_template=template,
+        default_instruction=default_instruction,
         max_length=length,
         fingerprint=model_fingerprint(model_path, root),
     )

@@ -19,6 +19,7 @@ from eval.offline import evaluate_retrieval
 from eval.options import EncoderOptions, out_file
 
 log = logging.getLogger(__name__)
+GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer the query"
 
 
 @dataclass(kw_only=True)
@@ -27,9 +28,12 @@ class Config(EncoderOptions):
 
     data: Path = field(metadata={"help": "BEIR dir with corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv"})
     split: str = field(default="test", metadata={"help": "qrels split to read: qrels/SPLIT.tsv"})
-    instruction: str = field(
-        default="Given a query, retrieve relevant documents that answer the query",
-        metadata={"help": "task instruction put on queries (documents get none); '' for none"},
+    instruction: str | None = field(
+        default=None,
+        metadata={
+            "help": "task instruction put on queries (documents get none); '' for none; default: the model's "
+            f"query_instruction from synthembed.json, else {GENERIC_INSTRUCTION!r}"
+        },
     )
     k_values: str = field(
         default=",".join(map(str, DEFAULT_K)), metadata={"help": "comma-separated cutoffs k"}
@@ -50,12 +54,17 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     data = load_beir(Path(cfg.data), cfg.split)  # parse and check the files before loading a model
     encoder = cfg.load_encoder()
-    scores, _ = evaluate_retrieval(encoder, data, cfg.instruction or None, cfg.ks)
+    instruction = cfg.instruction
+    if instruction is None:
+        instruction = encoder.spec.default_instruction or GENERIC_INSTRUCTION
+    if encoder.spec.query_template is None:
+        instruction = ""  # the model takes no instruction: record that none was used
+    scores, _ = evaluate_retrieval(encoder, data, instruction or None, cfg.ks)
     result = {
         "model": cfg.model,
         "data": str(cfg.data),
         "split": cfg.split,
-        "instruction": cfg.instruction,
+        "instruction": instruction or None,
         "num_queries": len(data.queries),
         "num_docs": len(data.corpus),
         "scores": scores,

@@ -31,11 +31,13 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     data = load_sts(Path(cfg.data))  # check the file before loading a model
     encoder = cfg.load_encoder()
-    scores = evaluate_sts(encoder, data, cfg.instruction or None)
+    # A model without a query template takes no instruction: record that none was used.
+    instruction = cfg.instruction if encoder.spec.query_template is not None else ""
+    scores = evaluate_sts(encoder, data, instruction or None)
     result = {
         "model": cfg.model,
         "data": str(cfg.data),
-        "instruction": cfg.instruction,
+        "instruction": instruction or None,
         "num_pairs": len(data.score),
         "scores": scores,
         "config": {k: str(v) for k, v in asdict(cfg).items()},

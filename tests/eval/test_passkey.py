@@ -80,7 +80,7 @@ def test_rope_theta_on_a_model_without_rope(st_model_dir):
     cfg = passkey.Config(
         model=str(st_model_dir), lengths="16", num_docs=2, rope_theta=1e6, cache_dir="", progress=False
     )
-    with pytest.raises(EvalError, match="no rotary position embedding"):
+    with pytest.raises(EvalError, match="--rope-theta: model type .bert. has no RoPE"):
         passkey.main(cfg)
 
 
