@@ -55,6 +55,10 @@ class TrainConfig:
     )
     lr: float = _opt(1e-4, "peak AdamW learning rate (paper: 1e-4)")
     weight_decay: float = _opt(0.0, "AdamW weight decay")
+    max_grad_norm: float = _opt(
+        1.0,
+        "clip the global gradient norm to this before each update; 0 = no clipping (DeepSpeed's own default is 1.0)",
+    )
     warmup_steps: int = _opt(100, "linear warm-up steps, then linear decay to 0 (paper: 100)")
     max_length: int = _opt(
         512, "max tokens per sequence INCLUDING the EOS we append; longer text is cut before the EOS"
@@ -129,6 +133,7 @@ class TrainConfig:
             (0 <= self.lora_dropout < 1, f"--lora-dropout must be in [0, 1), got {self.lora_dropout}"),
             (self.warmup_steps >= 0 and self.save_steps >= 0, "--warmup-steps and --save-steps must be >= 0"),
             (self.grad_cache_chunk >= 0, f"--grad-cache-chunk must be >= 0, got {self.grad_cache_chunk}"),
+            (self.max_grad_norm >= 0, f"--max-grad-norm must be >= 0, got {self.max_grad_norm}"),
             (self.log_steps > 0, f"--log-steps must be > 0, got {self.log_steps}"),
             (
                 self.rope_theta is None or self.rope_theta > 0,

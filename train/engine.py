@@ -58,8 +58,11 @@ def _free_port() -> int:
 class PlainEngine:
     """AdamW + scheduler around the encoder, DDP-wrapped when there are several processes."""
 
-    def __init__(self, encoder: nn.Module, optimizer, scheduler, device: torch.device) -> None:
+    def __init__(
+        self, encoder: nn.Module, optimizer, scheduler, device: torch.device, max_grad_norm: float = 0.0
+    ) -> None:
         self.encoder, self.optimizer, self.scheduler = encoder, optimizer, scheduler
+        self.max_grad_norm = max_grad_norm
         _, size = world()
         self.module: nn.Module = encoder
         if size > 1:
@@ -77,10 +80,15 @@ class PlainEngine:
     def no_sync(self) -> contextlib.AbstractContextManager:
         return self.module.no_sync() if hasattr(self.module, "no_sync") else contextlib.nullcontext()
 
-    def step(self) -> None:
+    def step(self) -> float:
+        """Clip (when asked), update, advance the schedule; returns the pre-clip global gradient norm."""
+        params = [p for p in self.encoder.parameters() if p.requires_grad]
+        limit = self.max_grad_norm if self.max_grad_norm > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, limit)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
 
     def lr(self) -> float:
         return self.scheduler.get_last_lr()[0]
@@ -140,8 +148,10 @@ class DeepSpeedEngine:
     def no_sync(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()  # never used: GradCache + DeepSpeed is refused in the config
 
-    def step(self) -> None:
-        self.module.step()  # optimizer + scheduler + zero_grad
+    def step(self) -> float:
+        self.module.step()  # clip (config's gradient_clipping) + optimizer + scheduler + zero_grad
+        norm = self.module.get_global_grad_norm()
+        return float(norm) if norm is not None else float("nan")
 
     def lr(self) -> float:
         return self.module.get_lr()[0]

@@ -74,7 +74,7 @@ def main(cfg: TrainConfig):
         )
         engine = DeepSpeedEngine(encoder, optimizer, scheduler, ds)
     else:
-        engine = PlainEngine(encoder, optimizer, scheduler, device)
+        engine = PlainEngine(encoder, optimizer, scheduler, device, cfg.max_grad_norm)
     trainer = Trainer(
         engine=engine, collator=Collator(tokenizer, cfg.max_length), examples=examples, sampler=sampler, total_steps=total,
         output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,

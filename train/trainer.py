@@ -86,7 +86,7 @@ class Trainer:
             )
         self.local = sampler.batch_size // self.world_size
         self.step, self.tokens, self.seconds = 0, 0, 0.0
-        self.first_loss = self.last_loss = math.nan
+        self.first_loss = self.last_loss = self.grad_norm = math.nan
 
     # -- state -----------------------------------------------------------------------------
     def client_state(self) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class Trainer:
                 f"loss is {value} at step {self.step + 1}; stopping before the update (try a lower --lr, bf16 instead of fp16, "
                 f"or check the data); the last good checkpoint is kept"
             )
-        self.engine.step()
+        self.grad_norm = self.engine.step()
         return value
 
     # -- loop ------------------------------------------------------------------------------
@@ -164,6 +164,7 @@ class Trainer:
                         "step": self.step,
                         "loss": loss,
                         "lr": self.engine.lr(),
+                        "grad_norm": self.grad_norm,
                         "tokens_per_s": tokens / dt if dt else 0.0,
                         "memory_gb": round(peak_memory_gb(), 3),
                         "epoch": self.sampler.epoch,
