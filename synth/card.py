@@ -18,7 +18,9 @@ def size_category(n: int) -> str:
 
 
 def render_card(out: Path, stats: dict, license: str = "other") -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined
+    )
     languages = set(stats["per_language"])
     for table in stats["per_task_type_language"].values():
         languages.update(table)

@@ -40,7 +40,9 @@ class GenerateConfig:
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
     guided: str = opt("auto", "JSON-schema guided decoding: auto (vllm on, openai off), on, off")
     tensor_parallel_size: int = opt(1, "GPUs per model for --backend vllm")
-    prices: Path | None = opt(None, 'JSON file {"model": [usd_in_per_1M, usd_out_per_1M]} overriding the price table')
+    prices: Path | None = opt(
+        None, 'JSON file {"model": [usd_in_per_1M, usd_out_per_1M]} overriding the price table'
+    )
     price_in: float | None = opt(None, "USD per 1M prompt tokens (overrides the table)")
     price_out: float | None = opt(None, "USD per 1M completion tokens (overrides the table)")
     license: str = opt("other", "license written into the data card's metadata")

@@ -13,9 +13,15 @@ generator's CPU time.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
+
+try:  # datasketch's own pre-mix of input hashes ("affine32" scheme, datasketch >= 2.0)
+    from datasketch.minhash import _fmix
+except ImportError:  # pragma: no cover - other datasketch versions take the slower public path
+    _fmix = None
 
 from synth.text import normalize
 
@@ -26,11 +32,14 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _BASE = np.uint64(1_000_003)
 
 
+# Thai, Lao, Burmese, Khmer, kana, CJK ideographs, Hangul syllables.
+_UNSPACED_CHARS = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
+)
+
+
 def _unspaced_share(text: str) -> float:
-    cjk_thai = sum(1 for ch in text if "\u0e00" <= ch <= "\u0eff" or "\u1000" <= ch <= "\u109f"
-                   or "\u1780" <= ch <= "\u17ff" or "\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff"
-                   or "\uac00" <= ch <= "\ud7af")  # fmt: skip
-    return cjk_thai / max(len(text), 1)
+    return len(_UNSPACED_CHARS.findall(text)) / max(len(text), 1)
 
 
 def shingle_hashes(normalized: str) -> np.ndarray:
@@ -66,6 +75,8 @@ class Deduper:
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
         self._signatures: list[MinHash] = []
         self._template = MinHash(num_perm=num_perm, hashfunc=_identity)  # permutations made once
+        self._a, self._b = self._template.permutations
+        self._buffer = np.empty((num_perm, 0), dtype=np.uint32)
         self.exact: set[bytes] = set()
 
     def minhash(self, normalized: str) -> MinHash | None:
@@ -73,8 +84,24 @@ class Deduper:
         if len(hashes) < MIN_SHINGLES:
             return None
         m = self._template.copy()
-        m.update_batch(hashes)  # datasketch applies its permutations to all shingles at once
+        if _fmix is not None and m.scheme == "affine32":
+            # What update_batch computes, without its per-shingle Python loop over hashfunc.
+            m.hashvalues = np.minimum(m.hashvalues, self._permuted_min(_fmix(hashes, 32)))
+        else:
+            m.update_batch(hashes)
         return m
+
+    def _permuted_min(self, hv: np.ndarray) -> np.ndarray:
+        """min over shingles of (a * hv + b) mod 2^32, per permutation: (S,) -> (P,).
+
+        The (P, S) work array is reused between texts: a fresh one per text is large enough for
+        numpy to map and unmap it each time, and the page faults cost more than the arithmetic."""
+        if self._buffer.shape[1] < len(hv):
+            self._buffer = np.empty((self.num_perm, 2 * len(hv)), dtype=np.uint32)
+        work = self._buffer[:, : len(hv)]
+        np.multiply(self._a[:, None], hv[None, :], out=work)  # (P, S); uint32 wraps by design
+        np.add(work, self._b[:, None], out=work)
+        return work.min(axis=1)
 
     def check(self, texts: list[str]) -> str | None:
         """'exact' or 'near' if any text duplicates an earlier kept one, else None (and the texts

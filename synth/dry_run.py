@@ -12,14 +12,22 @@ from collections import defaultdict
 from pathlib import Path
 
 from synth.dataset import write_json, write_text
-from synth.plan import Plan, brainstorm_prompt, completion_token_estimate, estimate_prompt_tokens, generate_prompt
+from synth.plan import (
+    Plan,
+    brainstorm_prompt,
+    completion_token_estimate,
+    estimate_prompt_tokens,
+    generate_prompt,
+)
 from synth.pools import EXPECTED_NEW_TASKS_PER_CALL
 from synth.pricing import Price
 from synth.tasks import TASK_TYPES
 
 SAMPLE_CALLS = 3000
 EXPECTED_KEEP_RATE = 0.85  # rows kept per step-2 call after re-asks, rejects and dedup
-PLACEHOLDER_TASK = "Given a question a patient might ask about a symptom, retrieve medical articles that explain it."
+PLACEHOLDER_TASK = (
+    "Given a question a patient might ask about a symptom, retrieve medical articles that explain it."
+)
 BRAINSTORM_ANSWER_TOKENS = 600
 
 

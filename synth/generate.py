@@ -39,11 +39,13 @@ def make_backend(cfg: GenerateConfig) -> Backend:
     if cfg.backend == "vllm":
         from synth.backends.vllm_backend import VLLMBackend
 
-        return VLLMBackend(cfg.model, cfg.tensor_parallel_size, cfg.concurrency, cfg.temperature, cfg.top_p, guided)
+        return VLLMBackend(
+            cfg.model, cfg.tensor_parallel_size, cfg.concurrency, cfg.temperature, cfg.top_p, guided
+        )
     from synth.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
-                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, guided)  # fmt: skip
+                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, guided, cfg.concurrency)  # fmt: skip
 
 
 def main(cfg: GenerateConfig) -> int:
@@ -51,7 +53,9 @@ def main(cfg: GenerateConfig) -> int:
         languages = parse_languages(cfg.languages)
         task_mix = parse_task_mix(cfg.task_types, cfg.task_mix)
         if "bitext" in task_mix and len(languages) < 2:
-            raise ValueError("--languages: bitext needs at least two languages (or leave bitext out of --task-types)")
+            raise ValueError(
+                "--languages: bitext needs at least two languages (or leave bitext out of --task-types)"
+            )
         price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
     except ValueError as err:
         fail(PROG, str(err), 2)

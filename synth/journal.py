@@ -46,7 +46,9 @@ def read_journal(path: Path) -> tuple[dict | None, dict[str, dict], int]:
                 if rec.get("format") != FORMAT:
                     raise JournalMismatch(f"{path}: not a synthembed journal")
                 if rec.get("version") != VERSION:
-                    raise JournalMismatch(f"{path}: journal format version {rec.get('version')}, expected {VERSION}")
+                    raise JournalMismatch(
+                        f"{path}: journal format version {rec.get('version')}, expected {VERSION}"
+                    )
                 header = rec
             else:
                 records[rec["k"]] = rec
@@ -61,8 +63,11 @@ class Journal:
         self.path = path
         header, self.records, good = read_journal(path)
         if header is not None and header["fingerprint"] != fingerprint:
-            diff = sorted(k for k in fingerprint.keys() | header["fingerprint"].keys()
-                          if fingerprint.get(k) != header["fingerprint"].get(k))
+            diff = sorted(
+                k
+                for k in fingerprint.keys() | header["fingerprint"].keys()
+                if fingerprint.get(k) != header["fingerprint"].get(k)
+            )
             raise JournalMismatch(
                 f"{path.parent.parent}: holds a run made with other settings ({', '.join(diff)}); "
                 "use the same flags to resume, or a new --out"

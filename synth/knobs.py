@@ -39,12 +39,12 @@ class WeightedChoice:
     def __call__(self, rng: random.Random, exclude: str | None = None) -> str:
         if exclude is None:
             return rng.choices(self.items, cum_weights=self.cum)[0]
-        rest = {k: w for k, w in zip(self.items, _weights(self.cum)) if k != exclude}
+        rest = {k: w for k, w in zip(self.items, _weights(self.cum), strict=True) if k != exclude}
         return rng.choices(list(rest), weights=list(rest.values()))[0]
 
 
 def _weights(cum: list[float]) -> list[float]:
-    return [b - a for a, b in zip([0.0, *cum[:-1]], cum)]
+    return [b - a for a, b in zip([0.0, *cum[:-1]], cum, strict=True)]
 
 
 def sample_knobs(task_type: str, rng: random.Random, languages: WeightedChoice) -> dict:

@@ -32,7 +32,9 @@ class PlannedCall:
 
 
 class Plan:
-    def __init__(self, seed: int, task_mix: dict[str, float], languages: dict[str, float], examples_per_task: int):
+    def __init__(
+        self, seed: int, task_mix: dict[str, float], languages: dict[str, float], examples_per_task: int
+    ):
         self.seed = seed
         self.types = WeightedChoice(task_mix)
         self.languages = WeightedChoice(languages)

@@ -19,7 +19,9 @@ class Progress:
         if kept > self.bar.n:
             self.bar.update(kept - self.bar.n)
         now = time.monotonic()
-        if force or now - self._last_postfix >= self.refresh_s:  # formatting the postfix costs more than the bar
+        if (
+            force or now - self._last_postfix >= self.refresh_s
+        ):  # formatting the postfix costs more than the bar
             self._last_postfix = now
             tokens = runner.spent_prompt + runner.spent_completion
             self.bar.set_postfix_str(

@@ -126,11 +126,15 @@ class Runner:
             return record
         self._check_budget()
         self.inflight += 1  # counted against --max-calls from here until the journal holds it
-        seed = int.from_bytes(hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big")
+        seed = int.from_bytes(
+            hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big"
+        )
         try:
             try:
                 async with self.sem:
-                    completion = await self.backend.complete(ChatRequest(key, prompt, max_tokens, schema, seed, est))
+                    completion = await self.backend.complete(
+                        ChatRequest(key, prompt, max_tokens, schema, seed, est)
+                    )
                 record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
                           "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
             except RequestFailed as err:
@@ -179,7 +183,9 @@ class Runner:
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
             if "error" in record:
-                outcome.rejects.append(self._reject(key, call.task_type, "request_failed", record["error"], None))
+                outcome.rejects.append(
+                    self._reject(key, call.task_type, "request_failed", record["error"], None)
+                )
                 continue
             if record["finish"] == "length":
                 detail = f"cut at max_tokens={max_tokens}"
@@ -225,7 +231,9 @@ class Runner:
                 self.rejected_examples += 1
                 continue
             row = self._row(outcome)
-            texts = [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
+            texts = (
+                [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
+            )
             duplicate = self.dedup.check(texts)
             if duplicate:
                 self.duplicates[duplicate] += 1
@@ -243,7 +251,11 @@ class Runner:
         query, positive, negative = TASK_TYPES[call.task_type].to_row_fields(outcome.fields)
         content = json.dumps([call.task_type, outcome.task, query, positive, negative], ensure_ascii=False)
         template = TASK_TYPES[call.task_type].generate_template
-        pair = f"{call.knobs['language']}-{call.knobs['target_language']}" if call.task_type == "bitext" else None
+        pair = (
+            f"{call.knobs['language']}-{call.knobs['target_language']}"
+            if call.task_type == "bitext"
+            else None
+        )
         return {
             "id": hashlib.sha256(content.encode()).hexdigest()[:16],
             "task_type": call.task_type,
@@ -312,4 +324,3 @@ class Runner:
     @property
     def complete(self) -> bool:
         return len(self.rows) >= self.limits.target
-

@@ -25,16 +25,22 @@ def build_stats(runner, *, status: str, generator: dict, templates: dict[str, st
         "target": runner.limits.target,
         "per_task_type": dict(sorted(per_type.items())),
         "per_language": dict(per_language.most_common()),
-        "per_language_pair": dict(Counter(r["language_pair"] for r in rows if r["language_pair"]).most_common()),
+        "per_language_pair": dict(
+            Counter(r["language_pair"] for r in rows if r["language_pair"]).most_common()
+        ),
         "per_task_type_language": {t: dict(c.most_common()) for t, c in sorted(per_type_language.items())},
         "duplicates": {"exact": runner.duplicates["exact"], "near": runner.duplicates["near"]},
         "rejects": dict(reject_reasons.most_common()),
         "rejected_examples": runner.rejected_examples,
         "examples_folded": runner.cursor,
         "brainstorm": {
-            t: {"calls": p.calls_folded, "tasks": len(p.tasks),
-                "duplicates": {"exact": p.duplicates["exact"], "near": p.duplicates["near"]}}  # fmt: skip
-            for t, p in runner.pools.items() if p.calls_folded
+            t: {
+                "calls": p.calls_folded,
+                "tasks": len(p.tasks),
+                "duplicates": {"exact": p.duplicates["exact"], "near": p.duplicates["near"]},
+            }  # fmt: skip
+            for t, p in runner.pools.items()
+            if p.calls_folded
         },
         "calls": {
             "journaled": len(runner.journal.records),
@@ -45,8 +51,11 @@ def build_stats(runner, *, status: str, generator: dict, templates: dict[str, st
         },
         "tokens": {"prompt": runner.spent_prompt, "completion": runner.spent_completion},
         "cost_usd": round(runner.cost, 6),
-        "price_per_million": {"input": runner.price.input_per_million, "output": runner.price.output_per_million,
-                              "known": runner.price.known},  # fmt: skip
+        "price_per_million": {
+            "input": runner.price.input_per_million,
+            "output": runner.price.output_per_million,
+            "known": runner.price.known,
+        },  # fmt: skip
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),

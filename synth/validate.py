@@ -7,7 +7,7 @@ reasons in stats.json and keeps every rejected answer with its reason.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -30,7 +30,7 @@ class Reject(ValueError):
         self.detail = detail
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_model(task_type: str) -> type[BaseModel]:
     keys = TASK_TYPES[task_type].keys
     return create_model(  # type: ignore[call-overload]

@@ -81,16 +81,24 @@ class OpenAIBackend:
         rpm: int | None = None,
         tpm: int | None = None,
         guided: bool = False,
+        concurrency: int = 64,
     ):
         if not api_key and not base_url:
             raise BackendError("OPENAI_API_KEY is not set: export it, or pass --base-url for a local server")
         self.model = model
         self.where = redact_url(base_url) if base_url else "api.openai.com"
+        # Keep a warm connection per concurrent call: the SDK's default keeps 100 alive, so at higher
+        # concurrency every extra call would open (and the server accept) a new TCP connection.
+        limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)  # httpx or httpx2, whichever the SDK uses
+        keep = max(100, concurrency)
         self.client = openai.AsyncOpenAI(
             api_key=api_key or "EMPTY",  # local servers (vllm serve) accept any key
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=limits_type(max_connections=max(1000, keep), max_keepalive_connections=keep)
+            ),
         )
         self.max_retries = max_retries
         self.temperature = temperature
@@ -99,7 +107,9 @@ class OpenAIBackend:
         self.rpm = AsyncLimiter(rpm, 60) if rpm else None
         self.tpm = AsyncLimiter(tpm, 60) if tpm else None
         self.tokens_param = (
-            "max_completion_tokens" if model.rsplit("/", 1)[-1].startswith(_COMPLETION_TOKENS_PREFIXES) else "max_tokens"
+            "max_completion_tokens"
+            if model.rsplit("/", 1)[-1].startswith(_COMPLETION_TOKENS_PREFIXES)
+            else "max_tokens"
         )
         self.counters = BackendCounters()
         self.any_success = False

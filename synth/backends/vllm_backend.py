@@ -90,7 +90,7 @@ class VLLMBackend:
                         if not fut.done():
                             fut.set_exception(BackendError(f"vLLM generation failed: {err}"))
                     continue
-                for (_, fut), completion in zip(batch, outputs):
+                for (_, fut), completion in zip(batch, outputs, strict=True):
                     if not fut.done():
                         fut.set_result(completion)
 

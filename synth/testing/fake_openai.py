@@ -105,7 +105,10 @@ class FakeLLM:
         if self.history and roll < f.rate_exact_dup:
             obj, fault = dict(rng.choice(self.history)), "exact_dup"
         elif self.history and roll < f.rate_exact_dup + f.rate_near_dup:
-            obj, fault = {k: _one_word_changed(v, rng) for k, v in rng.choice(self.history).items()}, "near_dup"
+            obj, fault = (
+                {k: _one_word_changed(v, rng) for k, v in rng.choice(self.history).items()},
+                "near_dup",
+            )
         else:
             obj = self.example(prompt, rng)
             self.history.append(obj)
@@ -188,7 +191,9 @@ class FakeOpenAI:
         if fault < f.rate_429 + f.rate_500:
             entry["status"] = 500
             self.requests.append(entry)
-            return web.json_response({"error": {"message": "internal error", "type": "server_error"}}, status=500)
+            return web.json_response(
+                {"error": {"message": "internal error", "type": "server_error"}}, status=500
+            )
         if fault < f.rate_429 + f.rate_500 + f.rate_hang:
             entry["status"] = "hang"
             self.requests.append(entry)
@@ -256,7 +261,9 @@ def main() -> None:
     parser.add_argument("--rate-429", type=float, default=0.0)
     parser.add_argument("--retry-after", type=float, default=0.05)
     args = parser.parse_args()
-    server = FakeOpenAI(args.latency, args.api_key, args.port, rate_429=args.rate_429, retry_after=args.retry_after)
+    server = FakeOpenAI(
+        args.latency, args.api_key, args.port, rate_429=args.rate_429, retry_after=args.retry_after
+    )
     server.start()
     print(f"READY {server.url}", flush=True)
     try:

@@ -52,7 +52,9 @@ def generate_cmd(out: Path, server_url: str, *args: str) -> list[str]:
             "--no-progress", "--timeout", "5", *args]  # fmt: skip
 
 
-def run_cli(args: list[str], env_key: str | None = API_KEY, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], env_key: str | None = API_KEY, timeout: float = 60
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     if env_key is not None:
         env["OPENAI_API_KEY"] = env_key

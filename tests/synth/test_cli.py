@@ -51,12 +51,16 @@ def test_bad_api_key_is_one_line_and_never_printed(fake, tmp_path):
 
 
 def test_no_key_and_no_base_url(tmp_path):
-    result = run_cli(GEN + ["--out", str(tmp_path / "o"), "--num-examples", "5", "--no-progress"], env_key=None)
+    result = run_cli(
+        GEN + ["--out", str(tmp_path / "o"), "--num-examples", "5", "--no-progress"], env_key=None
+    )
     assert result.returncode == 1 and "OPENAI_API_KEY is not set" in result.stderr
 
 
 def test_vllm_backend_without_vllm_names_the_extra(tmp_path):
-    result = run_cli(GEN + ["--backend", "vllm", "--model", "m", "--out", str(tmp_path / "o"), "--no-progress"])
+    result = run_cli(
+        GEN + ["--backend", "vllm", "--model", "m", "--out", str(tmp_path / "o"), "--no-progress"]
+    )
     assert result.returncode == 1
     assert "pip install 'synthembed[vllm]'" in result.stderr and "Traceback" not in result.stderr
 

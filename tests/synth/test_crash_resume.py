@@ -45,7 +45,9 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(fake, tmp_path)
     keys = journal_keys(out)
     assert len(keys) == len(set(keys))  # the journal holds each call once
     stats = read_stats(out)
-    assert stats["rows"] == 80 and stats["calls"]["answered_from_journal_this_run"] >= len(answered_before) - 10
+    assert (
+        stats["rows"] == 80 and stats["calls"]["answered_from_journal_this_run"] >= len(answered_before) - 10
+    )
 
 
 def test_interrupt_during_write_keeps_the_last_good_dataset(fake, tmp_path):

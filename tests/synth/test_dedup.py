@@ -29,7 +29,10 @@ def test_different_texts_are_kept():
     d = Deduper()
     assert d.check([EN]) is None
     assert d.check([ZH]) is None
-    assert d.check(["Photosynthesis turns light, water and carbon dioxide into sugar and oxygen inside leaves."]) is None
+    assert (
+        d.check(["Photosynthesis turns light, water and carbon dioxide into sugar and oxygen inside leaves."])
+        is None
+    )
 
 
 def test_a_row_is_kept_or_dropped_whole():
@@ -41,3 +44,10 @@ def test_a_row_is_kept_or_dropped_whole():
 
 def test_unspaced_scripts_use_shorter_shingles():
     assert len(shingle_hashes(normalize(ZH))) > len(normalize(ZH)) - 5
+
+
+def test_fast_minhash_equals_datasketch_update_batch():
+    d = Deduper()
+    reference = d._template.copy()
+    reference.update_batch(shingle_hashes(normalize(EN)))
+    assert (d.minhash(normalize(EN)).hashvalues == reference.hashvalues).all()

@@ -11,7 +11,7 @@ import pytest
 from synth.dataset import DATA_FILE, read_rows
 from synth.tasks import TASK_TYPES
 
-from .conftest import API_KEY, journal_keys, read_stats, run_generate
+from .conftest import API_KEY, read_stats, run_generate
 
 
 def test_every_task_type_end_to_end(fake, tmp_path):
@@ -37,7 +37,9 @@ def test_every_task_type_end_to_end(fake, tmp_path):
     assert stats["calls"]["journaled"] == len(server.answered)
     tokens = stats["tokens"]
     assert tokens["completion"] > 0  # gpt-4o-mini's table price: $0.15 in, $0.60 out per 1M
-    assert stats["cost_usd"] == pytest.approx((tokens["prompt"] * 0.15 + tokens["completion"] * 0.60) / 1e6, rel=1e-4)
+    assert stats["cost_usd"] == pytest.approx(
+        (tokens["prompt"] * 0.15 + tokens["completion"] * 0.60) / 1e6, rel=1e-4
+    )
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlanguage:") and "| retrieval |" in card
     # brainstormed task definitions are reused for about examples_per_task examples each
@@ -53,7 +55,10 @@ def test_faulty_answers_are_reasked_counted_and_kept_as_rejects(fake, tmp_path):
     stats = read_stats(out)
     assert stats["rows"] == 40
     assert stats["rejects"].get("missing_keys", 0) > 0 and stats["rejects"].get("invalid_json", 0) > 0
-    assert stats["calls"]["retries_this_run"].get("429", 0) > 0 and stats["calls"]["retries_this_run"].get("500", 0) > 0
+    assert (
+        stats["calls"]["retries_this_run"].get("429", 0) > 0
+        and stats["calls"]["retries_this_run"].get("500", 0) > 0
+    )
     rejects = [json.loads(line) for line in (out / ".synth" / "rejects.jsonl").read_text().splitlines()]
     assert sum(stats["rejects"].values()) == len(rejects)
     assert all(r["reason"] and r["key"] for r in rejects)
@@ -118,7 +123,11 @@ def test_dry_run_makes_no_calls_and_writes_sample_prompts(fake, tmp_path, capsys
     assert plan["total"]["examples"] == pytest.approx(500_000, rel=0.01)
     assert plan["total"]["generate_calls"] > 500_000  # rejects and duplicates cost calls too
     assert plan["total"]["cost_usd"] > 100 and plan["price_known"]
-    assert (out / ".synth" / "plan" / "retrieval_generate.txt").read_text().startswith("Here is a text retrieval task")
+    assert (
+        (out / ".synth" / "plan" / "retrieval_generate.txt")
+        .read_text()
+        .startswith("Here is a text retrieval task")
+    )
 
 
 def test_max_cost_stops_cleanly_and_a_rerun_goes_on(fake, tmp_path):
@@ -129,7 +138,9 @@ def test_max_cost_stops_cleanly_and_a_rerun_goes_on(fake, tmp_path):
     stats = read_stats(out)
     assert status == 3 and stats["status"] == "stopped:max_cost" and 0 < stats["rows"] < 40
     assert pq.read_table(out / DATA_FILE).num_rows == stats["rows"]
-    assert run_generate(out, server, num_examples=40, price_in=1000.0, price_out=1000.0, task_types="sts") == 0
+    assert (
+        run_generate(out, server, num_examples=40, price_in=1000.0, price_out=1000.0, task_types="sts") == 0
+    )
     assert read_stats(out)["rows"] == 40
 
 

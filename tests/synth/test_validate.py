@@ -23,7 +23,9 @@ def test_json_is_found_plain_fenced_or_in_prose(text):
     assert extract_json(text) == OBJ
 
 
-@pytest.mark.parametrize("text,reason", [("", "no_json"), ("no json here", "no_json"), ('{"a": "b', "invalid_json")])
+@pytest.mark.parametrize(
+    "text,reason", [("", "no_json"), ("no json here", "no_json"), ('{"a": "b', "invalid_json")]
+)
 def test_unparseable_answers_have_reasons(text, reason):
     with pytest.raises(ParseError) as err:
         extract_json(text)
@@ -62,7 +64,9 @@ def test_semantic_checks_reject_with_reason(task_type, obj, knobs, reason):
 def test_word_counts_of_unspaced_scripts_use_characters():
     doc = "北京是中国的首都" * 12  # 96 characters, about 64 words
     obj = {"user_query": "北京", "positive_document": doc, "hard_negative_document": "上海" * 40}
-    assert validate_example("retrieval", json.dumps(obj, ensure_ascii=False), {"language": "zh", "num_words": 100})
+    assert validate_example(
+        "retrieval", json.dumps(obj, ensure_ascii=False), {"language": "zh", "num_words": 100}
+    )
 
 
 def test_brainstorm_lists():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from synth.dataset import read_rows
-from synth.testing.fake_openai import Faults, FakeLLM
+from synth.testing.fake_openai import FakeLLM, Faults
 
 from .conftest import read_stats, run_generate
 
@@ -36,9 +36,9 @@ class StandInLLM:
         StandInLLM.instances.append(self)
 
     def chat(self, conversations, params, use_tqdm=False):
-        self.calls.append(list(zip(conversations, params)))
+        self.calls.append(list(zip(conversations, params, strict=True)))
         results = []
-        for conversation, p in zip(conversations, params):
+        for conversation, p in zip(conversations, params, strict=True):
             text, _ = self.answers.answer(conversation[-1]["content"], random.Random(p.seed))
             out = types.SimpleNamespace(text=text, token_ids=[0] * (len(text) // 4), finish_reason="stop")
             results.append(types.SimpleNamespace(outputs=[out], prompt_token_ids=[0] * 100))
@@ -68,7 +68,9 @@ def test_vllm_backend_batches_and_guides_the_whole_pipeline(stand_in_vllm, tmp_p
     assert llm.kwargs["model"] == "Qwen/Qwen2.5-7B-Instruct" and llm.kwargs["tensor_parallel_size"] == 2
     sizes = [len(batch) for batch in llm.calls]
     assert max(sizes) > 10  # many requests per LLM.chat call, not one at a time
-    generate_params = [p for batch in llm.calls for conv, p in batch if not conv[0]["content"].startswith("Brainstorm")]
+    generate_params = [
+        p for batch in llm.calls for conv, p in batch if not conv[0]["content"].startswith("Brainstorm")
+    ]
     assert all(isinstance(p.guided_decoding, GuidedDecodingParams) for p in generate_params)
     assert all(p.temperature == 1.0 and p.top_p == 1.0 and p.max_tokens >= 512 for p in generate_params)
     rows = read_rows(out)
