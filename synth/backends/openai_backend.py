@@ -104,7 +104,8 @@ class OpenAIBackend:
         self.temperature = temperature
         self.top_p = top_p
         self.guided = guided
-        self.rpm = AsyncLimiter(rpm, 60) if rpm else None
+        # One request per 60/rpm seconds, no burst: servers enforce their minute limits in finer slices.
+        self.rpm = AsyncLimiter(1, 60 / rpm) if rpm else None
         self.tpm = AsyncLimiter(tpm, 60) if tpm else None
         self.tokens_param = (
             "max_completion_tokens"

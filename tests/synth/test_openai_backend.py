@@ -93,3 +93,13 @@ def test_call_key_header_and_guided_schema_reach_the_server(fake):
     (request,) = server.requests
     assert request["key"] == "g:3:1" and request["max_tokens"] == 256
     assert request["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_rpm_limit_spaces_requests(fake):
+    server = fake()
+    backend = OpenAIBackend("fake", API_KEY, server.url, rpm=600)  # one request per 0.1 s
+    start = time.monotonic()
+    ask(backend, [f"g:{i}:0" for i in range(8)])
+    assert time.monotonic() - start >= 0.6
+    times = sorted(r["t"] for r in server.requests)
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) > 0.05
