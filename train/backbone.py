@@ -50,6 +50,10 @@ def load_tokenizer(name: str, padding_side: str = "right"):
         tok = AutoTokenizer.from_pretrained(name)
     except OSError as e:
         raise ConfigError(f"--model {name}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
+    if tok.eos_token_id is None and tok.sep_token_id is not None:
+        # Encoder (BERT-style) tokenizers end a sequence with [SEP]; it plays the EOS role for us.
+        log.info("tokenizer of %s has no EOS token; using its SEP token %r as EOS", name, tok.sep_token)
+        tok.eos_token = tok.sep_token
     try:
         check_tokenizer(tok)
     except ValueError as e:

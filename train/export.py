@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from train.backbone import add_lora, load_backbone
-from train.inputs import QUERY_TEMPLATE, format_query
+from train.inputs import QUERY_TEMPLATE, format_query, leading_special, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_mo
 
 
 def add_eos_post_processor(tokenizer) -> None:
-    """Make the fast tokenizer append EOS (after BOS + text) when it adds special tokens.
+    """Make the fast tokenizer append EOS (after BOS/[CLS] + text) when it adds special tokens.
 
     sentence-transformers and vLLM tokenize with the tokenizer's own special-token logic; without
     this they would pool the last word instead of the EOS our model was trained on.
@@ -45,32 +45,36 @@ def add_eos_post_processor(tokenizer) -> None:
         raise ValueError(
             f"{type(tokenizer).__name__} is not a fast tokenizer; cannot install an EOS post-processor"
         )
-    bos_ids = tokenizer("a", add_special_tokens=True)["input_ids"][:1]
-    bos = (
-        tokenizer.bos_token
-        if tokenizer.bos_token_id is not None and bos_ids == [tokenizer.bos_token_id]
-        else None
-    )
+    prefix = leading_special(
+        tokenizer
+    )  # the same BOS/[CLS] rule as train.inputs.tokenize, read before any change
+    if hasattr(tokenizer, "add_eos_token"):
+        # Llama-style tokenizers rebuild their processor from these flags on load; set them first,
+        # because setting them also rebuilds it now, and that rebuild knows nothing of [CLS].
+        try:
+            tokenizer.add_eos_token = True
+        except AttributeError:
+            pass
+    bos = tokenizer.convert_ids_to_tokens(prefix[0]) if prefix else None
     eos = tokenizer.eos_token
     head = f"{bos}:0 " if bos else ""
-    specials = [(eos, tokenizer.eos_token_id)] + ([(bos, tokenizer.bos_token_id)] if bos else [])
+    specials = [(eos, tokenizer.eos_token_id)] + ([(bos, prefix[0])] if bos else [])
     tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
         single=f"{head}$A:0 {eos}:0",
         pair=f"{head}$A:0 {eos}:0 $B:1 {eos}:1",
         special_tokens=specials,
     )
-    if hasattr(tokenizer, "add_eos_token"):  # Llama-style tokenizers rebuild the processor from these flags
-        try:
-            tokenizer.add_eos_token = True
-        except AttributeError:
-            pass
 
 
-def check_appends_eos(tokenizer, where: str) -> None:
-    ids = tokenizer("a b", add_special_tokens=True)["input_ids"]
-    if not ids or ids[-1] != tokenizer.eos_token_id or ids.count(tokenizer.eos_token_id) != 1:
+PROBE = "a b c"  # any text; the check compares whole id sequences
+
+
+def check_same_ids(tokenizer, expected: list[int], where: str) -> None:
+    """The tokenizer's own special-token output must equal what train.inputs.tokenize gives."""
+    ids = tokenizer(PROBE, add_special_tokens=True)["input_ids"]
+    if ids != expected:
         raise RuntimeError(
-            f"{where}: tokenizer does not end sequences in exactly one EOS ({ids}); refusing to export"
+            f"{where}: tokenizes {PROBE!r} as {ids}, but training used {expected} (EOS/BOS lost?); refusing to export"
         )
 
 
@@ -157,12 +161,15 @@ def export(
     if leftovers:
         raise RuntimeError(f"{output}: merged save still carries adapter files {leftovers}")
 
+    expected = tokenize(tokenizer, [PROBE], max_length=64)["input_ids"][
+        0
+    ].tolist()  # what training fed the model
     add_eos_post_processor(tokenizer)
-    check_appends_eos(tokenizer, "tokenizer")
+    check_same_ids(tokenizer, expected, "tokenizer")
     tokenizer.save_pretrained(output)
     from transformers import AutoTokenizer
 
-    check_appends_eos(AutoTokenizer.from_pretrained(output), f"{output} (reloaded tokenizer)")
+    check_same_ids(AutoTokenizer.from_pretrained(output), expected, f"{output} (reloaded tokenizer)")
 
     query_prompt = format_query(query_instruction, "")
     _st_files(

@@ -6,6 +6,8 @@ it and, with transformers 5, a tokenizer may silently drop it, in which case las
 would read an ordinary word. Truncation keeps ``max_length - 1`` tokens so the EOS is never cut:
 
     max_length=4, "a b c d e" -> [bos, a, b, eos]   (BOS kept when the tokenizer adds one)
+
+Encoder tokenizers work the same way with their own markers: [CLS] a b [SEP] when EOS is [SEP].
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ def format_query(instruction: str, query: str) -> str:
     return QUERY_TEMPLATE.format(instruction=instruction, query=query)
 
 
-def _bos_prefix(tokenizer) -> list[int]:
-    """[bos_id] when the tokenizer itself prepends BOS with special tokens on, else []."""
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return []
+def leading_special(tokenizer) -> list[int]:
+    """The special token the tokenizer itself puts first (BOS for Llama/Mistral, [CLS] for BERT), or []."""
     with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return [bos] if with_special and with_special[0] == bos else []
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    first = with_special[:1]
+    if (
+        first
+        and first != plain[:1]
+        and first[0] in tokenizer.all_special_ids
+        and first[0] != tokenizer.eos_token_id
+    ):
+        return first
+    return []
 
 
 def check_tokenizer(tokenizer) -> None:
@@ -50,7 +58,7 @@ def tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, Tensor]:
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2 (room for one token and EOS), got {max_length}")
     eos = tokenizer.eos_token_id
-    prefix = _bos_prefix(tokenizer)
+    prefix = leading_special(tokenizer)
     body = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     seqs = [(prefix + ids)[: max_length - 1] + [eos] for ids in body]
     width = max(len(s) for s in seqs)

@@ -143,38 +143,44 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps, initial=self.step, disable=self.rank != 0, desc="train", unit="step"
         )
-        while self.step < self.total_steps:
-            idx = next(batches, None)
-            if idx is None:
-                break
-            local = idx[self.rank * self.local : (self.rank + 1) * self.local]
-            batch = self.collator([self.examples[i] for i in local])
-            t0 = time.perf_counter()
-            loss = self.train_step(batch)
-            dt = time.perf_counter() - t0
-            tokens = self._global_tokens(batch.tokens)
-            self.step, self.tokens, self.seconds = self.step + 1, self.tokens + tokens, self.seconds + dt
-            self.first_loss = loss if math.isnan(self.first_loss) else self.first_loss
-            self.last_loss = loss
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.engine.lr():.2e}")
-            if self.step % self.log_steps == 0 or self.step == self.total_steps:
-                metrics.write(
-                    {
-                        "step": self.step,
-                        "loss": loss,
-                        "lr": self.engine.lr(),
-                        "grad_norm": self.grad_norm,
-                        "tokens_per_s": tokens / dt if dt else 0.0,
-                        "memory_gb": round(peak_memory_gb(), 3),
-                        "epoch": self.sampler.epoch,
-                        "elapsed_s": round(self.seconds, 3),
-                    }
-                )
-            if self.save_steps and self.step % self.save_steps == 0:
-                save_checkpoint(self.engine, self.output, self.step, self.client_state(), self.config)
-        bar.close()
+        try:
+            while self.step < self.total_steps:
+                idx = next(batches, None)
+                if idx is None:
+                    break
+                loss = self._step_and_record(idx, metrics)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.engine.lr():.2e}")
+        finally:
+            bar.close()  # also on a crash, so the error message starts on its own line
         return Summary(self.step, self.seconds, self.tokens, self.last_loss, self.first_loss)
+
+    def _step_and_record(self, idx: list[int], metrics: MetricsLog) -> float:
+        local = idx[self.rank * self.local : (self.rank + 1) * self.local]  # this process's slice
+        batch = self.collator([self.examples[i] for i in local])
+        t0 = time.perf_counter()
+        loss = self.train_step(batch)
+        dt = time.perf_counter() - t0
+        tokens = self._global_tokens(batch.tokens)
+        self.step, self.tokens, self.seconds = self.step + 1, self.tokens + tokens, self.seconds + dt
+        self.first_loss = loss if math.isnan(self.first_loss) else self.first_loss
+        self.last_loss = loss
+        if self.step % self.log_steps == 0 or self.step == self.total_steps:
+            metrics.write(
+                {
+                    "step": self.step,
+                    "loss": loss,
+                    "lr": self.engine.lr(),
+                    "grad_norm": self.grad_norm,
+                    "tokens_per_s": tokens / dt if dt else 0.0,
+                    "memory_gb": round(peak_memory_gb(), 3),
+                    "epoch": self.sampler.epoch,
+                    "elapsed_s": round(self.seconds, 3),
+                }
+            )
+        if self.save_steps and self.step % self.save_steps == 0:
+            save_checkpoint(self.engine, self.output, self.step, self.client_state(), self.config)
+        return loss
 
     def _global_tokens(self, n: int) -> int:
         if self.world_size == 1:

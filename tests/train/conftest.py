@@ -158,3 +158,24 @@ def small_config(model_dir: Path, data: Path | list[Path], output: Path, **overr
     )
     kw.update(overrides)
     return TrainConfig(**kw)
+
+
+def cli_args(cfg) -> list[str]:
+    args = ["--model", cfg.model, "--output", str(cfg.output)]
+    for d in cfg.data:
+        args += ["--data", d]
+    """The same config as command-line flags, for torchrun and cli() tests."""
+    for flag in (
+        "batch_size",
+        "max_steps",
+        "lr",
+        "warmup_steps",
+        "max_length",
+        "save_steps",
+        "temperature",
+        "seed",
+        "lora_dropout",
+        "max_grad_norm",
+    ):
+        args += ["--" + flag.replace("_", "-"), str(getattr(cfg, flag))]
+    return args

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.train.conftest import small_config
+from tests.train.conftest import cli_args, small_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,26 +40,6 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: int = 240) -> 
         *args,
     ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def cli_args(cfg) -> list[str]:
-    args = ["--model", cfg.model, "--output", str(cfg.output)]
-    for d in cfg.data:
-        args += ["--data", d]
-    for flag in (
-        "batch_size",
-        "max_steps",
-        "lr",
-        "warmup_steps",
-        "max_length",
-        "save_steps",
-        "temperature",
-        "seed",
-        "lora_dropout",
-        "max_grad_norm",
-    ):
-        args += ["--" + flag.replace("_", "-"), str(getattr(cfg, flag))]
-    return args
 
 
 def losses(out: Path) -> list[float]:

@@ -1,0 +1,205 @@
+"""The command line: help text, and bad input reported as one line with a non-zero exit, before any
+model is loaded where possible."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train.conftest import build_tokenizer, cli_args, small_config
+from train.config import ConfigError, TrainConfig, build_parser, parse_args
+from train.lora import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if anything tries to load model weights."""
+
+    def boom(*a, **k):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr("train.backbone.load_backbone", boom)
+    monkeypatch.setattr("transformers.AutoModel.from_pretrained", boom)
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
+    code = cli(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_lists_every_flag_scripts_rely_on_and_warns_about_accumulation():
+    text = build_parser().format_help()
+    for flag in "--model --data --output --epochs --max-steps --batch-size --lr --warmup-steps --max-length --temperature --pooling --lora-r --lora-alpha --save-steps --resume --seed --grad-cache-chunk --deepspeed --load-in-4bit --rope-theta --push-to-hub".split():
+        assert flag in text, flag
+    assert "accumulation" in text and "not add in-batch negatives" in " ".join(text.split())
+    assert all(a.help for a in build_parser()._actions)
+
+
+def test_defaults_are_the_papers():
+    cfg = parse_args(["--data", "d", "--output", "o"])
+    assert (cfg.lr, cfg.warmup_steps, cfg.epochs, cfg.temperature, cfg.batch_size, cfg.max_length) == (
+        1e-4,
+        100,
+        1.0,
+        0.02,
+        2048,
+        512,
+    )
+    assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.pooling, cfg.model) == (
+        16,
+        32,
+        0.1,
+        "last",
+        "mistralai/Mistral-7B-v0.1",
+    )
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"pooling": "cls"}, "--pooling 'cls' is not one of last, mean"),
+        ({"temperature": 0.0}, "--temperature must be > 0"),
+        (
+            {"grad_cache_chunk": 4, "deepspeed": "z.json"},
+            "--grad-cache-chunk cannot be combined with --deepspeed",
+        ),
+        ({"load_in_4bit": True, "deepspeed": "z.json"}, "--load-in-4bit cannot be combined with --deepspeed"),
+        ({"max_length": 1}, "--max-length must be >= 2"),
+    ],
+)
+def test_cross_field_checks(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(data=["d"], output="o", **kw)
+
+
+def test_missing_data_dir(capsys, tmp_path, model_dir, no_model_load):
+    code, err = run_cli(
+        capsys,
+        ["--model", str(model_dir), "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "o")],
+    )
+    assert code == 2
+    assert "missing: no such file or directory" in error_line(err)
+
+
+def test_rows_missing_fields(capsys, tmp_path, model_dir, no_model_load):
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    (tmp_path / "ds" / "data" / "a.jsonl").write_text(json.dumps({"instruction": "i", "query": "q"}) + "\n")
+    code, err = run_cli(
+        capsys, ["--model", str(model_dir), "--data", str(tmp_path / "ds"), "--output", str(tmp_path / "o")]
+    )
+    assert code == 2
+    assert "a.jsonl row 1: field 'positive' must be a non-empty string (missing)" in error_line(err)
+
+
+def test_tokenizer_without_eos(capsys, tmp_path, dataset_dir, no_model_load):
+    model = tmp_path / "noeos"
+    build_tokenizer(eos=False).save_pretrained(model)
+    code, err = run_cli(
+        capsys, ["--model", str(model), "--data", str(dataset_dir), "--output", str(tmp_path / "o")]
+    )
+    assert code == 2
+    assert "has no EOS token" in error_line(err) and str(model) in error_line(err)
+
+
+def test_load_in_4bit_without_gpu_or_bitsandbytes(
+    capsys, tmp_path, dataset_dir, model_dir, no_model_load, monkeypatch
+):
+    argv = [
+        "--model",
+        str(model_dir),
+        "--data",
+        str(dataset_dir),
+        "--output",
+        str(tmp_path / "o"),
+        "--load-in-4bit",
+    ]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and "--load-in-4bit needs a CUDA GPU" in error_line(err)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    real = __import__("importlib.util").util.find_spec
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
+    )
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and "--load-in-4bit needs bitsandbytes: pip install" in error_line(err)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "cannot read"), ("{not json", "not valid JSON"), ("[1, 2]", "expected a JSON object")],
+)
+def test_unreadable_deepspeed_config(
+    capsys, tmp_path, dataset_dir, model_dir, no_model_load, content, message
+):
+    path = tmp_path / "ds.json"
+    if content is not None:
+        path.write_text(content)
+    argv = [
+        "--model",
+        str(model_dir),
+        "--data",
+        str(dataset_dir),
+        "--output",
+        str(tmp_path / "o"),
+        "--deepspeed",
+        str(path),
+    ]
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and f"--deepspeed {path}: {message}" in error_line(err)
+
+
+def test_batch_larger_than_data(capsys, tmp_path, dataset_dir, model_dir, no_model_load):
+    argv = [
+        "--model",
+        str(model_dir),
+        "--data",
+        str(dataset_dir),
+        "--output",
+        str(tmp_path / "o"),
+        "--batch-size",
+        "1000",
+    ]
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and "not one full batch of --batch-size 1000" in error_line(err)
+
+
+def test_nan_loss_stops_with_a_message_and_saves_nothing(
+    capsys, tmp_path, dataset_dir, model_dir, monkeypatch
+):
+    import train.trainer
+
+    real = train.trainer.global_info_nce
+    monkeypatch.setattr(train.trainer, "global_info_nce", lambda *a, **k: real(*a, **k) * float("nan"))
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, cli_args(small_config(model_dir, dataset_dir, out, save_steps=1)))
+    assert code == 1
+    assert "loss is nan at step 1; stopping before the update" in error_line(err)
+    assert not (out / "modules.json").exists() and not (out / "checkpoints").exists()
+
+
+def test_module_entry_point_prints_one_line_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "train.lora", "--data", str(tmp_path / "nope"), "--output", str(tmp_path / "o")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --data ")
