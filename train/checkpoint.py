@@ -2,6 +2,7 @@
 
     OUTPUT/checkpoints/step-0000200/
         engine.pt | DeepSpeed files   trainable (LoRA) weights, optimizer, scheduler, trainer state
+        adapter.safetensors           the LoRA tensors, gathered from all shards and checked non-empty
         rng-rank{r}.pt                python / numpy / torch (/ CUDA) RNG of each process
         train_config.json             the flags of the run, beside the weights
         DONE                          written last: a checkpoint without it was interrupted mid-save
@@ -66,6 +67,11 @@ def save_checkpoint(
     path = checkpoint_dir(output, step)
     path.mkdir(parents=True, exist_ok=True)
     engine.save(path, client_state)
+    adapter = adapter_state(engine.encoder)  # collective under ZeRO-3; raises on an empty adapter
+    if rank == 0:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in adapter.items()}, str(path / "adapter.safetensors"))
     torch.save(rng_state(), path / f"rng-rank{rank}.pt")
     _barrier()
     if rank == 0:

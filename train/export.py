@@ -110,13 +110,20 @@ def _st_files(
     }
     (output / "1_Pooling").mkdir(exist_ok=True)
     (output / "1_Pooling" / "config.json").write_text(json.dumps(pool_cfg, indent=2))
-    import sentence_transformers
-    import transformers
+    import importlib.metadata as md
+
+    def version(
+        pkg: str,
+    ) -> str:  # recorded for readers; sentence-transformers need not be installed to export
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "not installed"
 
     st_cfg = {
         "__version__": {
-            "sentence_transformers": sentence_transformers.__version__,
-            "transformers": transformers.__version__,
+            "sentence_transformers": version("sentence-transformers"),
+            "transformers": version("transformers"),
             "pytorch": torch.__version__,
         },
         "prompts": {"query": query_prompt, "document": ""},

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.train.conftest import cli_args, small_config
 
@@ -98,3 +99,51 @@ def test_deepspeed_zero3_two_processes_runs_and_matches(single, tmp_path):
         assert a[k].shape == b[k].shape
         assert (a[k] - b[k]).abs().max() < 1e-3, k
     assert (out / "checkpoints" / "step-0000002" / "DONE").exists()
+
+
+def test_two_process_ddp_with_grad_cache_equals_one_process(single, tmp_path):
+    """GradCache under DDP: chunk backward passes run under no_sync, the last one reduces; same losses."""
+    cfg, _ = single
+    out = tmp_path / "ddp-gc"
+    args = cli_args(
+        small_config(
+            Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
+        )
+    )
+    proc = torchrun([*args, "--grad-cache-chunk", "3"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert losses(out) == pytest.approx(losses(cfg.output), abs=1e-5)
+
+
+def test_deepspeed_zero3_resume_from_checkpoint(single, tmp_path):
+    """Drop the last checkpoint of a finished ZeRO-3 run and --resume: the step is redone identically,
+    so the sharded optimizer and the (frozen-excluded) LoRA weights came back from the checkpoint."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    pytest.importorskip("deepspeed")
+    cfg, _ = single
+    out = tmp_path / "ds"
+    zero3 = ["--deepspeed", str(REPO / "train" / "configs" / "zero3.json")]
+    args = [
+        *cli_args(
+            small_config(
+                Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
+            )
+        ),
+        *zero3,
+    ]
+    assert torchrun(args, cwd=tmp_path, timeout=400).returncode == 0
+    first = losses(out)
+    final = load_file(out / "adapter" / "adapter_model.safetensors")
+    ckpt = load_file(out / "checkpoints" / "step-0000002" / "adapter.safetensors")
+    assert ckpt and all(t.numel() > 0 for t in ckpt.values())  # gathered, not empty shards
+    shutil.rmtree(out / "checkpoints" / "step-0000003")
+    proc = torchrun([*args, "--resume"], cwd=tmp_path, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stderr and "step-0000002" in proc.stderr
+    assert losses(out) == pytest.approx(first, abs=1e-6)
+    again = load_file(out / "adapter" / "adapter_model.safetensors")
+    for k in final:
+        torch.testing.assert_close(again[k], final[k], atol=1e-6, rtol=1e-5)
