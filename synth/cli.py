@@ -39,7 +39,10 @@ def build_parser(cls: type, prog: str, description: str) -> OneLineParser:
         kind = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_text = f.metadata.get("help", "")
-        if kind is bool:
+        if typing.get_origin(kind) is list:
+            (item,) = typing.get_args(kind)
+            parser.add_argument(flag, type=item, nargs="+", default=default, help=help_text)
+        elif kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             required = f.metadata.get("required", False)

@@ -45,6 +45,11 @@ class GenerateConfig:
     )
     price_in: float | None = opt(None, "USD per 1M prompt tokens (overrides the table)")
     price_out: float | None = opt(None, "USD per 1M completion tokens (overrides the table)")
+    language_check: bool = opt(True, "re-ask/reject answers not in the asked language (py3langid)")
+    decontaminate: list[Path] | None = opt(
+        None,
+        "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) whose 13-word n-grams rows must not share",
+    )
     license: str = opt("other", "license written into the data card's metadata")
     dry_run: bool = opt(False, "print the plan, token and cost estimate, and sample prompts; make no calls")
     progress: bool = opt(True, "show a progress bar")

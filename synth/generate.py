@@ -18,6 +18,7 @@ from synth.card import render_card
 from synth.cli import fail, parse
 from synth.config import GenerateConfig
 from synth.dataset import write_json, write_jsonl, write_rows, write_text
+from synth.decontam import DecontamError, Decontaminator
 from synth.dry_run import format_plan, plan_run, save_plan, write_samples
 from synth.journal import Journal, JournalMismatch
 from synth.languages import parse_languages
@@ -71,11 +72,17 @@ def main(cfg: GenerateConfig) -> int:
         fail(PROG, str(err))
     status, runner = "complete", None
     try:
+        decontaminator = Decontaminator(cfg.decontaminate) if cfg.decontaminate else None
+    except DecontamError as err:
+        fail(PROG, str(err), 2)
+    try:
         backend = make_backend(cfg)
         limits = Limits(cfg.num_examples, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency,
                         cfg.max_tokens_cap)  # fmt: skip
         progress = Progress(cfg.num_examples, disable=not cfg.progress)
-        runner = Runner(backend, journal, plan, limits, price, cfg.model, progress)
+        runner = Runner(
+            backend, journal, plan, limits, price, cfg.model, progress, cfg.language_check, decontaminator
+        )
         asyncio.run(_run(runner, backend, journal))
         progress.close(runner)
         if not runner.complete:
@@ -90,7 +97,7 @@ def main(cfg: GenerateConfig) -> int:
                  "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
                  "examples_per_task": cfg.examples_per_task, "max_reasks": cfg.max_reasks,
                  "languages": languages, "task_mix": task_mix}  # fmt: skip
-    stats = build_stats(runner, status=status, generator=generator, templates=template_hashes(),
+    stats = build_stats(runner, language_check=cfg.language_check, status=status, generator=generator, templates=template_hashes(),
                         elapsed_s=time.monotonic() - started)  # fmt: skip
     write_outputs(cfg, runner, stats)
     print(format_summary(stats, cfg.out), file=sys.stderr)

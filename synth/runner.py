@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from synth.backends.base import Backend, ChatRequest, RequestFailed
+from synth.decontam import Decontaminator
 from synth.dedup import Deduper
 from synth.journal import Journal, JournalMismatch
+from synth.langcheck import asked_languages, check_fields
 from synth.plan import (
     Plan,
     PlannedCall,
@@ -68,8 +70,18 @@ class Limits:
 
 
 class Runner:
-    def __init__(self, backend: Backend, journal: Journal, plan: Plan, limits: Limits, price: Price,
-                 model: str, progress: Progress | None = None):  # fmt: skip
+    def __init__(
+        self,
+        backend: Backend,
+        journal: Journal,
+        plan: Plan,
+        limits: Limits,
+        price: Price,
+        model: str,
+        progress: Progress | None = None,
+        language_check: bool = True,
+        decontaminator: Decontaminator | None = None,
+    ):
         self.backend = backend
         self.journal = journal
         self.plan = plan
@@ -77,6 +89,9 @@ class Runner:
         self.price = price
         self.model = model
         self.progress = progress
+        self.language_check = language_check
+        self.decontaminator = decontaminator
+        self.decontaminated = 0
         self.sem = asyncio.Semaphore(limits.concurrency)
         self.pools = {name: TaskPool(name, self._brainstorm) for name, t in TASK_TYPES.items()
                       if t.fixed_instruction is None}  # fmt: skip
@@ -149,8 +164,19 @@ class Runner:
         return record
 
     @staticmethod
-    def _reject(key: str, kind: str, reason: str, detail: str, text: str | None) -> dict:
-        return {"key": key, "task_type": kind, "reason": reason, "detail": detail, "answer": text}
+    def _reject(key: str, call: PlannedCall | str, reason: str, detail: str, text: str | None) -> dict:
+        """One rejected answer; `call` is the planned call, or the task type of a brainstorm."""
+        if isinstance(call, str):
+            return {
+                "key": key,
+                "task_type": call,
+                "language": None,
+                "reason": reason,
+                "detail": detail,
+                "answer": text,
+            }
+        return {"key": key, "task_type": call.task_type, "language": call.knobs["language"], "reason": reason,
+                "detail": detail, "answer": text}  # fmt: skip
 
     # ---- step 1 -------------------------------------------------------------------------------
     async def _brainstorm(self, task_type: str, b: int) -> BrainstormResult:
@@ -183,22 +209,30 @@ class Runner:
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
             if "error" in record:
-                outcome.rejects.append(
-                    self._reject(key, call.task_type, "request_failed", record["error"], None)
-                )
+                outcome.rejects.append(self._reject(key, call, "request_failed", record["error"], None))
                 continue
             if record["finish"] == "length":
                 detail = f"cut at max_tokens={max_tokens}"
-                outcome.rejects.append(self._reject(key, call.task_type, "truncated", detail, record["text"]))
+                outcome.rejects.append(self._reject(key, call, "truncated", detail, record["text"]))
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
                 continue
             try:
-                outcome.fields = validate_example(call.task_type, record["text"], call.knobs)
-                outcome.key = key
-                return outcome
+                fields = validate_example(call.task_type, record["text"], call.knobs)
+                self._check_language(call, fields)
             except Reject as r:
-                outcome.rejects.append(self._reject(key, call.task_type, r.reason, r.detail, record["text"]))
+                outcome.rejects.append(self._reject(key, call, r.reason, r.detail, record["text"]))
+                continue
+            outcome.fields, outcome.key = fields, key
+            return outcome
         return outcome
+
+    def _check_language(self, call: PlannedCall, fields: dict[str, str]) -> None:
+        if not self.language_check:
+            return
+        wrong = check_fields(fields, asked_languages(call.task_type, call.knobs))
+        if wrong is not None:
+            field_name, asked, detected = wrong
+            raise Reject("wrong_language", f"{field_name}: asked {asked}, detected {detected}")
 
     async def _generate_or_stop(self, index: int) -> Outcome:
         try:
@@ -231,6 +265,11 @@ class Runner:
                 self.rejected_examples += 1
                 continue
             row = self._row(outcome)
+            if self.decontaminator and self.decontaminator.contaminated(
+                [row["query"], row["positive"], row["negative"]]
+            ):
+                self.decontaminated += 1
+                continue
             texts = (
                 [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
             )

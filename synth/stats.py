@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from synth.decontam import CHAR_NGRAM, NGRAM_WORDS
+from synth.langcheck import detector_version, unjudged_languages
+
 STATS_VERSION = 1
 
 
-def build_stats(runner, *, status: str, generator: dict, templates: dict[str, str], elapsed_s: float) -> dict:
+def build_stats(
+    runner,
+    *,
+    language_check: bool = True,
+    status: str,
+    generator: dict,
+    templates: dict[str, str],
+    elapsed_s: float,
+) -> dict:
     rows = runner.rows
     per_type = Counter(r["task_type"] for r in rows)
     per_language = Counter(r["language"] for r in rows)
@@ -59,4 +70,26 @@ def build_stats(runner, *, status: str, generator: dict, templates: dict[str, st
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),
+        "language_check": _language_check(runner, language_check),
+        "decontamination": _decontamination(runner),
     }
+
+
+def _language_check(runner, enabled: bool) -> dict:
+    if not enabled:
+        return {"enabled": False}
+    wrong = Counter(r["language"] for r in runner.rejects if r["reason"] == "wrong_language")
+    return {
+        "enabled": True,
+        "detector": detector_version(),
+        "unjudged_languages": unjudged_languages(),
+        "wrong_language": dict(wrong.most_common()),
+    }
+
+
+def _decontamination(runner) -> dict:
+    d = runner.decontaminator
+    if d is None:
+        return {"sets": [], "dropped": 0}
+    return {"sets": [str(p) for p in d.paths], "ngram_words": NGRAM_WORDS, "char_ngram": CHAR_NGRAM,
+            "texts_indexed": d.texts_indexed, "dropped": runner.decontaminated}  # fmt: skip

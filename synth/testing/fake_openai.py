@@ -25,6 +25,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from synth.languages import LANGUAGES
+from synth.testing.vocab import WORDS
+
 ALL_KEYS = ("user_query", "positive_document", "hard_negative_document", "input_text", "label",
             "misleading_label", "input", "S1", "S2", "S3")  # fmt: skip
 _SYLLABLES = ["ka", "lo", "mi", "ren", "to", "sa", "vel", "dor", "qui", "ne", "bar", "zo", "fen", "li", "mar",
@@ -33,6 +36,8 @@ VOCAB = sorted({a + b + c for a in _SYLLABLES for b in _SYLLABLES for c in ("", 
 _AT_LEAST = re.compile(r"at least (\d+) words")
 _LESS_THAN = re.compile(r"less than (\d+) words")
 _UNIT = re.compile(r"triple of (phrase|sentence|passage)s")
+_WRITTEN_IN = re.compile(r"(?:written in|a string in|strings in) ([A-Z][A-Za-z ()]+?)[.;,\n]")
+_NAME_TO_CODE = {name: code for code, name in LANGUAGES.items()}
 UNIT_WORDS = {"phrase": 5, "sentence": 14, "passage": 70}
 
 
@@ -49,6 +54,7 @@ class Faults:
     rate_missing_key: float = 0.0
     rate_exact_dup: float = 0.0
     rate_near_dup: float = 0.0
+    rate_wrong_language: float = 0.0  # answer in English (German if English was asked)
     brainstorm_extra: list[str] = field(default_factory=list)  # put into every brainstorm answer
 
 
@@ -59,8 +65,10 @@ class FakeLLM:
         self.faults = faults
         self.history: list[dict] = []  # earlier generate answers, for duplicate faults
 
-    def words(self, rng: random.Random, n: int) -> str:
-        return " ".join(rng.choice(VOCAB) for _ in range(max(1, n)))
+    def words(self, rng: random.Random, n: int, language: str | None = None) -> str:
+        vocab = WORDS.get(language or "", VOCAB)
+        sep = "" if language in ("zh", "ja") else " "
+        return sep.join(rng.choice(vocab) for _ in range(max(1, n)))
 
     def brainstorm(self, rng: random.Random) -> str:
         subjects = ["recipes", "court rulings", "bird songs", "tax forms", "chess openings", "rare diseases",
@@ -85,14 +93,19 @@ class FakeLLM:
             doc = 8
         long_keys = {"positive_document", "hard_negative_document", "input", "input_text", "S1", "S2", "S3"}
         short_input = '"input"' in prompt and "very short" in prompt
+        asked = [_NAME_TO_CODE.get(name) for name in _WRITTEN_IN.findall(prompt)]
+        language, target = (asked + [None, None])[:2] if asked else (None, None)
+        if rng.random() < self.faults.rate_wrong_language:
+            language = target = "de" if language == "en" else "en"
         obj = {}
         for k in keys:
+            lang = target if k in ("S2", "S3") and target else language
             if k in ("user_query",) or (k == "input" and short_input):
-                obj[k] = self.words(rng, rng.randint(3, 8))
+                obj[k] = self.words(rng, rng.randint(3, 8), lang)
             elif k in ("label", "misleading_label"):
-                obj[k] = self.words(rng, 2)
+                obj[k] = self.words(rng, 2, lang)
             elif k in long_keys:
-                obj[k] = self.words(rng, doc if not short_input else rng.randint(3, 8))
+                obj[k] = self.words(rng, doc if not short_input else rng.randint(3, 8), lang)
         return obj
 
     def answer(self, prompt: str, rng: random.Random) -> tuple[str, str | None]:

@@ -1,0 +1,100 @@
+"""Is each generated field in the language it was asked for?
+
+Detection is py3langid (langid.py's model, 140 languages, shipped inside the package, so nothing is
+downloaded at run time). A field is judged only when the detector knows the asked language and the
+text is long enough to tell; a field is wrong only when the detector is confident of another
+language and gives the asked one almost no chance. Close relatives that the detector confuses, and
+that an LLM may fairly produce for each other's names, count as the same language.
+
+Never judged (the detector has no model for them): see `UNJUDGED`. Rows in those languages are kept
+on the generator's word.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from synth.languages import LANGUAGES
+
+MIN_CHARS = 24  # shorter texts (labels, short queries) are too short to tell apart reliably
+MAX_CHARS = 400  # enough to identify a language; the cost of detection grows with length
+CONFIDENT = 0.9  # the detector's probability for another language before we call a text wrong
+ASKED_FLOOR = 0.02  # ...and the asked language must have less than this
+DETECTOR = "py3langid"
+
+# Languages the detector splits finer than our codes, or mixes up with a sibling.
+SAME_AS: dict[str, frozenset[str]] = {
+    group_member: group
+    for group in (
+        frozenset({"bs", "hr", "sr"}),  # Serbo-Croatian standards
+        frozenset({"ms", "id"}),  # Malay / Indonesian
+        frozenset({"no", "nb", "nn", "da"}),  # Norwegian standards and Danish
+        frozenset({"zh", "wuu", "yue"}),  # Chinese varieties written in Han characters
+        frozenset({"fa", "prs"}),  # Persian / Dari
+        frozenset({"ku", "ckb", "kmr"}),  # Kurdish varieties
+        frozenset({"tl", "fil"}),  # Tagalog / Filipino
+    )
+    for group_member in group
+}
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+
+
+@lru_cache(maxsize=1)
+def supported() -> frozenset[str]:
+    labels = set(_identifier().nb_classes)
+    return frozenset(code for code in LANGUAGES if code in labels or SAME_AS.get(code, frozenset()) & labels)
+
+
+def unjudged_languages() -> list[str]:
+    """Our languages the detector cannot judge: rows in them are never rejected on its word."""
+    return sorted(set(LANGUAGES) - supported())
+
+
+def detector_version() -> str:
+    from importlib.metadata import version
+
+    return f"{DETECTOR} {version(DETECTOR)}"
+
+
+def wrong_language(text: str, asked: str) -> str | None:
+    """The language the text is confidently in, if that is not `asked`; else None (right, or
+    not judged)."""
+    if asked not in supported() or len("".join(text.split())) < MIN_CHARS:
+        return None
+    ranking = _identifier().rank(text[:MAX_CHARS])
+    top, p_top = ranking[0]
+    same = SAME_AS.get(asked, frozenset({asked}))
+    if top in same or p_top < CONFIDENT:
+        return None
+    p_asked = sum(p for lang, p in ranking if lang in same)
+    return top if p_asked < ASKED_FLOOR else None
+
+
+def check_fields(fields: dict[str, str], languages: dict[str, str]) -> tuple[str, str, str] | None:
+    """(field, asked, detected) for the first field not in its asked language, or None.
+
+    `languages` maps field name -> asked language code; fields missing from it are not checked
+    (classification labels, say, are a word or two)."""
+    for name, asked in languages.items():
+        detected = wrong_language(fields[name], asked)
+        if detected is not None:
+            return name, asked, detected
+    return None
+
+
+def asked_languages(task_type: str, knobs: dict) -> dict[str, str]:
+    """Which language each output key of a step-2 answer was asked to be in."""
+    language = knobs["language"]
+    if task_type == "bitext":
+        return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
+    if task_type == "classification":
+        return {"input_text": language}  # labels are a word or two: too short to judge
+    from synth.tasks import TASK_TYPES
+
+    return dict.fromkeys(TASK_TYPES[task_type].keys, language)
