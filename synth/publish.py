@@ -1,0 +1,161 @@
+"""`python -m synth.publish DIR --repo org/name`: upload a dataset dir as a Hugging Face Hub dataset repo.
+
+The folder is a valid Hub dataset repo as it stands (design.md), so publishing is create_repo +
+upload_folder, minus `.synth/` (journal, response cache, rejects, plans: never published) and
+half-written temporaries. The card is re-rendered first when stats.json is newer than it.
+
+Uploading only reads the dataset files, and the Hub applies a commit all or nothing, so after a
+failed upload (network error, 401, 5xx) the local dir is untouched and the same command can simply
+be run again. The token comes from --token's caller, HF_TOKEN or the saved `hf auth login`, and
+never appears in output: errors are one line, redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from synth.card import NotADatasetDir, load_stats, write_card
+from synth.cli import OneLineParser
+from synth.secrets import RedactingFilter, redact
+
+PROG = "synth.publish"
+# Patterns are matched against paths relative to the dir (fnmatch: `*` also crosses `/`).
+IGNORE_PATTERNS = [".synth/*", ".synth/**", "*.tmp"]
+log = logging.getLogger(PROG)
+
+
+class PublishError(RuntimeError):
+    """One line for the user: what failed, and whether running again can help. Never holds the token."""
+
+
+def resolve_token(token: str | None) -> str:
+    from huggingface_hub import get_token
+
+    token = token or os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise PublishError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    return token
+
+
+def check_repo_id(repo: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        raise PublishError(
+            f"--repo: {repo!r} is not a valid repo id; use 'org/name' (letters, digits, '-', '_', '.')"
+        ) from None
+    if repo.count("/") != 1:
+        raise PublishError(f"--repo: {repo!r} must be 'org/name' (or 'user/name')")
+
+
+def refresh_card(out: Path) -> bool:
+    """Re-render README.md and plots when stats.json changed after the card was written."""
+    readme, stats = out / "README.md", out / "stats.json"
+    if readme.is_file() and readme.stat().st_mtime_ns >= stats.stat().st_mtime_ns:
+        return False
+    log.info("stats.json is newer than README.md: re-rendering the card")
+    write_card(out)
+    return True
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Transport errors of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx in 1.x)."""
+    errors: list[type[BaseException]] = [OSError]
+    for name in ("httpx2", "httpx"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        errors.append(module.TransportError)
+    return tuple(errors)
+
+
+def _retryable(what: str, err: BaseException, token: str) -> PublishError:
+    detail = str(err).splitlines()[0] if str(err) else ""
+    message = (
+        f"{what} ({type(err).__name__}: {detail}); nothing local was changed; run the same command again"
+    )
+    return PublishError(redact(message, (token,)))
+
+
+def describe_http_error(err, repo: str) -> str:
+    status = err.response.status_code
+    again = "nothing local was changed; run the same command again"
+    if status == 401:
+        return "the Hub rejected the token (401): check HF_TOKEN or run `hf auth login`"
+    if status == 403:
+        return f"the token may not write to {repo} (403): use a token with write access to that namespace"
+    if status == 404:
+        return f"{repo} or its branch was not found (404)"
+    server = str(err).splitlines()[0] if str(err) else ""
+    return f"the Hub failed ({status}: {server}); {again}"
+
+
+def publish(out: Path, repo: str, private: bool = False, token: str | None = None, *,
+            revision: str = "main", endpoint: str | None = None) -> str:  # fmt: skip
+    """Upload OUT to the dataset repo REPO (created if missing); returns the repo's URL.
+
+    Raises PublishError (one redacted line) for every failure a user can act on.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        stats = load_stats(out)
+    except NotADatasetDir as err:
+        raise PublishError(str(err)) from None
+    check_repo_id(repo)
+    token = resolve_token(token)
+    refresh_card(out)
+    api = HfApi(endpoint=endpoint, token=token)
+    message = (
+        f"synthembed: {stats['rows']} rows, {len(stats['per_language'])} languages ({stats.get('status')})"
+    )
+    try:
+        url = api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo, repo_type="dataset", branch=revision, exist_ok=True)
+        api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=out, revision=revision,
+                          ignore_patterns=list(IGNORE_PATTERNS), commit_message=message)  # fmt: skip
+    except HfHubHTTPError as err:
+        raise PublishError(redact(describe_http_error(err, repo), (token,))) from None
+    except _network_errors() as err:
+        raise _retryable("network error talking to the Hub", err, token) from None
+    except RuntimeError as err:  # huggingface_hub wraps a failed LFS upload: report its cause
+        if not isinstance(err.__cause__, (HfHubHTTPError, *_network_errors())):
+            raise
+        raise _retryable("upload failed", err.__cause__, token) from None
+    return str(url) if revision == "main" else f"{url}/tree/{revision}"
+
+
+def cli(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser.add_argument("dir", type=Path, help="dataset dir written by synth.generate")
+    parser.add_argument("--repo", required=True, help="Hub dataset repo id, 'org/name'")
+    parser.add_argument(
+        "--private", action="store_true", help="create the repo private (if it does not exist)"
+    )
+    parser.add_argument(
+        "--revision", default="main", help="branch to commit to (created from main if missing)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        url = publish(args.dir, args.repo, args.private, None, revision=args.revision)
+    except PublishError as err:
+        sys.stderr.write(f"{PROG}: error: {err}\n")
+        return 1
+    print(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
