@@ -1,39 +1,44 @@
 """`openai-batch` backend: the OpenAI Batch API, half the price of live calls, answers within 24 h.
 
-The runner awaits `complete(request)` once per call, exactly as with the live backend. Requests that
+The runner awaits `complete(request)` once per call, exactly as with the live backend. Calls that
 wait together are cut into one batch once the queue has been quiet for `window` seconds (or holds
-`max_requests`, or ~190 MB), written as a JSONL request file whose `custom_id` is the journal key,
-uploaded (`purpose="batch"`), submitted, polled, and each waiting call is answered from the line of
-the output (or error) file with its `custom_id`:
+`max_requests`, or ~190 MB), written as a JSONL request file whose `custom_id` is the journal key
+(formats in `batch_files`), uploaded, submitted, polled, and each waiting call is answered from
+the line of the output or error file with its `custom_id`. Control calls (upload, create, status,
+download) are retried by the SDK; until one of them succeeds, none is, so a wrong URL or key fails
+in seconds.
 
-    {"custom_id": "g:17:0", "method": "POST", "url": "/v1/chat/completions", "body": {...}}
-    -> {"custom_id": "g:17:0", "response": {"status_code": 200, "body": {chat.completion}}, ...}
+Resume: every batch is recorded in `batches.json` (input file, batch id, each custom_id with a
+hash of its request body) before it is waited on. In a new process, a call whose key and body match
+a recorded batch is answered by polling and downloading that batch, never by submitting it again;
+the runner's journal answers the calls that were already delivered. A crash between create and
+saving the batch id is healed by finding the input file among the server's batches.
 
-Resume: every batch is recorded in `batches.json` (id, input file, custom_ids with a hash of each
-request body) before it is waited on. In a new process, a call whose key and body match a recorded
-batch is answered by polling and downloading that batch, never by submitting it again; the runner's
-journal answers the keys that were already delivered. A crash between upload and create is healed
-by looking the input file up among the server's batches before creating one.
-
-Not handled: cancelling batches on exit (they keep running and a rerun collects them), --rpm/--tpm
-(the Batch API has its own enqueued-token limit: a batch over it fails validation; lower
---batch-max-requests), and input files kept locally (they live on the server, 30 days).
+Not handled: cancelling batches on exit (they run on and a rerun collects them), --rpm/--tpm (the
+Batch API has an enqueued-token limit instead: a batch over it fails; lower --batch-max-requests),
+and keeping request files locally (they stay on the server for 30 days).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import os
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import openai
 
 from synth.backends.base import BackendCounters, BackendError, ChatRequest, Completion, RequestFailed
+from synth.backends.batch_files import (
+    ENDPOINT,
+    BatchRecord,
+    BatchState,
+    body_digest,
+    parse_result_line,
+    request_line,
+)
 from synth.backends.openai_backend import _COMPLETION_TOKENS_PREFIXES, _connection_reason, _short
 from synth.pricing import Price
 from synth.secrets import redact_url
@@ -42,9 +47,7 @@ log = logging.getLogger("synth.batch")
 
 MAX_REQUESTS = 50_000  # OpenAI's limit of requests in one batch
 MAX_BYTES = 190 * 2**20  # OpenAI takes request files up to 200 MB
-ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-STATE_VERSION = 1
 LOST_CONTACT_POLLS = 5  # consecutive failed status checks (each retried by the SDK) before giving up
 
 
@@ -52,81 +55,6 @@ def batch_price(price: Price) -> Price:
     """The Batch API bills half the live rates for input and output tokens alike."""
     return replace(price, input_per_million=price.input_per_million / 2,
                    output_per_million=price.output_per_million / 2)  # fmt: skip
-
-
-def body_digest(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-@dataclass
-class BatchRecord:
-    input_file_id: str
-    requests: dict[str, str]  # custom_id -> body_digest of what was sent
-    id: str | None = None  # None between upload and create
-    status: str = "uploaded"
-
-
-@dataclass
-class BatchState:
-    """OUT/.synth/batches.json: every batch of this run, rewritten atomically (temp, fsync, rename)."""
-
-    path: Path
-    records: list[BatchRecord] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, path: Path) -> BatchState:
-        if not path.exists():
-            return cls(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format_version") != STATE_VERSION:
-                raise ValueError(f"format_version {data.get('format_version')!r}, expected {STATE_VERSION}")
-            return cls(path, [BatchRecord(**r) for r in data["batches"]])
-        except (OSError, ValueError, TypeError, KeyError) as err:
-            raise BackendError(
-                f"{path}: unreadable batch state ({err}); move it away to start over"
-            ) from None
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        data = {"format_version": STATE_VERSION, "batches": [asdict(r) for r in self.records]}
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def find(self, key: str, digest: str, skip: set[int]) -> int | None:
-        """Index of the latest record that sent this very request, unless already collected here or
-        failed validation (nothing of it ran, so it is sent again)."""
-        for i in range(len(self.records) - 1, -1, -1):
-            record = self.records[i]
-            if i not in skip and record.status != "failed" and record.requests.get(key) == digest:
-                return i
-        return None
-
-
-def parse_result_line(line: dict) -> Completion | str:
-    """One output/error file line -> a Completion, or the failure reason."""
-    if error := line.get("error"):
-        return str(error.get("code") or "batch_error")
-    response = line.get("response") or {}
-    status = response.get("status_code")
-    if status != 200:
-        return f"http_{status}"
-    try:
-        body = response["body"]
-        choice = body["choices"][0]
-        usage = body.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-        )
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return "bad_batch_line"
 
 
 class OpenAIBatchBackend:
@@ -168,10 +96,12 @@ class OpenAIBatchBackend:
         self.counters = BackendCounters()
         self.batch_sizes: list[int] = []  # requests per batch submitted by this process
         self.any_success = False  # a control call got through: connection errors are no longer fatal
-        self.any_batch_done = False  # a batch answered: a failed one is no longer a setup error
+        # A batch has answered (here or in an earlier process): a failed one is no longer a setup error.
+        self.any_batch_done = any(r.status == "completed" for r in self.state.records)
         self._queue: deque[tuple[str, str, dict]] = deque()  # (custom_id, digest, body) not yet sent
         self._waiting: dict[str, list[asyncio.Future]] = {}
-        self._results: dict[str, Completion | str] = {}  # answers of resumed batches not yet asked for
+        # Answers of resumed batches to calls not made yet: key -> (body digest, answer).
+        self._results: dict[str, tuple[str, Completion | str]] = {}
         self._collected: set[int] = set()  # state records downloaded in this process
         self._tasks: dict[int, asyncio.Task] = {}  # record index -> its poll-and-collect task
         self._fresh: set[int] = set()  # state records uploaded by this process (none created yet)
@@ -194,12 +124,12 @@ class OpenAIBatchBackend:
     async def complete(self, request: ChatRequest) -> Completion:
         if self._fatal is not None:
             raise self._fatal
-        if request.key in self._results:
-            return _deliver(self._results.pop(request.key))
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(request.key, []).append(fut)
         body = self.body(request)
         digest = body_digest(body)
+        if request.key in self._results and self._results[request.key][0] == digest:
+            return _deliver(self._results.pop(request.key)[1])
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(request.key, []).append(fut)
         index = self.state.find(request.key, digest, self._collected)
         if index is not None:
             self._collect(index)  # submitted by an earlier process: answer from that batch
@@ -236,8 +166,7 @@ class OpenAIBatchBackend:
         lines, size = [], 0
         while self._queue and len(lines) < self.max_requests:
             key, digest, body = self._queue[0]
-            line = json.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body},
-                              ensure_ascii=False).encode() + b"\n"  # fmt: skip
+            line = request_line(key, body)
             if lines and size + len(line) > MAX_BYTES:
                 break  # the rest goes out as the next batch
             self._queue.popleft()
@@ -257,7 +186,9 @@ class OpenAIBatchBackend:
         self.any_success = True
         self.counters.requests += len(lines)
         self.batch_sizes.append(len(lines))
-        self.state.records.append(BatchRecord(upload.id, {key: digest for key, digest, _ in lines}))
+        self.state.records.append(
+            BatchRecord(input_file_id=upload.id, requests={key: digest for key, digest, _ in lines})
+        )
         self.state.save()  # before create: from here on a crash never uploads these keys again
         log.info("batch of %d requests uploaded as %s", len(lines), upload.id)
         self._fresh.add(len(self.state.records) - 1)
@@ -303,8 +234,8 @@ class OpenAIBatchBackend:
             log.warning("batch %s failed: %s", batch.id, _batch_errors(batch))
         self.any_batch_done = self.any_batch_done or any(isinstance(r, Completion) for r in results.values())
         missing = "batch_missing_result" if batch.status == "completed" else f"batch_{batch.status}"
-        for key in record.requests:
-            self._answer(key, results.get(key, missing))
+        for key, digest in record.requests.items():
+            self._answer(key, digest, results.get(key, missing))
 
     async def _create(self, record: BatchRecord, look_first: bool) -> None:
         adopted = None
@@ -360,22 +291,17 @@ class OpenAIBatchBackend:
                 try:
                     line = json.loads(raw) if raw.strip() else None
                 except ValueError:
-                    log.warning(
-                        "batch %s: line %d of file %s is not JSON; its call counts as failed",
-                        batch.id,
-                        n,
-                        file_id,
-                    )
+                    log.warning("batch %s: line %d of %s is not JSON; skipped", batch.id, n, file_id)
                     continue
                 if isinstance(line, dict):
                     results[str(line.get("custom_id"))] = parse_result_line(line)
         return results
 
     # ---- answering ---------------------------------------------------------------------------
-    def _answer(self, key: str, result: Completion | str) -> None:
+    def _answer(self, key: str, digest: str, result: Completion | str) -> None:
         waiters = [f for f in self._waiting.pop(key, []) if not f.done()]
         if not waiters:
-            self._results[key] = result  # a resumed batch answered a call the runner has not made yet
+            self._results[key] = (digest, result)  # a resumed batch answered a call not made yet
         for fut in waiters:
             fut.set_result(result)
 
@@ -407,7 +333,9 @@ class OpenAIBatchBackend:
                    if i not in self._collected and r.status not in TERMINAL]  # fmt: skip
         if running:
             log.info(
-                "%d batch(es) still on the server (%s ...): rerun to collect them", len(running), running[0]
+                "%d batch(es) still run on the server (%s, ...): rerun to collect them",
+                len(running),
+                running[0],
             )
         await self.client.close()
 

@@ -17,13 +17,14 @@ import pytest
 
 import synth.config
 from synth.backends.base import BackendError, ChatRequest, Completion, RequestFailed
-from synth.backends.openai_batch import BatchState, OpenAIBatchBackend, batch_price
+from synth.backends.batch_files import BatchState
+from synth.backends.openai_batch import OpenAIBatchBackend, batch_price
 from synth.dataset import read_rows
 from synth.pricing import price_for
 from synth.testing.fake_batch import FakeBatchOpenAI
 from synth.testing.fake_openai import FakeLLM, Faults
 
-from .conftest import API_KEY, REPO, generate_cmd, journal_keys, read_stats, run_cli, run_generate
+from .conftest import API_KEY, REPO, generate_cmd, journal_keys, read_stats, run_generate
 
 PROMPT = 'Write a triple of sentences ... "S1", "S2" and "S3" ...'
 FAST = dict(window=0.05, poll_s=0.05)
@@ -319,7 +320,6 @@ def test_generate_killed_while_a_batch_runs_resumes_it(server, tmp_path):
         proc.wait(10)
     pending = {k for r in BatchState.load(state).records if r.status != "completed" for k in r.requests}
     assert pending and not pending & set(journal_keys(out))  # submitted, not yet journaled
-    result = run_cli(cmd)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert run_generate(out, s, num_examples=12, languages="en,de", **BATCH_FLAGS) == 0  # the rerun
     assert max(s.submitted.values()) == 1  # the rerun sent none of the submitted calls again
     assert pending <= set(journal_keys(out)) and len(read_rows(out)) == 12
