@@ -74,10 +74,12 @@ def load_stats(out: Path) -> dict:
 
 
 def read_text_columns(out: Path) -> list[dict]:
-    """The columns the figures need, from every data/*.parquet file."""
+    """The columns the figures and the models table need, from every data/*.parquet file."""
     rows: list[dict] = []
     for path in sorted((out / "data").glob("*.parquet")):
-        rows.extend(pq.read_table(path, columns=["task_type", "language", "query", "positive"]).to_pylist())
+        names = pq.read_schema(path).names
+        columns = [c for c in ("task_type", "language", "query", "positive", "model") if c in names]
+        rows.extend(pq.read_table(path, columns=columns).to_pylist())
     return rows
 
 
@@ -209,6 +211,7 @@ def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
             "examples_per_task": generator.get("examples_per_task"),
             "max_reasks": generator.get("max_reasks"),
         },
+        "models": Counter(r.get("model") or "unknown" for r in rows).most_common(),
         "language_weights": _shares(generator.get("languages") or {}),
         "task_mix": _shares(generator.get("task_mix") or {}),
         "templates": stats.get("templates", {}),

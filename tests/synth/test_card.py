@@ -136,6 +136,7 @@ def test_card_tables_equal_stats_json(run):
         == f"{stats['calls']['journaled']} / {stats['calls']['failed']}"
     )
     assert float(made["cost (USD)"]) == pytest.approx(stats["cost_usd"], abs=5e-5)
+    assert made[f"rows written by `{g['model']}`"] == str(stats["rows"])  # one generator model in this run
     hashes = {r[0].strip("`"): r[1].strip("`") for r in table_after(card, "Prompt templates")}
     assert hashes == stats["templates"]
     assert "de 33.3%, en 33.3%, ko 33.3%" in card  # language weights, normalised
@@ -153,6 +154,17 @@ def test_front_matter_parses_and_names_every_language(run):
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}
     ]
     assert "translation" in card.data.multilinguality
+
+
+def test_language_codes_stay_strings_in_yaml(run):
+    """Norwegian's code `no` is the boolean false to a YAML 1.1 parser (PyYAML) unless quoted."""
+    stats = read_stats(run)
+    stats["per_language_pair"]["en-no"] = 1
+    write_json(run / "stats.json", stats)
+    write_card(run, "apache-2.0")
+    card = DatasetCard.load(run / "README.md")
+    assert "no" in card.data.language and False not in card.data.language
+    assert card.data.license == "apache-2.0"
 
 
 def test_bitext_target_language_is_in_metadata(tmp_path):
