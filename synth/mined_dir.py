@@ -1,0 +1,141 @@
+"""Reading a dataset dir to mine and writing the mined copy beside it; the input is only ever read.
+
+The output is built in a hidden temporary dir next to `--out` and renamed into place at the end, so
+an interrupted run leaves no half-written dataset dir (and a previous `--out` stays as it was).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth.dataset import DATA_FILE, write_json, write_text
+
+REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
+MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair")
+MINED_COLUMN = "mined_negatives"
+# Files the mined dir gets anew; everything else visible in the input (plots) is copied.
+REWRITTEN = {"data", "stats.json", "README.md"}
+
+
+class DatasetError(Exception):
+    """The input or output dir cannot be used; the message is one line naming the path."""
+
+
+def read_table(data: Path) -> pa.Table:
+    if not data.is_dir():
+        raise DatasetError(f"--data: {data} is not a directory")
+    path = data / DATA_FILE
+    if not path.is_file():
+        raise DatasetError(f"--data: {data} is not a dataset dir (no {DATA_FILE})")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise DatasetError(f"--data: cannot read {path}: {err}") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DatasetError(f"--data: {path} lacks the column(s) {', '.join(missing)}")
+    if table.num_rows == 0:
+        raise DatasetError(f"--data: {path} has no rows to mine")
+    for name in ("query", "positive"):
+        if nulls := table.column(name).null_count:
+            raise DatasetError(f"--data: {path} has {nulls} row(s) with a null {name}")
+    return table
+
+
+def mining_rows(table: pa.Table) -> list[dict]:
+    """The columns mining reads, as dicts; `negative` and `language_pair` may be absent (-> None)."""
+    rows = table.select([c for c in MINING_COLUMNS if c in table.column_names]).to_pylist()
+    for row in rows:
+        row.setdefault("negative", None)
+        row.setdefault("language_pair", None)
+    return rows
+
+
+def read_stats(data: Path) -> dict:
+    path = data / "stats.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetError(f"--data: cannot read {path}: {err}") from err
+
+
+def check_out(data: Path, out: Path) -> None:
+    if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
+        raise DatasetError(f"--out: {out} is inside the input dir {data}; the input is never modified")
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out: {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and "mining" not in _stats_or_empty(out):
+        raise DatasetError(f"--out: {out} exists and is not a mined dataset dir; choose another --out")
+
+
+def _stats_or_empty(out: Path) -> dict:
+    try:
+        return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def with_mined(table: pa.Table, negatives: list[list[str]], keep: list[bool]) -> pa.Table:
+    """The input table, rows the consistency filter dropped left out, plus (or with a new) mined column."""
+    column = pa.array(negatives, type=pa.list_(pa.string()))
+    if MINED_COLUMN in table.column_names:  # mining a mined dir again replaces the old negatives
+        table = table.drop_columns([MINED_COLUMN])
+    table = table.append_column(MINED_COLUMN, column)
+    return table.filter(pa.array(keep, type=pa.bool_()))
+
+
+def row_counts(rows: list[dict]) -> dict:
+    """The per-row counts of stats.json, recomputed for the rows that remain."""
+    per_type_language: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        per_type_language[r["task_type"]][r["language"]] += 1
+    return {
+        "rows": len(rows),
+        "per_task_type": dict(sorted(Counter(r["task_type"] for r in rows).items())),
+        "per_language": dict(Counter(r["language"] for r in rows).most_common()),
+        "per_language_pair": dict(
+            Counter(r["language_pair"] for r in rows if r["language_pair"]).most_common()
+        ),
+        "per_task_type_language": {t: dict(c.most_common()) for t, c in sorted(per_type_language.items())},
+    }
+
+
+def write_mined_dir(data: Path, out: Path, table: pa.Table, stats: dict, card: str | None) -> None:
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / DATA_FILE).parent.mkdir(parents=True)
+        pq.write_table(table, tmp / DATA_FILE, compression="zstd")
+        with open(tmp / DATA_FILE, "rb") as f:
+            os.fsync(f.fileno())
+        write_json(tmp / "stats.json", stats)
+        if card is not None:
+            write_text(tmp / "README.md", card)
+        for item in data.iterdir():
+            if item.name in REWRITTEN or item.name.startswith("."):  # .synth: the generator's journal
+                continue
+            copy = shutil.copytree if item.is_dir() else shutil.copy2
+            copy(item, tmp / item.name)
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old)
