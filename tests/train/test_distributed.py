@@ -28,7 +28,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: int = 240) -> subprocess.CompletedProcess:
+def torchrun(
+    args: list[str], cwd: Path, nproc: int = 2, timeout: int = 240, module: str = "train.lora"
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [
         sys.executable,
@@ -37,7 +39,7 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: int = 240) -> 
         f"--nproc_per_node={nproc}",
         f"--master_port={_port()}",
         "-m",
-        "train.lora",
+        module,
         *args,
     ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -61,65 +63,55 @@ def single(tmp_path_factory, model_dir):
 
 
 def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path):
+    """Two torchrun processes call main() twice: plain DDP, then DDP with GradCache (chunk backward
+    passes under no_sync, the last one reduces). Both give the one-process losses step for step."""
     cfg, _ = single
-    out = tmp_path / "ddp"
-    cfg2 = small_config(
-        Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
-    )
-    proc = torchrun(cli_args(cfg2), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert losses(out) == pytest.approx(losses(cfg.output), abs=1e-5)
-    assert (out / "modules.json").exists() and (out / "adapter" / "adapter_model.safetensors").exists()
-    assert "trained 3 steps" in proc.stderr  # the summary is printed once, by rank 0
-    assert proc.stderr.count("trained 3 steps") == 1
-
-
-def test_deepspeed_zero3_two_processes_runs_and_matches(single, tmp_path):
-    """ZeRO-3 shards every parameter over 2 processes; gradient checkpointing stays on (the
-    recompute trap), and the exported adapter must be gathered, non-empty and equal to DDP's."""
-    pytest.importorskip("deepspeed")
-    from safetensors.torch import load_file
-
-    cfg, _ = single
-    out = tmp_path / "ds"
-    args = cli_args(
-        small_config(
-            Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
-        )
-    )
+    plain, gc = tmp_path / "ddp", tmp_path / "ddp-gc"
+    spec = {
+        "runs": [
+            {
+                "output": str(plain),
+                "args": cli_args(
+                    small_config(
+                        Path(cfg.model),
+                        [Path(d) for d in cfg.data],
+                        plain,
+                        lora_dropout=0.0,
+                        max_steps=3,
+                        save_steps=2,
+                    )
+                ),
+            },
+            {
+                "output": str(gc),
+                "args": [
+                    *cli_args(
+                        small_config(
+                            Path(cfg.model), [Path(d) for d in cfg.data], gc, lora_dropout=0.0, max_steps=3
+                        )
+                    ),
+                    "--grad-cache-chunk",
+                    "3",
+                ],
+            },
+        ]
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
     proc = torchrun(
-        [*args, "--deepspeed", str(REPO / "train" / "configs" / "zero3.json")], cwd=tmp_path, timeout=400
+        ["--worker-spec", str(tmp_path / "spec.json")], cwd=tmp_path, module="tests.train.dist_worker"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert losses(out) == pytest.approx(losses(cfg.output), abs=1e-4)
-    a = load_file(out / "adapter" / "adapter_model.safetensors")
-    b = load_file(cfg.output / "adapter" / "adapter_model.safetensors")
-    assert a.keys() == b.keys() and all(t.numel() > 0 for t in a.values())
-    for k in a:
-        assert a[k].shape == b[k].shape
-        assert (a[k] - b[k]).abs().max() < 1e-3, k
-    assert (out / "checkpoints" / "step-0000002" / "DONE").exists()
+    assert losses(plain) == pytest.approx(losses(cfg.output), abs=1e-5)
+    assert losses(gc) == pytest.approx(losses(cfg.output), abs=1e-5)
+    assert (plain / "modules.json").exists() and (plain / "adapter" / "adapter_model.safetensors").exists()
+    assert proc.stderr.count("trained 3 steps") == 2  # the summary is printed by rank 0 only, once per run
 
 
-def test_two_process_ddp_with_grad_cache_equals_one_process(single, tmp_path):
-    """GradCache under DDP: chunk backward passes run under no_sync, the last one reduces; same losses."""
-    cfg, _ = single
-    out = tmp_path / "ddp-gc"
-    args = cli_args(
-        small_config(
-            Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
-        )
-    )
-    proc = torchrun([*args, "--grad-cache-chunk", "3"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert losses(out) == pytest.approx(losses(cfg.output), abs=1e-5)
-
-
-def test_deepspeed_zero3_resume_from_checkpoint(single, tmp_path):
-    """Drop the last checkpoint of a finished ZeRO-3 run and --resume: the step is redone identically,
-    so the sharded optimizer and the (frozen-excluded) LoRA weights came back from the checkpoint."""
-    import shutil
-
+def test_deepspeed_zero3_matches_and_resumes(single, tmp_path):
+    """ZeRO-3 over 2 processes with gradient checkpointing on (the recompute trap) gives the
+    one-process losses and a gathered, non-empty adapter. Then the last checkpoint is dropped and
+    --resume redoes that step identically: the sharded optimizer and the LoRA weights (frozen base
+    excluded from the checkpoint) came back. All runs share one torchrun to pay the imports once."""
     from safetensors.torch import load_file
 
     pytest.importorskip("deepspeed")
@@ -134,14 +126,32 @@ def test_deepspeed_zero3_resume_from_checkpoint(single, tmp_path):
         ),
         *zero3,
     ]
-    assert torchrun(args, cwd=tmp_path, timeout=400).returncode == 0
-    first = losses(out)
-    final = load_file(out / "adapter" / "adapter_model.safetensors")
-    ckpt = load_file(out / "checkpoints" / "step-0000002" / "adapter.safetensors")
-    assert ckpt and all(t.numel() > 0 for t in ckpt.values())  # gathered, not empty shards
-    shutil.rmtree(out / "checkpoints" / "step-0000003")
-    proc = torchrun([*args, "--resume"], cwd=tmp_path, timeout=400)
+    first_out = tmp_path / "ds-first"
+    runs = [
+        {"args": args},
+        {"copytree": [str(out), str(first_out)]},  # the finished run, to compare the resumed one with
+        {"rmtree": str(out / "checkpoints" / "step-0000003")},
+        {"args": [*args, "--resume"]},
+    ]
+    (tmp_path / "spec.json").write_text(json.dumps({"runs": runs}))
+    proc = torchrun(
+        ["--worker-spec", str(tmp_path / "spec.json")],
+        cwd=tmp_path,
+        timeout=400,
+        module="tests.train.dist_worker",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    first = losses(first_out)
+    assert first == pytest.approx(losses(cfg.output), abs=1e-4)  # ZeRO-3 sharding does not change the maths
+    reference = load_file(cfg.output / "adapter" / "adapter_model.safetensors")
+    final = load_file(first_out / "adapter" / "adapter_model.safetensors")
+    assert final.keys() == reference.keys() and all(t.numel() > 0 for t in final.values())
+    for k in final:
+        assert (final[k] - reference[k]).abs().max() < 1e-3, (
+            k
+        )  # the exported adapter was gathered from the shards
+    ckpt = load_file(first_out / "checkpoints" / "step-0000002" / "adapter.safetensors")
+    assert ckpt and all(t.numel() > 0 for t in ckpt.values())  # gathered, not empty shards
     assert "resumed from" in proc.stderr and "step-0000002" in proc.stderr
     assert losses(out) == pytest.approx(first, abs=1e-6)
     again = load_file(out / "adapter" / "adapter_model.safetensors")
