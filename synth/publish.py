@@ -40,7 +40,8 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
-def check_repo_id(repo: str) -> None:
+def check_repo_id(repo: str, flag: str = "--repo") -> None:
+    """Fail before any network call (or, from synth.generate, before any money is spent)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -48,10 +49,10 @@ def check_repo_id(repo: str) -> None:
         validate_repo_id(repo)
     except HFValidationError:
         raise PublishError(
-            f"--repo: {repo!r} is not a valid repo id; use 'org/name' (letters, digits, '-', '_', '.')"
+            f"{flag}: {repo!r} is not a valid repo id; use 'org/name' (letters, digits, '-', '_', '.')"
         ) from None
     if repo.count("/") != 1:
-        raise PublishError(f"--repo: {repo!r} must be 'org/name' (or 'user/name')")
+        raise PublishError(f"{flag}: {repo!r} must be 'org/name' (or 'user/name')")
 
 
 def refresh_card(out: Path) -> bool:
@@ -112,6 +113,13 @@ def publish(out: Path, repo: str, private: bool = False, token: str | None = Non
         raise PublishError(str(err)) from None
     check_repo_id(repo)
     token = resolve_token(token)
+    if stats.get("status", "complete") != "complete":
+        log.warning(
+            "publishing an unfinished run (%s): %s of %s rows",
+            stats["status"],
+            stats["rows"],
+            stats.get("target"),
+        )
     refresh_card(out)
     api = HfApi(endpoint=endpoint, token=token)
     message = (
