@@ -172,7 +172,8 @@ def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
     generator = stats["generator"]
     rows_total = stats["rows"]
     brainstorm = stats.get("brainstorm", {})
-    languages = card_languages(stats)
+    # No rows yet (a run stopped early): list the languages asked for rather than none.
+    languages = card_languages(stats) or sorted(generator.get("languages") or {})
     multilinguality = ["monolingual"] if len(languages) <= 1 else ["multilingual"]
     if stats.get("per_language_pair"):
         multilinguality.append("translation")

@@ -271,3 +271,17 @@ def test_generate_still_writes_card_with_plots(generated):
     card = (generated / "README.md").read_text()
     assert "plots/rows_per_language.png" in card and (generated / "plots/rows_per_language.png").is_file()
     assert os.path.getsize(generated / "plots/length_per_task_type.png") > 0
+
+
+def test_card_of_a_run_stopped_before_any_row(run):
+    from synth.dataset import write_rows
+
+    write_rows(run, [])
+    stats = read_stats(run)
+    stats.update(rows=0, status="stopped:max_cost", per_task_type={}, per_language={}, per_language_pair={},
+                 per_task_type_language={})  # fmt: skip
+    write_json(run / "stats.json", stats)
+    card = write_card(run).read_text()
+    assert DatasetCard.load(run / "README.md").data.language == ["de", "en", "ko"]  # the languages asked for
+    assert "**stopped:max_cost**: 0 rows of 24" in card
+    assert (run / "plots/length_per_task_type.png").read_bytes()[:8] == PNG_MAGIC
