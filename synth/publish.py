@@ -6,8 +6,10 @@ half-written temporaries. The card is re-rendered first when stats.json is newer
 
 Uploading only reads the dataset files, and the Hub applies a commit all or nothing, so after a
 failed upload (network error, 401, 5xx) the local dir is untouched and the same command can simply
-be run again. The token comes from --token's caller, HF_TOKEN or the saved `hf auth login`, and
-never appears in output: errors are one line, redacted.
+be run again. The token comes from the caller (`publish(token=...)`), HF_TOKEN or the saved
+`hf auth login`, and never appears in output: errors are one line, redacted.
+
+Not handled: pull requests; remote files outside data/ and plots/ are never deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from synth.secrets import RedactingFilter, redact
 PROG = "synth.publish"
 # Patterns are matched against paths relative to the dir (fnmatch: `*` also crosses `/`).
 IGNORE_PATTERNS = [".synth/*", ".synth/**", "*.tmp"]
+# Remote files under these that are gone locally are deleted in the same commit: a stale shard left
+# in data/ would otherwise be read by the card's `data/*.parquet` config as part of the dataset.
+DELETE_PATTERNS = ["data/*", "plots/*"]
 log = logging.getLogger(PROG)
 
 
@@ -130,15 +135,17 @@ def publish(out: Path, repo: str, private: bool = False, token: str | None = Non
         if revision != "main":
             api.create_branch(repo, repo_type="dataset", branch=revision, exist_ok=True)
         api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=out, revision=revision,
-                          ignore_patterns=list(IGNORE_PATTERNS), commit_message=message)  # fmt: skip
+                          ignore_patterns=list(IGNORE_PATTERNS), delete_patterns=list(DELETE_PATTERNS),
+                          commit_message=message)  # fmt: skip
     except HfHubHTTPError as err:
         raise PublishError(redact(describe_http_error(err, repo), (token,))) from None
     except _network_errors() as err:
         raise _retryable("network error talking to the Hub", err, token) from None
-    except RuntimeError as err:  # huggingface_hub wraps a failed LFS upload: report its cause
-        if not isinstance(err.__cause__, (HfHubHTTPError, *_network_errors())):
-            raise
-        raise _retryable("upload failed", err.__cause__, token) from None
+    except RuntimeError as err:
+        # huggingface_hub wraps a failed LFS upload in RuntimeError (the HTTP error is its cause), and
+        # hf_xet's Rust client raises RuntimeError subclasses of its own: either way the upload failed
+        # part way, the Hub committed nothing, and the user needs the reason, not a traceback.
+        raise _retryable("upload failed", err.__cause__ or err, token) from None
     return str(url) if revision == "main" else f"{url}/tree/{revision}"
 
 

@@ -2,8 +2,9 @@
 
 A real aiohttp server in a background thread (like `fake_openai`), speaking the wire protocol of
 `huggingface_hub` as read from its source: repo creation, branch creation, README YAML validation,
-`preupload` (regular vs LFS per file), the LFS batch API with the basic transfer (one PUT per
-object, sha256 checked), and the NDJSON commit (header, base64 `file`, `lfsFile` by oid). Commits
+`preupload` (regular vs LFS per file), the file tree listing, the LFS batch API with the basic transfer (one PUT per
+object, sha256 checked), and the NDJSON commit (header, base64 `file`, `lfsFile` by oid,
+`deletedFile`). Commits
 apply all or nothing to an in-memory branch, so a test can compare what arrived with what was sent.
 
     with FakeHub(token="hf_test") as hub:
@@ -13,7 +14,7 @@ apply all or nothing to an in-memory branch, so a test can compare what arrived 
 Faults: `fail_commits=N` makes the next N commits fail, with `fail_mode` "500" (an error answer) or
 "drop" (the connection is closed before any answer). Not handled: the Xet storage protocol (its CAS
 server is spoken to by the Rust `hf_xet` client), so clients must run with `HF_HUB_DISABLE_XET=1`;
-multipart LFS transfers, pull requests, deletions of folders, copies.
+multipart LFS transfers, pull requests, deletions of folders, copies, paginated listings.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class FakeHub:
         return web.json_response({"error": message, **extra}, status=status)
 
     @staticmethod
-    def _json(value: dict, status: int = 200):
+    def _json(value: dict | list, status: int = 200):
         from aiohttp import web
 
         return web.json_response(value, status=status)
@@ -237,6 +238,21 @@ class FakeHub:
         siblings = [{"rfilename": p} for p in repo.branches.get(request.match_info["rev"], {})]
         return self._json({"id": repo.repo_id, "sha": sha, "private": repo.private, "siblings": siblings})
 
+    async def _tree(self, request):
+        """The recursive file listing (one page: no Link header) that upload_folder's delete_patterns read."""
+        repo = self._repo(request)
+        if repo is None:
+            return self._error(404, "Repository not found")
+        files = repo.branches.get(request.match_info["rev"])
+        if files is None:
+            return self._error(404, f"Invalid rev id: {request.match_info['rev']}")
+        return self._json(
+            [
+                {"type": "file", "path": p, "size": len(data), "oid": git_blob_oid(data)}
+                for p, data in sorted(files.items())
+            ]
+        )
+
     # --- server lifecycle ------------------------------------------------------------------------
     async def _start(self) -> None:
         from aiohttp import web
@@ -250,6 +266,7 @@ class FakeHub:
         app.router.add_post(f"/api/{repo}/preupload/{{rev}}", self._preupload)
         app.router.add_post(f"/api/{repo}/commit/{{rev}}", self._commit)
         app.router.add_get(f"/api/{repo}/revision/{{rev}}", self._revision)
+        app.router.add_get(f"/api/{repo}/tree/{{rev}}", self._tree)
         app.router.add_post(f"/{repo}/info/lfs/objects/batch", self._lfs_batch)
         app.router.add_put("/lfs-store/{oid}", self._lfs_put)
         self._runner = web.AppRunner(app, access_log=None)

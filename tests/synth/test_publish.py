@@ -104,6 +104,20 @@ def test_publishing_again_is_a_no_op_commit(run, hub):
     assert len(hub.repos[("dataset", "org/again")].commits) == 1
 
 
+def test_republishing_removes_remote_data_files_gone_locally(run, hub):
+    stale = run / "data" / "train-00001-of-00002.parquet"
+    shutil.copy(run / "data" / "train-00000-of-00001.parquet", stale)
+    (run / "NOTES.md").write_text("kept by the publisher")
+    publish(run, "org/prune", token=TOKEN, endpoint=hub.url)
+    assert "data/train-00001-of-00002.parquet" in hub.files("dataset", "org/prune")
+    stale.unlink()
+    (run / "NOTES.md").unlink()
+    publish(run, "org/prune", token=TOKEN, endpoint=hub.url)
+    assert set(hub.files("dataset", "org/prune")) == DATASET_FILES | {
+        "NOTES.md"
+    }  # only data/ and plots/ pruned
+
+
 def test_card_is_rerendered_when_stats_is_newer(run, hub):
     readme = run / "README.md"
     readme.write_text(readme.read_text().replace("## Rows per language", "## STALE"))
