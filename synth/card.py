@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -43,6 +45,17 @@ DEFAULT_LICENSE = "other"
 REQUIRED_STATS = ("rows", "per_task_type", "per_language", "per_task_type_language", "generator")
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]  # fmt: skip
+CARD_COLUMNS = (
+    "task_type",
+    "language",
+    "language_pair",
+    "instruction",
+    "query",
+    "positive",
+    "negative",
+    "model",
+)
+EXAMPLE_CHARS = 300  # an example's field is cut here: the card shows the shape of the data, not all of it
 log = logging.getLogger(PROG)
 
 
@@ -78,9 +91,39 @@ def read_text_columns(out: Path) -> list[dict]:
     rows: list[dict] = []
     for path in sorted((out / "data").glob("*.parquet")):
         names = pq.read_schema(path).names
-        columns = [c for c in ("task_type", "language", "query", "positive", "model") if c in names]
+        columns = [c for c in CARD_COLUMNS if c in names]
         rows.extend(pq.read_table(path, columns=columns).to_pylist())
     return rows
+
+
+def _fenced(text: str | None) -> str | None:
+    """LLM text as a fenced block that no backtick run inside it can close early, cut to EXAMPLE_CHARS.
+
+    >>> _fenced("a ``` b")
+    '````\\na ``` b\\n````'
+    """
+    if text is None:
+        return None
+    cut = text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS].rstrip() + " [...]"
+    cut = "\n".join(textwrap.fill(line, 100) or line for line in cut.splitlines())  # code blocks do not wrap
+    longest = max((len(run) for run in re.findall(r"`+", cut)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{cut}\n{fence}"
+
+
+def example_rows(rows: list[dict]) -> list[dict]:
+    """The first row of each task type (row order is deterministic for a seed), fields fenced and cut."""
+    first: dict[str, dict] = {}
+    for row in rows:
+        first.setdefault(row["task_type"], row)
+    return [
+        {
+            "task_type": task_type,
+            "language": row.get("language_pair") or row["language"],
+            **{key: _fenced(row.get(key)) for key in ("instruction", "query", "positive", "negative")},
+        }
+        for task_type, row in sorted(first.items())
+    ]
 
 
 def card_languages(stats: dict) -> list[str]:
@@ -212,6 +255,7 @@ def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
             "examples_per_task": generator.get("examples_per_task"),
             "max_reasks": generator.get("max_reasks"),
         },
+        "examples": example_rows(rows),
         "models": Counter(r.get("model") or "unknown" for r in rows).most_common(),
         "language_weights": _shares(generator.get("languages") or {}),
         "task_mix": _shares(generator.get("task_mix") or {}),

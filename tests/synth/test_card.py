@@ -285,3 +285,20 @@ def test_card_of_a_run_stopped_before_any_row(run):
     assert DatasetCard.load(run / "README.md").data.language == ["de", "en", "ko"]  # the languages asked for
     assert "**stopped:max_cost**: 0 rows of 24" in card
     assert (run / "plots/length_per_task_type.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_examples_show_one_row_per_task_type_inside_fences(run):
+    from synth.card import example_rows
+
+    card = (run / "README.md").read_text()
+    section = card[card.index("## Examples") : card.index("## Use")]
+    assert re.findall(r"^### (\w+) \(", section, re.M) == sorted(read_stats(run)["per_task_type"])
+
+    evil = {"task_type": "sts", "language": "en", "language_pair": None, "instruction": "x",
+            "query": "```\n# Injected heading\n```", "positive": "p" * 1000, "negative": None}  # fmt: skip
+    example = example_rows([evil])[0]
+    assert example["query"].startswith("````\n") and example["query"].endswith(
+        "\n````"
+    )  # outlasts the text's fence
+    assert example["negative"] is None and example["positive"].endswith("[...]\n```")
+    assert len(example["positive"]) < 400
