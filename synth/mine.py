@@ -84,7 +84,7 @@ def main(cfg: MineConfig) -> int:
         fail(PROG, str(err))
     rows = mining_rows(table)
     try:
-        mined = mine(rows, encoder, cfg.options(), progress=cfg.progress)
+        mined = mine(rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device)
         mining = mining_stats(mined, cfg.options(), source=cfg.data.resolve().name, model=cfg.model,
                               query_format=encoder.query_format, device=encoder.device,
                               elapsed_s=time.monotonic() - started)  # fmt: skip

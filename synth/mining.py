@@ -111,8 +111,13 @@ def _group(rows: list[dict], idx: list[int]) -> Group:
     return Group(idx, texts, own, exclude)
 
 
-def mine(rows: list[dict], encoder: Encoder, options: MiningOptions, progress: bool = False) -> Mined:
-    """Mined negatives, ranks and the consistency verdict for every row, in input order."""
+def mine(
+    rows: list[dict], encoder: Encoder, options: MiningOptions, progress: bool = False, device: str = "cpu"
+) -> Mined:
+    """Mined negatives, ranks and the consistency verdict for every row, in input order.
+
+    `device`: where the search runs (torch device; the encoder's own is a good choice).
+    """
     groups = build_groups(rows, options.by_language)
     documents = list(dict.fromkeys(t for g in groups.values() for t in g.texts))
     pairs = list(dict.fromkeys((r.get("instruction") or "", r["query"]) for r in rows))
@@ -130,7 +135,7 @@ def mine(rows: list[dict], encoder: Encoder, options: MiningOptions, progress: b
             q_rows = [pair_slot[(rows[i].get("instruction") or "", rows[i]["query"])] for i in group.rows]
             found = nearest_negatives(q_emb[q_rows], d_emb[[doc_slot[t] for t in group.texts]],
                                       np.asarray(group.own), group.exclude, options.num_negatives,
-                                      options.guard)  # fmt: skip
+                                      options.guard, device)  # fmt: skip
             for row, idx, rank in zip(group.rows, found.index.tolist(), found.rank.tolist(), strict=True):
                 negatives[row] = [group.texts[j] for j in idx if j >= 0]
                 ranks[row] = rank

@@ -7,8 +7,8 @@ memory is one block plus the running top-k per query. Worked example (rows are u
     Guard("relative", 0.95): the positive scores 1.0; pool item 1 scores 0.96 > 0.95 * 1.0, so it is
     skipped as a probable false negative -> index [[2, 3]], score [[0.6, 0.0]], rank [1], skipped [1]
 
-Not handled: approximate indexes (FAISS, HNSW); a pool of a few hundred thousand texts per group is
-fine for exact search on CPU.
+Not handled: approximate indexes (FAISS, HNSW). Exact search costs Q x P x H multiply-adds per group:
+seconds on a GPU for groups of 100k rows, minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ class Guard:
             raise ValueError(f"--guard-value: a margin guard needs a value >= 0, got {self.value}")
 
     def threshold(self, positive: np.ndarray) -> np.ndarray:
-        """(Q,) positive scores -> (Q,) scores above which a candidate is skipped."""
+        """(Q,) positive scores (numpy or torch) -> (Q,) scores above which a candidate is skipped."""
         if self.mode == "relative":
             return self.value * positive
         if self.mode == "margin":
             return positive - self.value
-        return np.full_like(positive, np.inf)
+        return positive + np.inf
 
 
 @dataclass
@@ -59,11 +59,6 @@ class Neighbours:
     skipped: np.ndarray  # (Q,) candidates the guard skipped as probable false negatives
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def nearest_negatives(
     queries: np.ndarray,
     pool: np.ndarray,
@@ -71,65 +66,70 @@ def nearest_negatives(
     exclude: Sequence[Sequence[int]],
     k: int,
     guard: Guard,
+    device: str = "cpu",
     query_chunk: int = 1024,
     pool_chunk: int = 16384,
 ) -> Neighbours:
     """(Q, H) queries, (P, H) pool, (Q,) own positive rows, per-query rows never to return -> Neighbours.
 
     `exclude[i]` lists pool rows that are not negatives of query i whatever their score (the query's
-    own text, positives of the same query in other rows); they neither count in the rank nor get skipped.
+    own text, positives of the same query in other rows); they neither count in the rank nor get
+    skipped. Runs on `device` with torch (present wherever a sentence-transformers model is).
     """
+    import torch
+
     assert queries.shape[0] == len(own) == len(exclude), "one own positive and exclude list per query"
     assert queries.shape[1] == pool.shape[1], f"dims differ: {queries.shape[1]} vs {pool.shape[1]}"
-    queries, pool, own = unit(queries), unit(pool), np.asarray(own, dtype=np.int64)
-    n_q = queries.shape[0]
-    out = Neighbours(
-        index=np.full((n_q, k), -1, dtype=np.int64),
-        score=np.full((n_q, k), -np.inf, dtype=np.float32),
-        positive=np.einsum("qh,qh->q", queries, pool[own]),
-        rank=np.ones(n_q, dtype=np.int64),
-        skipped=np.zeros(n_q, dtype=np.int64),
-    )
-    for q0 in range(0, n_q, query_chunk):
-        q1 = min(q0 + query_chunk, n_q)
-        ex_rows, ex_cols = _exclusions(own[q0:q1], exclude[q0:q1])
-        positive = out.positive[q0:q1, None]  # (q, 1)
-        limit = guard.threshold(out.positive[q0:q1])[:, None]  # (q, 1)
-        best_s, best_i = out.score[q0:q1], out.index[q0:q1]
-        for p0 in range(0, pool.shape[0], pool_chunk):
-            scores = queries[q0:q1] @ pool[p0 : p0 + pool_chunk].T  # (q, c)
+    q_all, pool_t = _unit(queries, device), _unit(pool, device)  # (Q, H), (P, H)
+    own_t = torch.as_tensor(np.asarray(own), dtype=torch.long, device=device)
+    positive = (q_all * pool_t[own_t]).sum(dim=1)  # (Q,)
+    limit = guard.threshold(positive)  # (Q,)
+    parts = []
+    for q0 in range(0, q_all.shape[0], query_chunk):
+        q1 = min(q0 + query_chunk, q_all.shape[0])
+        ex_rows, ex_cols = (
+            torch.as_tensor(a, device=device) for a in _exclusions(own[q0:q1], exclude[q0:q1])
+        )
+        pos, lim = positive[q0:q1, None], limit[q0:q1, None]  # (q, 1)
+        best_s = torch.full((q1 - q0, k), -torch.inf, device=device)  # (q, k) running top-k
+        best_i = torch.full((q1 - q0, k), -1, dtype=torch.long, device=device)
+        rank = torch.ones(q1 - q0, dtype=torch.long, device=device)
+        skipped = torch.zeros(q1 - q0, dtype=torch.long, device=device)
+        for p0 in range(0, pool_t.shape[0], pool_chunk):
+            scores = q_all[q0:q1] @ pool_t[p0 : p0 + pool_chunk].T  # (q, c)
             hit = (ex_cols >= p0) & (ex_cols < p0 + scores.shape[1])
-            scores[ex_rows[hit], ex_cols[hit] - p0] = -np.inf
-            out.rank[q0:q1] += (scores > positive).sum(axis=1)
-            too_close = scores > limit  # (q, c), never true for excluded items (-inf)
-            out.skipped[q0:q1] += too_close.sum(axis=1)
-            scores[too_close] = -np.inf
-            best_s, best_i = _merge_top_k(best_s, best_i, scores, p0, k)
-        out.score[q0:q1], out.index[q0:q1] = _sorted(best_s, best_i)
-    return out
+            scores[ex_rows[hit], ex_cols[hit] - p0] = -torch.inf
+            rank += (scores > pos).sum(dim=1)
+            too_close = scores > lim  # (q, c), never true for excluded items (-inf)
+            skipped += too_close.sum(dim=1)
+            scores.masked_fill_(too_close, -torch.inf)
+            # Merge this block's top-k with the running top-k: (q, k + k') -> (q, k).
+            top_s, top_i = scores.topk(min(k, scores.shape[1]), dim=1)
+            cand_s, cand_i = torch.cat([best_s, top_s], dim=1), torch.cat([best_i, top_i + p0], dim=1)
+            best_s, keep = cand_s.topk(k, dim=1)
+            best_i = cand_i.gather(1, keep)
+        parts.append((*_sorted(best_s, best_i), rank, skipped))
+    index, score, rank, skipped = (torch.cat([p[j] for p in parts]).cpu().numpy() for j in range(4))
+    return Neighbours(index, score, positive.cpu().numpy(), rank, skipped)
+
+
+def _unit(x: np.ndarray, device: str):
+    import torch
+
+    return torch.nn.functional.normalize(torch.as_tensor(np.asarray(x), device=device).float(), dim=-1)
 
 
 def _exclusions(own: np.ndarray, exclude: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Flat (row-in-chunk, pool row) pairs to mask, the own positive always among them."""
     rows = [np.full(len(ex) + 1, i, dtype=np.int64) for i, ex in enumerate(exclude)]
     cols = [np.concatenate([[o], np.asarray(ex, dtype=np.int64)]) for o, ex in zip(own, exclude, strict=True)]
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(rows), np.concatenate(cols).astype(np.int64)
 
 
-def _merge_top_k(best_s, best_i, scores, offset: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Running (q, k) top-k merged with one (q, c) block of scores -> (q, k)."""
-    cols = np.broadcast_to(np.arange(offset, offset + scores.shape[1]), scores.shape)
-    cand_s = np.concatenate([best_s, scores], axis=1)  # (q, k + c)
-    cand_i = np.concatenate([best_i, cols], axis=1)
-    top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]  # (q, k), unordered
-    return np.take_along_axis(cand_s, top, axis=1), np.take_along_axis(cand_i, top, axis=1)
-
-
-def _sorted(best_s: np.ndarray, best_i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best first, equal scores by pool row; -1 where nothing survived."""
-    order = np.lexsort((best_i, -best_s), axis=1)
-    score = np.take_along_axis(best_s, order, axis=1)
-    index = np.where(np.isneginf(score), -1, np.take_along_axis(best_i, order, axis=1))
-    return score, index
+def _sorted(best_s, best_i):
+    """Best first, equal scores by pool row; -1 where nothing survived. (q, k) tensors -> (index, score)."""
+    by_row = best_i.argsort(dim=1, stable=True)
+    best_s, best_i = best_s.gather(1, by_row), best_i.gather(1, by_row)
+    by_score = best_s.argsort(dim=1, descending=True, stable=True)
+    score, index = best_s.gather(1, by_score), best_i.gather(1, by_score)
+    return index.masked_fill(score.isneginf(), -1), score

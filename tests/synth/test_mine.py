@@ -196,7 +196,9 @@ def test_chunked_search_equals_brute_force(guard):
     exclude = [sorted(set(rng.integers(0, 23, size=rng.integers(0, 4)).tolist()) - {o}) for o in own]
     expected = brute_force(q, pool, own, exclude, 5, guard)
     for query_chunk, pool_chunk in [(4, 5), (1024, 16384)]:  # blocks that split rows and pool unevenly
-        found = nearest_negatives(q, pool, own, exclude, 5, guard, query_chunk, pool_chunk)
+        found = nearest_negatives(
+            q, pool, own, exclude, 5, guard, query_chunk=query_chunk, pool_chunk=pool_chunk
+        )
         got = [([j for j in idx if j >= 0], r, s) for idx, r, s in
                zip(found.index.tolist(), found.rank.tolist(), found.skipped.tolist(), strict=True)]  # fmt: skip
         assert got == expected
