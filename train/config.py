@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train.pooling import POOLING_MODES
-
 # E5-mistral's instruction for web-search retrieval; recorded as the sentence-transformers "query"
 # prompt so `model.encode(texts, prompt_name="query")` reproduces our query side out of the box.
 DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+# Literal copy of train.pooling.POOLING_MODES (a test keeps them equal): importing pooling would
+# import torch, and flag errors should come back in a fraction of a second.
+POOLING_MODES = ("last", "mean")
 
 
 class ConfigError(ValueError):

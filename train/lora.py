@@ -10,22 +10,28 @@ from __future__ import annotations
 import logging
 import sys
 
-import torch
-import torch.distributed as dist
-
 from train.config import ConfigError, TrainConfig, parse_args, preflight, read_deepspeed_config
+from train.errors import NonFiniteLoss
 
 log = logging.getLogger("train.lora")
 
 
 def main(cfg: TrainConfig):
     """Train and export as ``cfg`` says; returns the trainer's Summary. Raises ConfigError on bad input."""
+    from train.data import load_examples
+
+    # -- build: everything checkable without the model (or torch) first ----------------------
+    preflight(cfg)
+    examples = load_examples(cfg.data)
+
+    # Heavy imports only now: `--help`, flag and data errors answer in well under a second.
+    import torch
+    import torch.distributed as dist
     from transformers import get_linear_schedule_with_warmup
 
     from train.backbone import add_lora, choose_dtype, load_backbone, load_tokenizer
     from train.checkpoint import adapter_state, latest_checkpoint, save_checkpoint
     from train.collator import Collator
-    from train.data import load_examples
     from train.distributed import world
     from train.engine import DeepSpeedEngine, PlainEngine, deepspeed_config, setup_process_group
     from train.export import export
@@ -34,9 +40,6 @@ def main(cfg: TrainConfig):
     from train.sampler import NoDuplicateBatchSampler
     from train.trainer import Trainer, steps_for_epochs
 
-    # -- build: everything checkable without the model first --------------------------------
-    preflight(cfg)
-    examples = load_examples(cfg.data)
     tokenizer = load_tokenizer(cfg.model)
     device = setup_process_group(use_deepspeed=cfg.deepspeed is not None)
     rank, size = world()
@@ -141,7 +144,6 @@ def main(cfg: TrainConfig):
 
 def cli(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from train.trainer import NonFiniteLoss
 
     try:
         main(parse_args(argv))
@@ -149,7 +151,8 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
     finally:
-        if dist.is_initialized():
+        dist = sys.modules.get("torch.distributed")
+        if dist is not None and dist.is_initialized():
             dist.destroy_process_group()
     return 0
 

@@ -22,15 +22,12 @@ from train.checkpoint import load_checkpoint, save_checkpoint
 from train.collator import Collator, ContrastiveBatch
 from train.data import Example
 from train.distributed import global_info_nce, mean_over_ranks, world
+from train.errors import NonFiniteLoss
 from train.grad_cache import grad_cache_backward
 from train.metrics import MetricsLog, peak_memory_gb
 from train.sampler import NoDuplicateBatchSampler
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN/inf; training stops before the update so no garbage is saved."""
 
 
 def steps_for_epochs(sampler: NoDuplicateBatchSampler, epochs: float) -> int:

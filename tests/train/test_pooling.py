@@ -42,3 +42,10 @@ def test_mean_pool_ignores_padding():
 def test_pool_rejects_unknown_mode():
     with pytest.raises(ValueError, match="valid: last, mean"):
         pool(torch.zeros(1, 2, 3), torch.ones(1, 2), "cls")
+
+
+def test_config_knows_the_same_pooling_modes():
+    from train.config import POOLING_MODES as flag_modes
+    from train.pooling import POOLING_MODES
+
+    assert flag_modes == POOLING_MODES
