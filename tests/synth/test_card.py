@@ -13,7 +13,8 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from synth.card import card_languages, cli, write_card
+from synth.card import cli, write_card
+from synth.card_values import card_languages, example_rows
 from synth.config import GenerateConfig
 from synth.dataset import write_json
 from synth.generate import main
@@ -288,7 +289,6 @@ def test_card_of_a_run_stopped_before_any_row(run):
 
 
 def test_examples_show_one_row_per_task_type_inside_fences(run):
-    from synth.card import example_rows
 
     card = (run / "README.md").read_text()
     section = card[card.index("## Examples") : card.index("## Use")]
