@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from synth.mined_dir import row_counts
 from synth.mining import MiningOptions, mine
 from synth.neighbours import Guard, nearest_negatives
 from synth.text import normalize
-from tests.synth.conftest import run_generate
+from tests.synth.conftest import run_cli, run_generate
 
 HIDDEN = 128  # Hadamard order: 127 usable word axes (row 0 is all ones, not zero-mean)
 SPECIALS = ["[UNK]", "[PAD]", "[CLS]", "[SEP]"]
@@ -296,6 +297,11 @@ def test_cli_writes_a_new_dataset_dir_and_leaves_the_input_alone(dataset_dir, ti
     assert not (out / ".synth").exists()
     assert main(cfg) == 0  # a rerun replaces the previous mined dir
     assert tree_digest(dataset_dir) == before
+    again = MineConfig(data=out, model=str(tiny_st), num_negatives=1, progress=False, device="cpu")
+    assert main(again) == 0 and again.out == out.with_name("mined-mined")  # mining a mined dir: new column
+    remined = read_rows(again.out)
+    assert [len(r["mined_negatives"]) for r in remined] == [min(1, len(n)) for n in kept]
+    assert remined[0]["mined_negatives"] == [P1]
 
 
 def one_error_line(capsys, argv: list[str], status: int = 1) -> str:
@@ -333,6 +339,14 @@ def test_bad_inputs_get_one_line_and_nonzero_exit(tmp_path, capsys, dataset_dir,
     )
     assert not dataset_dir.with_name("run-mined").exists()
     assert (dataset_dir / DATA_FILE).exists()
+
+
+def test_module_entry_point_reports_bad_data_in_one_line(tmp_path):
+    proc = run_cli([sys.executable, "-m", "synth.mine", "--data", str(tmp_path), "--model", "unused"])
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"synth.mine: error: --data: {tmp_path} is not a dataset dir (no {DATA_FILE})"
+    ]
 
 
 TOPICS = {
