@@ -40,11 +40,13 @@ def opt(default, help: str, **extra):
 class MineConfig:
     data: Path | None = opt(None, "dataset dir to mine (only read)", required=True)
     model: str | None = opt(None, "sentence-transformers model: a local dir or a Hub id", required=True)
-    out: Path | None = opt(None, "new dataset dir to write (default: DATA-mined)")
+    out: Path | None = opt(None, "new dataset dir to write; unset: DATA-mined, beside the input")
     num_negatives: int = opt(7, "mined negatives per row")
     guard: str = opt("relative", f"false-negative guard: {', '.join(GUARDS)} (skip candidates scoring above "
                      "value x the positive's score, or above the positive's score - value)")  # fmt: skip
-    guard_value: float | None = opt(None, "the guard's ratio or margin (default: relative 0.95, margin 0.05)")
+    guard_value: float | None = opt(
+        None, "the guard's ratio or margin; unset: 0.95 for relative, 0.05 for margin"
+    )
     by_language: bool = opt(
         True, "mine within each (task type, language); --no-by-language: within task type"
     )
