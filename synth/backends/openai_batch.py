@@ -275,9 +275,7 @@ class OpenAIBatchBackend:
                 seen = now
             if batch.status in TERMINAL:
                 return batch
-            if batch.status != record.status:
-                record.status = batch.status
-                self.state.save()
+            record.status = batch.status  # saved once the batch ends: only that matters to a rerun
             await asyncio.sleep(wait)
             wait = min(wait * 1.5, 4 * self.poll_s)  # a batch that runs long needs no frequent checks
 

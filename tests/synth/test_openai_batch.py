@@ -323,3 +323,13 @@ def test_generate_killed_while_a_batch_runs_resumes_it(server, tmp_path):
     assert run_generate(out, s, num_examples=12, languages="en,de", **BATCH_FLAGS) == 0  # the rerun
     assert max(s.submitted.values()) == 1  # the rerun sent none of the submitted calls again
     assert pending <= set(journal_keys(out)) and len(read_rows(out)) == 12
+
+
+@needs_integration
+def test_batch_flags_are_checked():
+    cfg = synth.config.GenerateConfig(backend="openai-batch")
+    assert cfg.concurrency == 20_000  # enough waiting calls to fill large batches
+    for bad, message in [(dict(batch_max_requests=50_001), "--batch-max-requests"),
+                         (dict(batch_window=0), "--batch-window"), (dict(rpm=100), "--rpm")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            synth.config.GenerateConfig(backend="openai-batch", **bad)
