@@ -13,6 +13,8 @@ languages share what is left evenly.
 
 from __future__ import annotations
 
+from synth.weights import parse_weighted
+
 LANGUAGES: dict[str, str] = {
     "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "as": "Assamese", "az": "Azerbaijani",
     "be": "Belarusian", "bg": "Bulgarian", "bn": "Bengali", "br": "Breton", "bs": "Bosnian",
@@ -57,27 +59,7 @@ def parse_languages(spec: str | None) -> dict[str, float]:
     """`"en,ko,de"` (equal weights) or `"en:0.5,ko:0.25"`; None or "" gives the paper's weights."""
     if not spec:
         return default_weights()
-    weights: dict[str, float] = {}
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        code, _, weight = item.partition(":")
-        code = code.strip().lower()
-        if code not in LANGUAGES:
-            raise ValueError(
-                f"--languages: unknown language code {code!r}; valid codes: {', '.join(sorted(LANGUAGES))}"
-            )
-        try:
-            value = float(weight) if weight else 1.0
-        except ValueError:
-            raise ValueError(f"--languages: weight {weight!r} for {code!r} is not a number") from None
-        if value <= 0:
-            raise ValueError(f"--languages: weight for {code!r} must be > 0, got {value}")
-        weights[code] = value
-    if not weights:
-        raise ValueError("--languages: no language codes given")
-    return weights
+    return parse_weighted(spec.lower(), "--languages", LANGUAGES, lambda _: 1.0, "language code")
 
 
 def language_name(code: str) -> str:

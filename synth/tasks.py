@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synth.weights import parse_weighted
+
 
 @dataclass(frozen=True)
 class TaskType:
@@ -58,20 +60,7 @@ def parse_task_mix(task_types: str | None, task_mix: str | None) -> dict[str, fl
     if not spec:
         return {name: float(t.paper_count) for name, t in TASK_TYPES.items()}
     flag = "--task-mix" if task_mix else "--task-types"
-    mix: dict[str, float] = {}
-    for item in spec.split(","):
-        name, _, weight = item.strip().partition(":")
-        if name not in TASK_TYPES:
-            raise ValueError(f"{flag}: unknown task type {name!r}; valid: {', '.join(TASK_TYPES)}")
-        if weight and not task_mix:
-            raise ValueError(f"--task-types takes names only; use --task-mix for weights ({item!r})")
-        try:
-            value = float(weight) if weight else float(TASK_TYPES[name].paper_count)
-        except ValueError:
-            raise ValueError(f"{flag}: weight {weight!r} for {name!r} is not a number") from None
-        if value <= 0:
-            raise ValueError(f"{flag}: weight for {name!r} must be > 0, got {value}")
-        mix[name] = value
-    if not mix:
-        raise ValueError(f"{flag}: no task types given")
-    return mix
+    paper = {name: float(t.paper_count) for name, t in TASK_TYPES.items()}
+    return parse_weighted(
+        spec, flag, TASK_TYPES, paper.__getitem__, "task type", allow_weights=bool(task_mix)
+    )
