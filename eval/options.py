@@ -24,7 +24,11 @@ class EncoderOptions:
     dtype: str = field(
         default="auto", metadata={"help": "auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16"}
     )
-    batch_size: int = field(default=32, metadata={"help": "texts per forward pass"})
+    batch_size: int = field(default=32, metadata={"help": "most texts per forward pass"})
+    max_tokens: int = field(
+        default=-1,
+        metadata={"help": "most padded tokens per forward pass; -1: 2048 on CPU, 32768 on GPU; 0: no limit"},
+    )
     max_length: int | None = field(
         default=None,
         metadata={
@@ -43,6 +47,7 @@ class EncoderOptions:
             dtype=self.dtype,
             max_length=self.max_length,
             batch_size=self.batch_size,
+            max_tokens=None if self.max_tokens == 0 else self.max_tokens,
             cache_dir=Path(self.cache_dir).expanduser() if self.cache_dir else None,
             show_progress=self.progress,
         )
