@@ -47,6 +47,7 @@ class FakeBatchOpenAI(FakeOpenAI):
         self.batches_created = 0
         self.submitted: Counter[str] = Counter()  # custom_id -> batches it was sent in
         self._started: dict[str, float] = {}
+        self._valid: set[str] = set()  # batches past validation
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _denied(self, request):
@@ -169,13 +170,14 @@ class FakeBatchOpenAI(FakeOpenAI):
             return  # finished
         elif elapsed < self.batch_delay / 2:
             batch["status"] = "validating"
-        elif problem := self._problem(batch, ordinal):
+        elif batch["id"] not in self._valid and (problem := self._problem(batch, ordinal)):
             batch["status"] = "failed"
             batch["errors"] = {
                 "object": "list",
                 "data": [{"code": "invalid_request", "message": problem, "line": None}],
             }
         elif elapsed < self.batch_delay:
+            self._valid.add(batch["id"])
             batch["status"] = "in_progress"
             counts["completed"] = int(counts["total"] * (elapsed / self.batch_delay - 0.5) * 2)
         else:
