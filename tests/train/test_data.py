@@ -74,3 +74,29 @@ def test_collator_puts_positives_first_then_existing_negatives(tokenizer, tmp_pa
         batch.docs["input_ids"][4][batch.docs["attention_mask"][4].bool()], skip_special_tokens=True
     )
     assert neg0 == rows[0].negative
+
+
+def test_hub_dataset_ids_go_through_datasets(monkeypatch):
+    """hf://owner/name is read with datasets.load_dataset(split="train") and validated like files."""
+    import sys
+    import types
+
+    seen = {}
+
+    def load_dataset(name, split):
+        seen["args"] = (name, split)
+        return make_rows(3)
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    rows = load_examples(["hf://me/synth-run"])
+    assert seen["args"] == ("me/synth-run", "train") and len(rows) == 3
+
+
+def test_steps_for_fractional_epochs():
+    from train.data import Example
+    from train.sampler import NoDuplicateBatchSampler
+    from train.trainer import steps_for_epochs
+
+    rows = [Example(instruction="i", query=f"q{i}", positive=f"p{i}", negative=None) for i in range(40)]
+    s = NoDuplicateBatchSampler(rows, 8, seed=0)
+    assert steps_for_epochs(s, 1.0) == 5 and steps_for_epochs(s, 2.0) == 10 and steps_for_epochs(s, 0.5) == 2
