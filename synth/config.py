@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BACKENDS = ("openai", "vllm")
+BACKENDS = ("openai", "openai-batch", "vllm")
 GUIDED = ("auto", "on", "off")
 
 
@@ -28,7 +28,9 @@ class GenerateConfig:
     max_reasks: int = opt(2, "re-asks of a call whose answer fails validation, before it is rejected")
     max_calls: int | None = opt(None, "bound on LLM calls over the whole run (default 3*num_examples+100)")
     max_cost: float | None = opt(None, "stop cleanly once this many USD are spent (exit status 3)")
-    concurrency: int | None = opt(None, "calls in flight at once (default 64 for openai, 512 for vllm)")
+    concurrency: int | None = opt(
+        None, "calls in flight at once (default 64 for openai, 20000 for openai-batch, 512 for vllm)"
+    )
     rpm: int | None = opt(None, "requests-per-minute limit (openai)")
     tpm: int | None = opt(None, "tokens-per-minute limit, estimated (openai)")
     timeout: float = opt(300.0, "seconds before one HTTP call times out (openai)")
@@ -39,6 +41,17 @@ class GenerateConfig:
     base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1 (vllm serve)")
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
     guided: str = opt("auto", "JSON-schema guided decoding: auto (vllm on, openai off), on, off")
+    batch_window: float = opt(
+        5.0, "seconds without a new call before the waiting calls go out as one batch (openai-batch)"
+    )
+    batch_max_requests: int = opt(
+        50_000,
+        "most calls in one batch, 1..50000 (OpenAI's limit); lower it if batches fail on the "
+        "enqueued-token limit (openai-batch)",
+    )
+    batch_poll_s: float = opt(
+        30.0, "seconds between status checks of a running batch, growing to 4x (openai-batch)"
+    )
     tensor_parallel_size: int = opt(1, "GPUs per model for --backend vllm")
     prices: Path | None = opt(
         None, 'JSON file {"model": [usd_in_per_1M, usd_out_per_1M]} overriding the price table'
@@ -72,9 +85,17 @@ class GenerateConfig:
             raise ValueError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if not 0 <= self.temperature <= 2 or not 0 < self.top_p <= 1:
             raise ValueError("--temperature must be in [0, 2] and --top-p in (0, 1]")
+        if self.batch_window <= 0 or self.batch_poll_s <= 0:
+            raise ValueError("--batch-window and --batch-poll-s must be > 0 seconds")
+        if not 1 <= self.batch_max_requests <= 50_000:
+            raise ValueError(f"--batch-max-requests must be in 1..50000, got {self.batch_max_requests}")
+        if self.backend == "openai-batch" and (self.rpm or self.tpm):
+            raise ValueError(
+                "--rpm/--tpm pace live calls; the Batch API has none (lower --batch-max-requests instead)"
+            )
         if self.backend == "vllm" and self.base_url:
             raise ValueError("--base-url is for --backend openai (an OpenAI-compatible server), not vllm")
         if self.max_calls is None:
             self.max_calls = 3 * self.num_examples + 100
         if self.concurrency is None:
-            self.concurrency = 512 if self.backend == "vllm" else 64
+            self.concurrency = {"vllm": 512, "openai-batch": 20_000}.get(self.backend, 64)

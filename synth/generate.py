@@ -43,6 +43,12 @@ def make_backend(cfg: GenerateConfig) -> Backend:
         return VLLMBackend(
             cfg.model, cfg.tensor_parallel_size, cfg.concurrency, cfg.temperature, cfg.top_p, guided
         )
+    if cfg.backend == "openai-batch":
+        from synth.backends.openai_batch import OpenAIBatchBackend
+
+        return OpenAIBatchBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.out / ".synth" / "batches.json",
+                                  cfg.base_url, cfg.timeout, cfg.max_retries, cfg.temperature, cfg.top_p, guided,
+                                  cfg.batch_window, cfg.batch_max_requests, cfg.batch_poll_s)  # fmt: skip
     from synth.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
@@ -58,6 +64,10 @@ def main(cfg: GenerateConfig) -> int:
                 "--languages: bitext needs at least two languages (or leave bitext out of --task-types)"
             )
         price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
+        if cfg.backend == "openai-batch":
+            from synth.backends.openai_batch import batch_price  # imports the openai SDK
+
+            price = batch_price(price)  # the Batch API bills half the live rates
     except ValueError as err:
         fail(PROG, str(err), 2)
     plan = Plan(cfg.seed, task_mix, languages, cfg.examples_per_task)

@@ -18,7 +18,7 @@ GEN = [sys.executable, "-m", "synth.generate"]
         (["--concurrency", "lots"], "argument --concurrency: invalid int value: 'lots'"),
         (["--languages", "en,xx"], "--languages: unknown language code 'xx'"),
         (["--task-types", "poetry"], "--task-types: unknown task type 'poetry'"),
-        (["--backend", "anthropic"], "--backend: 'anthropic' is not one of openai, vllm"),
+        (["--backend", "anthropic"], "--backend: 'anthropic' is not one of openai, openai-batch, vllm"),
         (["--languages", "en", "--task-types", "bitext"], "bitext needs at least two languages"),
         (["--num-examples", "0"], "--num-examples must be at least 1"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
