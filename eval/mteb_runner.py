@@ -145,16 +145,23 @@ def summarize(result: Any, tasks: Sequence[Any]) -> dict[str, Any]:
                 "task": tr.task_name,
                 "type": meta.type,
                 "main_score": meta.main_score,
-                "score": round(100 * float(tr.get_score()), 2),
+                "score": _percent(tr.get_score()),
             }
         )
     per_type: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        per_type[r["type"]].append(r["score"])
+        if r["score"] is not None:  # a NaN score (e.g. constant predictions) is shown, not averaged
+            per_type[r["type"]].append(r["score"])
     averages = {t: round(float(np.mean(v)), 2) for t, v in sorted(per_type.items())}
     errors = [{"task": e.task_name, "error": e.exception} for e in result.exceptions]
-    overall = round(float(np.mean([r["score"] for r in rows])), 2) if rows else None
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    overall = round(float(np.mean(scored)), 2) if scored else None
     return {"tasks": rows, "averages": averages, "average": overall, "errors": errors}
+
+
+def _percent(score: float) -> float | None:
+    """x100, two decimals; None for NaN so that summary.json stays valid JSON."""
+    return round(100 * float(score), 2) if np.isfinite(score) else None
 
 
 def summary_markdown(summary: dict[str, Any], model_name: str) -> str:
@@ -165,7 +172,10 @@ def summary_markdown(summary: dict[str, Any], model_name: str) -> str:
         "|---|---|---|---:|",
     ]
     lines += [
-        f"| {r['task']} | {r['type']} | {r['main_score']} | {r['score']:.2f} |" for r in summary["tasks"]
+        f"| {r['task']} | {r['type']} | {r['main_score']} | "
+        + ("n/a" if r["score"] is None else f"{r['score']:.2f}")
+        + " |"
+        for r in summary["tasks"]
     ]
     lines += ["", "| Type | Tasks | Average |", "|---|---:|---:|"]
     counts = defaultdict(int)

@@ -137,3 +137,37 @@ def test_main_writes_mteb_results_and_summary(our_model_dir, beir_dir, sts_file,
         "STS",
     }
     assert list((tmp_path / "cache").rglob("*.npy"))  # mteb's encode calls went through our cache
+
+
+def test_every_task_type_of_the_paper_set_runs_through_the_adapter(our_model_dir, tmp_path):
+    """mteb's in-memory mock tasks stand in for the 7 task types of e5-mistral-56 (no downloads)."""
+    from mteb.mocks.mock_tasks.classification import MockClassificationTask
+    from mteb.mocks.mock_tasks.clustering import MockClusteringTask
+    from mteb.mocks.mock_tasks.pair_classification import MockPairClassificationTask
+    from mteb.mocks.mock_tasks.reranking import MockRerankingTask
+    from mteb.mocks.mock_tasks.retrieval import MockRetrievalTask
+    from mteb.mocks.mock_tasks.sts import MockSTSTask
+    from mteb.mocks.mock_tasks.summarization import MockSummarizationTask
+
+    from eval.encoder import Encoder
+    from eval.mteb_runner import run, summarize, summary_markdown
+
+    encoder = Encoder.load(str(our_model_dir), show_progress=False)
+    seen = []
+    real_encode = encoder.encode
+
+    def spy(texts, *, instruction=None, normalize=None):
+        seen.append((instruction, normalize))
+        return real_encode(texts, instruction=instruction, normalize=normalize)
+
+    encoder.encode = spy
+    tasks = [MockClassificationTask(), MockClusteringTask(), MockPairClassificationTask(), MockRerankingTask(),
+             MockRetrievalTask(), MockSTSTask(), MockSummarizationTask()]  # fmt: skip
+    summary = summarize(run(encoder, tasks, tmp_path / "out"), tasks)
+    assert not summary["errors"] and len(summary["tasks"]) == 7
+    assert {r["type"] for r in summary["tasks"]} == {
+        "Classification", "Clustering", "PairClassification", "Reranking", "Retrieval", "STS", "Summarization",
+    }  # fmt: skip
+    assert (None, None) in seen  # retrieval/reranking documents: no instruction, model's normalisation
+    assert any(norm is False for _, norm in seen)  # classification: raw embeddings
+    assert "| **All** | 7 |" in summary_markdown(summary, "m")
