@@ -64,6 +64,11 @@ class GenerateConfig:
         "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) whose 13-word n-grams rows must not share",
     )
     license: str = opt("other", "license written into the data card's metadata")
+    push_to_hub: str | None = opt(None, "after a complete run, upload the dataset dir to this Hub dataset repo "
+                                  "('org/name'; token from HF_TOKEN or `hf auth login`; .synth/ is never uploaded)")  # fmt: skip
+    private: bool = opt(
+        False, "with --push-to-hub: create the repo private (an existing repo keeps its visibility)"
+    )
     dry_run: bool = opt(False, "print the plan, token and cost estimate, and sample prompts; make no calls")
     progress: bool = opt(True, "show a progress bar")
 

@@ -25,6 +25,7 @@ from synth.languages import parse_languages
 from synth.plan import Plan, template_hashes
 from synth.pricing import price_for
 from synth.progress import Progress
+from synth.publish import PublishError, check_repo_id, publish, resolve_token
 from synth.runner import Limits, Runner
 from synth.secrets import RedactingFilter, redact, redact_url
 from synth.stats import build_stats
@@ -70,6 +71,12 @@ def main(cfg: GenerateConfig) -> int:
             price = batch_price(price)  # the Batch API bills half the live rates
     except ValueError as err:
         fail(PROG, str(err), 2)
+    if cfg.push_to_hub and not cfg.dry_run:
+        try:  # a bad repo id or a missing token must fail before any money is spent, not after
+            check_repo_id(cfg.push_to_hub, "--push-to-hub")
+            resolve_token(None)
+        except PublishError as err:
+            fail(PROG, str(err), 2)
     plan = Plan(cfg.seed, task_mix, languages, cfg.examples_per_task)
     if cfg.dry_run:
         return dry_run(cfg, plan, price)
@@ -111,6 +118,14 @@ def main(cfg: GenerateConfig) -> int:
                         elapsed_s=time.monotonic() - started)  # fmt: skip
     write_outputs(cfg, runner, stats)
     print(format_summary(stats, cfg.out), file=sys.stderr)
+    if cfg.push_to_hub and status == "complete":
+        try:
+            url = publish(cfg.out, cfg.push_to_hub, cfg.private, None)
+        except PublishError as err:
+            fail(PROG, f"--push-to-hub: {err}")
+        print(f"published: {url}", file=sys.stderr)
+    elif cfg.push_to_hub:
+        print(f"not published ({status}): rerun to finish; it is pushed once complete", file=sys.stderr)
     return {"complete": 0, "interrupted": 130}.get(status, 3)
 
 
