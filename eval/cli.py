@@ -71,14 +71,9 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
 
 
 def parse(cls: type[T], argv: Sequence[str] | None = None) -> T:
-    """Parse ``argv`` into ``cls``; a bad cross-field value (``__post_init__``) exits with one line."""
-    parser = build_parser(cls)
-    ns = parser.parse_args(argv)
-    try:
-        return cls(**vars(ns))
-    except EvalError as e:
-        parser.error(str(e))
-    raise AssertionError("unreachable")
+    """Parse ``argv`` into ``cls``; a bad cross-field value raises EvalError from ``__post_init__``."""
+    ns = build_parser(cls).parse_args(argv)
+    return cls(**vars(ns))  # EvalError from __post_init__ propagates to run_main
 
 
 def run_main(cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None = None) -> None:
@@ -86,9 +81,8 @@ def run_main(cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("mteb", "datasets", "httpx", "urllib3"):  # their INFO lines drown ours
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    cfg = parse(cls, argv)
     try:
-        main(cfg)
+        main(parse(cls, argv))
     except EvalError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -3,8 +3,9 @@
 Queries get the model's instruction template (``Instruct: {instruction}\\nQuery: {query}`` for our
 models), documents nothing. The forward pass is :func:`train.modeling.embed`, tokenization of
 EOS-terminated inputs is :func:`train.inputs.tokenize`, so a vector here is the vector training
-optimised. Speed: inputs are sorted by token length so a batch wastes little padding, weights run in
-bf16/fp16 on a GPU, and a corpus already encoded by the same model is read from the on-disk cache.
+optimised. Speed: inputs are sorted by token length and batched under a padded-token budget
+(:mod:`eval.batching`), weights run in bf16 on a GPU (fp16 on request), and a corpus already
+encoded by the same model with the same settings is read from the on-disk cache (:mod:`eval.cache`).
 
     enc = Encoder.load("models/e5-syn", cache_dir=Path("~/.cache/synthembed"))
     q = enc.encode(["what is rope?"], instruction="Given a question, retrieve passages that answer it")
@@ -76,6 +77,14 @@ def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_t
     except Exception as e:  # noqa: BLE001
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EvalError(f"--model {spec.path}: cannot load the model ({first})") from None
+    cfg = model.config
+    has_rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_theta", None)
+    positions = getattr(cfg, "max_position_embeddings", None)
+    if not has_rope and positions and spec.max_length > positions:
+        # Learned absolute positions stop at max_position_embeddings; RoPE models may go past it.
+        raise EvalError(
+            f"--model {spec.path}: max length {spec.max_length} exceeds the model's {positions} positions"
+        )
     if spec.add_eos and tokenizer.eos_token_id is None:
         raise EvalError(
             f"--model {spec.path}: the tokenizer has no EOS token, which last-token pooling needs"

@@ -16,7 +16,7 @@ from eval.cli import run_main
 from eval.errors import EvalError
 from eval.instructions import TASK_SETS, check_override_keys, load_overrides
 from eval.mteb_runner import resolve_tasks, run, summarize, summary_markdown
-from eval.options import EncoderOptions
+from eval.options import EncoderOptions, out_file
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,10 @@ class Config(EncoderOptions):
     )
     out: Path = field(
         default=Path("results"),
-        metadata={"help": "output dir: results/ JSON per task, summary.md, summary.json"},
+        metadata={
+            "help": "output dir (gets results/ JSON per task, summary.json, summary.md), or a summary .json "
+            "file whose dir gets the rest"
+        },
     )
     instructions: Path | None = field(
         default=None,
@@ -59,16 +62,16 @@ def main(cfg: Config) -> dict:
     check_override_keys(overrides, cfg.instructions, {t.metadata.name for t in tasks})
     encoder = cfg.load_encoder()
     log.info("running %d task(s) on %s", len(tasks), encoder.spec.name)
-    result = run(encoder, tasks, Path(cfg.out), overrides, cfg.batch_size, cfg.overwrite)
+    summary_path = out_file(str(cfg.out), "summary.json")
+    result = run(encoder, tasks, summary_path.parent, overrides, cfg.batch_size, cfg.overwrite)
     summary = summarize(result, tasks)
     summary["model"] = cfg.model
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.out) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     markdown = summary_markdown(summary, cfg.model)
-    (Path(cfg.out) / "summary.md").write_text(markdown)
+    summary_path.with_suffix(".md").write_text(markdown)
     print(markdown)
     if summary["errors"]:
-        raise EvalError(f"{len(summary['errors'])} task(s) failed, see {Path(cfg.out) / 'summary.md'}")
+        raise EvalError(f"{len(summary['errors'])} task(s) failed, see {summary_path.with_suffix('.md')}")
     return summary
 
 

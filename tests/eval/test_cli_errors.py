@@ -68,3 +68,22 @@ def test_real_process_prints_one_line_without_traceback(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: --data {tmp_path / 'x.tsv'}: file not found"
+
+
+def test_bad_flag_values_and_positions(capsys, st_model_dir, sts_file):
+    argv = ["--model", "m", "--data", "d", "--k-values", "ten"]
+    assert (
+        _fails(capsys, retrieval.Config, retrieval.main, argv)
+        == "error: --k-values 'ten': expected comma-separated integers"
+    )
+    # a BERT-style model has 128 learned positions here: asking for more is an error, not an IndexError
+    argv = ["--model", str(st_model_dir), "--data", str(sts_file), "--max-length", "1000", "--cache-dir", ""]
+    assert "exceeds the model's 128 positions" in _fails(capsys, sts.Config, sts.main, argv)
+
+
+def test_out_is_a_json_file_or_a_dir(tmp_path):
+    from eval.options import out_file
+
+    assert out_file(str(tmp_path / "a" / "res.json"), "sts.json") == tmp_path / "a" / "res.json"
+    assert out_file(str(tmp_path / "b"), "sts.json") == tmp_path / "b" / "sts.json"
+    assert (tmp_path / "a").is_dir() and (tmp_path / "b").is_dir()
