@@ -21,7 +21,7 @@ from synth.backends.base import BackendCounters, BackendError, ChatRequest, Comp
 from synth.secrets import redact_url
 
 # Reasoning models reject `max_tokens` and take `max_completion_tokens` instead.
-_COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
 def retry_after_seconds(err: BaseException) -> float | None:
@@ -109,7 +109,7 @@ class OpenAIBackend:
         self.tpm = AsyncLimiter(tpm, 60) if tpm else None
         self.tokens_param = (
             "max_completion_tokens"
-            if model.rsplit("/", 1)[-1].startswith(_COMPLETION_TOKENS_PREFIXES)
+            if model.rsplit("/", 1)[-1].startswith(COMPLETION_TOKENS_PREFIXES)
             else "max_tokens"
         )
         self.counters = BackendCounters()
@@ -149,12 +149,12 @@ class OpenAIBackend:
             raise RequestFailed("timeout") from None
         except openai.APIConnectionError as err:
             if not self.any_success:
-                raise BackendError(f"cannot reach {self.where}: {_connection_reason(err)}") from None
+                raise BackendError(f"cannot reach {self.where}: {connection_reason(err)}") from None
             raise RequestFailed("connection") from None
         except openai.APIStatusError as err:
             if err.status_code in (400, 422) and not self.any_success:
                 raise BackendError(
-                    f"{self.where} rejected the request ({err.status_code}): {_short(err)}"
+                    f"{self.where} rejected the request ({err.status_code}): {short_error(err)}"
                 ) from None
             raise RequestFailed(f"http_{err.status_code}") from None
         raise AssertionError("unreachable: tenacity either returns or reraises")
@@ -194,13 +194,13 @@ class OpenAIBackend:
         await self.client.close()
 
 
-def _connection_reason(err: BaseException) -> str:
+def connection_reason(err: BaseException) -> str:
     cause = err.__cause__ or err.__context__
     text = str(cause or err).strip() or type(cause or err).__name__
     return text.splitlines()[0][:200]
 
 
-def _short(err: openai.APIStatusError) -> str:
+def short_error(err: openai.APIStatusError) -> str:
     body = err.body if isinstance(err.body, dict) else {}
     message = body.get("message") or str(err)
     return str(message).splitlines()[0][:200]

@@ -39,7 +39,7 @@ from synth.backends.batch_files import (
     parse_result_line,
     request_line,
 )
-from synth.backends.openai_backend import _COMPLETION_TOKENS_PREFIXES, _connection_reason, _short
+from synth.backends.openai_backend import COMPLETION_TOKENS_PREFIXES, connection_reason, short_error
 from synth.pricing import Price
 from synth.secrets import redact_url
 
@@ -89,7 +89,7 @@ class OpenAIBatchBackend:
         self.window, self.max_requests, self.poll_s = window, max_requests, poll_s
         self.tokens_param = (
             "max_completion_tokens"
-            if model.rsplit("/", 1)[-1].startswith(_COMPLETION_TOKENS_PREFIXES)
+            if model.rsplit("/", 1)[-1].startswith(COMPLETION_TOKENS_PREFIXES)
             else "max_tokens"
         )
         self.state = BatchState.load(state_path)
@@ -317,9 +317,9 @@ class OpenAIBatchBackend:
         if isinstance(err, openai.PermissionDeniedError):
             return BackendError(f"{self.where} refused access (403) while {what}")
         if isinstance(err, openai.APIConnectionError):
-            return BackendError(f"cannot reach {self.where} while {what}: {_connection_reason(err)}")
+            return BackendError(f"cannot reach {self.where} while {what}: {connection_reason(err)}")
         if isinstance(err, openai.APIStatusError):
-            return BackendError(f"{self.where}: {what} failed ({err.status_code}): {_short(err)}")
+            return BackendError(f"{self.where}: {what} failed ({err.status_code}): {short_error(err)}")
         return BackendError(f"{self.where}: {what} failed: {type(err).__name__}")
 
     async def close(self) -> None:

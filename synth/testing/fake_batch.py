@@ -254,20 +254,13 @@ class FakeBatchOpenAI(FakeOpenAI):
                 "response": {"status_code": 200, "request_id": f"req_{key}", "body": completion}}  # fmt: skip
 
     # ---- the app: the live routes plus the batch ones ----------------------------------------
-    async def _start(self) -> None:
-        from aiohttp import web
+    client_max_size = 256 * 1024 * 1024  # request files run to 200 MB
 
-        app = web.Application(client_max_size=256 * 1024 * 1024)  # request files run to 200 MB
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
+    def routes(self, app) -> None:
+        super().routes(app)
         app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/files/{file_id}/content", self._content)
         app.router.add_post("/v1/batches", self._create_batch)
         app.router.add_get("/v1/batches", self._list_batches)
         app.router.add_get("/v1/batches/{batch_id}", self._get_batch)
         app.router.add_post("/v1/batches/{batch_id}/cancel", self._cancel_batch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]

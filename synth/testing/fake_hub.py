@@ -19,14 +19,14 @@ multipart LFS transfers, pull requests, deletions of folders, copies, paginated 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 
 import yaml
+
+from synth.testing.loopback import LoopbackServer
 
 KINDS = {"datasets": "dataset", "models": "model", "spaces": "space"}
 BINARY_SUFFIXES = (".parquet", ".png", ".arrow", ".bin", ".safetensors", ".zst", ".gz")
@@ -47,27 +47,26 @@ class Repo:
     commits: list[dict] = field(default_factory=list)
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     """The HTTP server; `repos`, `requests` and `commits_failed` are for a test to inspect."""
+
+    name = "fake-hub"
+    client_max_size = 1024**3
 
     def __init__(
         self, token: str | None = None, fail_commits: int = 0, fail_mode: str = "500", port: int = 0
     ):
         if fail_mode not in ("500", "drop"):
             raise ValueError(f"fail_mode must be '500' or 'drop', got {fail_mode!r}")
+        super().__init__(port)
         self.token = token
         self.fail_commits = fail_commits
         self.fail_mode = fail_mode
         self.commits_failed = 0
-        self.port = port
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs: dict[str, bytes] = {}  # sha256 hex -> content, shared by all repos like the real store
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
         self.authorizations: list[str] = []  # every Authorization header received
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._runner = None
 
     @property
     def url(self) -> str:
@@ -98,6 +97,9 @@ class FakeHub:
         return web.json_response(value, status=status)
 
     # --- middleware: auth and the request log ----------------------------------------------------
+    def middlewares(self) -> list:
+        return [self._middleware()]
+
     def _middleware(self):
         from aiohttp import web
 
@@ -254,10 +256,7 @@ class FakeHub:
         )
 
     # --- server lifecycle ------------------------------------------------------------------------
-    async def _start(self) -> None:
-        from aiohttp import web
-
-        app = web.Application(client_max_size=1024**3, middlewares=[self._middleware()])
+    def routes(self, app) -> None:
         kind = "{kind:datasets|models|spaces}"
         repo = f"{kind}/{{ns}}/{{name}}"
         app.router.add_post("/api/repos/create", self._create_repo)
@@ -269,35 +268,3 @@ class FakeHub:
         app.router.add_get(f"/api/{repo}/tree/{{rev}}", self._tree)
         app.router.add_post(f"/{repo}/info/lfs/objects/batch", self._lfs_batch)
         app.router.add_put("/lfs-store/{oid}", self._lfs_put)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def start(self) -> FakeHub:
-        def serve():
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            self._ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True, name="fake-hub")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake hub did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> FakeHub:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

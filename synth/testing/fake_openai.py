@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from synth.languages import LANGUAGES
+from synth.testing.loopback import LoopbackServer
 from synth.testing.vocab import WORDS
 
 ALL_KEYS = ("user_query", "positive_document", "hard_negative_document", "input_text", "label",
@@ -147,21 +148,19 @@ def _one_word_changed(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The HTTP server (aiohttp), run on its own event loop in a background thread."""
 
+    name = "fake-openai"
+
     def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0, **faults):
+        super().__init__(port)
         self.latency = latency
         self.api_key = api_key
-        self.port = port
         self.llm = FakeLLM(Faults(**faults))
         self.requests: list[dict] = []  # every request: call key, prompt, status
         self.seen: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._runner = None
 
     @property
     def url(self) -> str:
@@ -227,43 +226,9 @@ class FakeOpenAI:
 
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
-    async def _start(self) -> None:
-        from aiohttp import web
-
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    def start(self) -> FakeOpenAI:
-        def serve():
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            self._ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True, name="fake-openai")
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def main() -> None:
