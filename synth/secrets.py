@@ -12,13 +12,13 @@ _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,})")
 
 
 def redact_url(url: str) -> str:
-    """Drop user:password@ from a URL: people put credentials there."""
+    """Drop user:password@ and the query string from a URL: people put credentials in both."""
     parts = urlsplit(url)
-    if parts.username or parts.password:
+    if parts.username or parts.password or parts.query:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+        url = urlunsplit(parts._replace(netloc=netloc, query=""))
+    return redact(url)
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:

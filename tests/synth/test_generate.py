@@ -178,3 +178,17 @@ def test_dataset_dir_loads_with_datasets(fake, tmp_path):
     assert run_generate(out, server, num_examples=12) == 0
     loaded = datasets.load_dataset(str(out), split="train")
     assert loaded.num_rows == 12 and set(loaded.column_names) >= {"id", "query", "positive", "negative"}
+
+
+def test_credentials_in_the_base_url_are_not_written(fake, tmp_path):
+    from synth.secrets import redact_url
+
+    assert redact_url("http://user:pw@127.0.0.1:8000/v1?api_key=abc") == "http://127.0.0.1:8000/v1"
+    server = fake()
+    out = tmp_path / "run"
+    url = server.url.replace("http://", "http://alice:hunter2@")
+    assert run_generate(out, server, num_examples=3, base_url=url, task_types="sts") == 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"hunter2" not in data, path
