@@ -17,7 +17,7 @@ from functools import lru_cache
 from synth.languages import LANGUAGES
 
 MIN_CHARS = 24  # shorter texts (labels, short queries) are too short to tell apart reliably
-MAX_CHARS = 400  # enough to identify a language; the cost of detection grows with length
+MAX_CHARS = 240  # plenty to identify a language; detection costs a Python loop per character
 CONFIDENT = 0.9  # the detector's probability for another language before we call a text wrong
 ASKED_FLOOR = 0.02  # ...and the asked language must have less than this
 DETECTOR = "py3langid"
@@ -89,12 +89,18 @@ def check_fields(fields: dict[str, str], languages: dict[str, str]) -> tuple[str
 
 
 def asked_languages(task_type: str, knobs: dict) -> dict[str, str]:
-    """Which language each output key of a step-2 answer was asked to be in."""
+    """Which language the fields worth checking were asked to be in.
+
+    One field per language of the answer and role is enough: an LLM that slips into another language
+    does so for the whole answer far more often than for one document of it, and detection is the
+    generator's largest CPU cost per call. Labels (classification) are too short to judge."""
     language = knobs["language"]
     if task_type == "bitext":
         return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
-    if task_type == "classification":
-        return {"input_text": language}  # labels are a word or two: too short to judge
-    from synth.tasks import TASK_TYPES
-
-    return dict.fromkeys(TASK_TYPES[task_type].keys, language)
+    return {
+        "retrieval": {"user_query": language, "positive_document": language},
+        "classification": {"input_text": language},
+        "short_short": {"input": language, "positive_document": language},
+        "long_long": {"input": language, "positive_document": language},
+        "sts": {"S1": language, "S2": language},
+    }[task_type]
