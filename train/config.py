@@ -177,6 +177,13 @@ def read_deepspeed_config(path: Path) -> dict[str, Any]:
 
 def preflight(cfg: TrainConfig) -> None:
     """Checks that need the machine, not just the flags; run before any model is loaded."""
+    done = sorted((cfg.output / "checkpoints").glob("step-*/DONE"))
+    if done and not cfg.resume:
+        # A fresh run would interleave its checkpoints with the old run's, and --resume later
+        # would pick whichever has the higher step.
+        raise ConfigError(
+            f"--output {cfg.output} already holds checkpoints (newest {done[-1].parent.name}); pass --resume or use another --output"
+        )
     if cfg.load_in_4bit:
         import torch
 

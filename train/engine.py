@@ -179,10 +179,15 @@ class DeepSpeedEngine:
 
 
 def deepspeed_config(
-    base: dict[str, Any], *, global_batch: int, per_device: int, bf16: bool
+    base: dict[str, Any], *, global_batch: int, per_device: int, bf16: bool, max_grad_norm: float
 ) -> dict[str, Any]:
-    """Fill in what our flags own: batch sizes (no accumulation) and bf16; the file keeps the rest."""
+    """Fill in what our flags own: batch sizes (no accumulation), bf16 and clipping; the file keeps the rest.
+
+    Clipping is always written: DeepSpeed silently clips at 1.0 when the key is absent, which made
+    ZeRO-3 runs drift from DDP runs with --max-grad-norm 0.
+    """
     cfg = dict(base)
+    cfg["gradient_clipping"] = max_grad_norm
     cfg["train_batch_size"] = global_batch
     cfg["train_micro_batch_size_per_gpu"] = per_device
     cfg["gradient_accumulation_steps"] = 1  # accumulation would not add in-batch negatives
@@ -196,3 +201,36 @@ def deepspeed_config(
             )
             cfg.pop(key)
     return cfg
+
+
+def make_engine(
+    encoder: nn.Module,
+    *,
+    device: torch.device,
+    lr: float,
+    weight_decay: float,
+    warmup_steps: int,
+    total_steps: int,
+    max_grad_norm: float,
+    global_batch: int,
+    deepspeed: dict[str, Any] | None = None,
+    bf16: bool = False,
+):
+    """AdamW over the trainable (LoRA) parameters with linear warm-up/decay, in the right engine."""
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW(
+        [p for p in encoder.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    if deepspeed is None:
+        return PlainEngine(encoder, optimizer, scheduler, device, max_grad_norm)
+    _, size = world()
+    cfg = deepspeed_config(
+        deepspeed,
+        global_batch=global_batch,
+        per_device=global_batch // size,
+        bf16=bf16,
+        max_grad_norm=max_grad_norm,
+    )
+    return DeepSpeedEngine(encoder, optimizer, scheduler, cfg)

@@ -147,9 +147,13 @@ def export(
     max_length: int,
     query_instruction: str,
     training: dict[str, Any],
-    card: dict[str, Any],
+    repo_id: str | None = None,
 ) -> Path:
-    """Merge ``adapter`` (names as in the Encoder: ``backbone.<peft name>``) into a fresh base and write all files."""
+    """Merge ``adapter`` (names as in the Encoder: ``backbone.<peft name>``) into a fresh base and write all files.
+
+    ``training`` is what the card and synthembed.json record: the run's flags plus steps,
+    final_loss, tokens, seconds and rows.
+    """
     output.mkdir(parents=True, exist_ok=True)
     model = add_lora(load_backbone(base_model, dtype=dtype, rope_theta=rope_theta), **lora)
     state = {k.removeprefix("backbone."): v for k, v in adapter.items()}
@@ -199,9 +203,19 @@ def export(
         "training": training,
     }
     (output / "synthembed.json").write_text(json.dumps(meta, indent=2))
-    (output / "README.md").write_text(
-        render_card({**card, "query_prompt": query_prompt, "eos_token": tokenizer.eos_token})
-    )
+    card = {
+        "t": training,
+        "title": repo_id or output.name,
+        "repo_or_path": repo_id or str(output),
+        "license": "apache-2.0",
+        "base_model": base_model,
+        "pooling": pooling,
+        "normalize": normalize,
+        "max_length": max_length,
+        "query_prompt": query_prompt,
+        "eos_token": tokenizer.eos_token,
+    }
+    (output / "README.md").write_text(render_card(card))
     log.info("exported %s", output)
     return output
 

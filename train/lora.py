@@ -23,17 +23,15 @@ def main(cfg: TrainConfig):
     # -- build: everything checkable without the model (or torch) first ----------------------
     preflight(cfg)
     examples = load_examples(cfg.data)
-
     # Heavy imports only now: `--help`, flag and data errors answer in well under a second.
     import torch
     import torch.distributed as dist
-    from transformers import get_linear_schedule_with_warmup
 
     from train.backbone import add_lora, choose_dtype, load_backbone, load_tokenizer
     from train.checkpoint import adapter_state, latest_checkpoint, save_checkpoint
     from train.collator import Collator
     from train.distributed import world
-    from train.engine import DeepSpeedEngine, PlainEngine, deepspeed_config, setup_process_group
+    from train.engine import make_engine, setup_process_group
     from train.export import export
     from train.metrics import MetricsLog
     from train.modeling import Encoder
@@ -64,39 +62,27 @@ def main(cfg: TrainConfig):
     encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
     if not cfg.load_in_4bit:  # a 4-bit model is already placed by its device_map
         encoder.to(device)
-    optimizer = torch.optim.AdamW(
-        [p for p in encoder.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
-    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, total)
-    if cfg.deepspeed is not None:
-        ds = deepspeed_config(
-            read_deepspeed_config(cfg.deepspeed),
-            global_batch=cfg.batch_size,
-            per_device=cfg.batch_size // size,
-            bf16=dtype == torch.bfloat16,
-        )
-        engine = DeepSpeedEngine(encoder, optimizer, scheduler, ds)
-    else:
-        engine = PlainEngine(encoder, optimizer, scheduler, device, cfg.max_grad_norm)
+    engine = make_engine(
+        encoder, device=device, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, total_steps=total,
+        max_grad_norm=cfg.max_grad_norm, global_batch=cfg.batch_size, bf16=dtype == torch.bfloat16,
+        deepspeed=read_deepspeed_config(cfg.deepspeed) if cfg.deepspeed else None,
+    )  # fmt: skip
     trainer = Trainer(
         engine=engine, collator=Collator(tokenizer, cfg.max_length), examples=examples, sampler=sampler, total_steps=total,
         output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
         save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
     )  # fmt: skip
     metrics = MetricsLog(cfg.output, resume=cfg.resume)
-    if cfg.resume:
-        ckpt = latest_checkpoint(cfg.output)
-        if ckpt is None:
-            log.warning(
-                "--resume: no finished checkpoint in %s/checkpoints; starting from step 0", cfg.output
-            )
-        else:
-            trainer.resume_from(ckpt)
-            metrics.truncate_after(trainer.step)
+    ckpt = latest_checkpoint(cfg.output) if cfg.resume else None
+    if ckpt is not None:
+        trainer.resume_from(ckpt)
+        metrics.truncate_after(trainer.step)
+    elif cfg.resume:
+        log.warning("--resume: no finished checkpoint in %s/checkpoints; starting from step 0", cfg.output)
 
     # -- run ---------------------------------------------------------------------------------
     log.info(
-        "%d rows, %d steps of %d (%d per process x %d), dtype %s",
+        "%d rows, %d steps of %d (%d per process x %d), %s",
         len(examples),
         total,
         cfg.batch_size,
@@ -117,20 +103,13 @@ def main(cfg: TrainConfig):
             "steps": summary.steps,
             "final_loss": summary.final_loss,
             "tokens": summary.tokens,
+            "seconds": summary.seconds,
             "rows": len(examples),
         }
-        card = {
-            "title": cfg.push_to_hub or cfg.output.name, "repo_or_path": cfg.push_to_hub or str(cfg.output), "license": "apache-2.0",
-            "base_model": cfg.model, "data": cfg.data, "rows": len(examples), "steps": summary.steps, "final_loss": f"{summary.final_loss:.4f}",
-            "seconds": f"{summary.seconds:.0f}", "tokens": summary.tokens, "normalize": cfg.normalize, "pooling": cfg.pooling,
-            "max_length": cfg.max_length, "rope_theta": cfg.rope_theta or "model default", "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "warmup_steps": cfg.warmup_steps, "temperature": cfg.temperature, "lora_r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
-            "lora_dropout": cfg.lora_dropout, "lora_target": cfg.lora_target,
-        }  # fmt: skip
         export(
             cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=cfg.model, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
             pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_instruction=cfg.query_instruction,
-            training=training, card=card,
+            training=training, repo_id=cfg.push_to_hub,
         )  # fmt: skip
         if cfg.push_to_hub:
             from train.hub import push

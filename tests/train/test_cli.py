@@ -203,3 +203,12 @@ def test_module_entry_point_prints_one_line_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --data ")
+
+
+def test_output_with_checkpoints_needs_resume(capsys, tmp_path, dataset_dir, model_dir, no_model_load):
+    (tmp_path / "o" / "checkpoints" / "step-0000010").mkdir(parents=True)
+    (tmp_path / "o" / "checkpoints" / "step-0000010" / "DONE").write_text("10")
+    code, err = run_cli(
+        capsys, ["--model", str(model_dir), "--data", str(dataset_dir), "--output", str(tmp_path / "o")]
+    )
+    assert code == 2 and "already holds checkpoints (newest step-0000010); pass --resume" in error_line(err)

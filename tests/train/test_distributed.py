@@ -7,6 +7,7 @@ gathered with gradients (same negatives, same gradients, hence the same updates)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -45,6 +46,11 @@ def torchrun(
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def like(cfg, output: Path):
+    """The reference run's flags with another output dir."""
+    return dataclasses.replace(cfg, output=output, resume=False)
+
+
 def losses(out: Path) -> list[float]:
     return [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -57,7 +63,9 @@ def single(tmp_path_factory, model_dir):
 
     root = tmp_path_factory.mktemp("dist")
     data = write_dataset_dir(root / "ds", make_rows(64))
-    cfg = small_config(model_dir, data, root / "single", lora_dropout=0.0, max_steps=3, save_steps=2)
+    cfg = small_config(
+        model_dir, data, root / "single", lora_dropout=0.0, max_grad_norm=0.0, max_steps=3, save_steps=2
+    )
     main(cfg)
     return cfg, root
 
@@ -71,25 +79,12 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
         "runs": [
             {
                 "output": str(plain),
-                "args": cli_args(
-                    small_config(
-                        Path(cfg.model),
-                        [Path(d) for d in cfg.data],
-                        plain,
-                        lora_dropout=0.0,
-                        max_steps=3,
-                        save_steps=2,
-                    )
-                ),
+                "args": cli_args(like(cfg, plain)),
             },
             {
                 "output": str(gc),
                 "args": [
-                    *cli_args(
-                        small_config(
-                            Path(cfg.model), [Path(d) for d in cfg.data], gc, lora_dropout=0.0, max_steps=3
-                        )
-                    ),
+                    *cli_args(like(cfg, gc)),
                     "--grad-cache-chunk",
                     "3",
                 ],
@@ -119,11 +114,7 @@ def test_deepspeed_zero3_matches_and_resumes(single, tmp_path):
     out = tmp_path / "ds"
     zero3 = ["--deepspeed", str(REPO / "train" / "configs" / "zero3.json")]
     args = [
-        *cli_args(
-            small_config(
-                Path(cfg.model), [Path(d) for d in cfg.data], out, lora_dropout=0.0, max_steps=3, save_steps=2
-            )
-        ),
+        *cli_args(like(cfg, out)),
         *zero3,
     ]
     first_out = tmp_path / "ds-first"
