@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from eval.cli import run_main
 from eval.errors import EvalError
@@ -65,7 +66,7 @@ def main(cfg: Config) -> dict:
         runs[label], data = _accuracies(cfg, theta, data)
     path = out_file(cfg.out, "passkey.json")
     png = path.with_suffix(".png")
-    plot(cfg.length_list, runs, png, f"Passkey retrieval: {cfg.model}")
+    plot(cfg.length_list, runs, png, f"Passkey retrieval: {Path(cfg.model).name or cfg.model}")
     result = {"model": cfg.model, "num_docs": cfg.num_docs, "seed": cfg.seed, "lengths": cfg.length_list,
               "accuracy": {r: {str(n): a for n, a in acc.items()} for r, acc in runs.items()}, "plot": str(png),
               "config": {k: str(v) for k, v in asdict(cfg).items()}}  # fmt: skip

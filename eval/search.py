@@ -18,6 +18,7 @@ import torch
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
+    # Inputs are copied (torch.tensor), not wrapped: cached corpora are read-only memmaps.
     return torch.nn.functional.normalize(x.float(), p=2, dim=-1)
 
 
@@ -35,9 +36,9 @@ def search(
     n_q, k = queries.shape[0], min(k, corpus.shape[0])
     best_s = torch.full((n_q, k), -float("inf"))  # (Q, k) running top-k scores
     best_i = torch.zeros((n_q, k), dtype=torch.long)  # (Q, k) their corpus rows
-    q_all = _unit(torch.from_numpy(np.asarray(queries)))  # (Q, H)
+    q_all = _unit(torch.tensor(np.asarray(queries)))  # (Q, H)
     for c0 in range(0, corpus.shape[0], corpus_chunk):
-        docs = _unit(torch.from_numpy(np.asarray(corpus[c0 : c0 + corpus_chunk])))  # (C, H)
+        docs = _unit(torch.tensor(np.asarray(corpus[c0 : c0 + corpus_chunk])))  # (C, H)
         for q0 in range(0, n_q, query_chunk):
             sims = q_all[q0 : q0 + query_chunk] @ docs.T  # (q, C)
             top_s, top_i = sims.topk(min(k, sims.shape[1]), dim=1)  # (q, k')

@@ -55,3 +55,15 @@ def test_sts_equals_mteb(our_model_dir, sts_file, tmp_path):
     theirs = _mteb_scores(our_model_dir, sts_task(sts_file, instruction=instruction))
     assert ours["spearman"] == pytest.approx(theirs["cosine_spearman"], abs=1e-6)
     assert ours["pearson"] == pytest.approx(theirs["cosine_pearson"], abs=1e-6)
+
+
+def test_rerun_reads_the_cache_and_gives_the_same_scores(our_model_dir, beir_dir, tmp_path):
+    cfg = retrieval.Config(model=str(our_model_dir), data=beir_dir, instruction=INSTR, out=str(tmp_path / "r.json"),
+                           cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    first = retrieval.main(cfg)["scores"]
+    entries = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npy")}
+    assert len(entries) == 2  # corpus and queries
+    assert retrieval.main(cfg)["scores"] == first
+    assert {
+        p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npy")
+    } == entries  # read, not rewritten
