@@ -36,6 +36,8 @@ from train.inputs import tokenize
 from train.modeling import embed
 
 log = logging.getLogger(__name__)
+# Bump when a change here changes the vectors, so that older cache entries are never read back.
+CACHE_VERSION = 1
 
 
 class TextEncoder(Protocol):
@@ -123,6 +125,7 @@ class Encoder:
         self.show_progress = show_progress
         # Everything besides the texts that changes the vectors; part of each cache key.
         self.settings = {
+            "cache_version": CACHE_VERSION,
             "fingerprint": spec.fingerprint,
             "pooling": spec.pooling,
             "add_eos": spec.add_eos,

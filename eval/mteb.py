@@ -16,7 +16,7 @@ from eval.cli import run_main
 from eval.errors import EvalError
 from eval.instructions import TASK_SETS, check_override_keys, load_overrides
 from eval.mteb_runner import resolve_tasks, run, summarize, summary_markdown
-from eval.options import EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def main(cfg: Config) -> dict:
     summary_path = out_file(str(cfg.out), "summary.json")
     result = run(encoder, tasks, summary_path.parent, overrides, cfg.batch_size, cfg.overwrite)
     summary = summarize(result, tasks)
-    summary["model"] = cfg.model
+    summary = {"format_version": RESULTS_FORMAT, "model": cfg.model, **summary}
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     markdown = summary_markdown(summary, cfg.model)
     summary_path.with_suffix(".md").write_text(markdown)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eval.encoder import Encoder
 
+RESULTS_FORMAT = 1  # format_version of the JSON that eval.retrieval/sts/passkey/mteb write
 DEFAULT_CACHE = str(
     Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "synthembed" / "embeddings"
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eval.cli import run_main
 from eval.errors import EvalError
-from eval.options import EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
 from eval.passkey_task import INSTRUCTION, build, plot, table, token_counter, top1_accuracy
 
 
@@ -67,9 +67,18 @@ def main(cfg: Config) -> dict:
     path = out_file(cfg.out, "passkey.json")
     png = path.with_suffix(".png")
     plot(cfg.length_list, runs, png, f"Passkey retrieval: {Path(cfg.model).name or cfg.model}")
-    result = {"model": cfg.model, "num_docs": cfg.num_docs, "seed": cfg.seed, "lengths": cfg.length_list,
-              "accuracy": {r: {str(n): a for n, a in acc.items()} for r, acc in runs.items()}, "plot": str(png),
-              "config": {k: str(v) for k, v in asdict(cfg).items()}}  # fmt: skip
+    result = {
+        "format_version": RESULTS_FORMAT,
+        "model": cfg.model,
+        "num_docs": cfg.num_docs,
+        "seed": cfg.seed,
+        "lengths": cfg.length_list,
+        "accuracy": {
+            r: {str(n): a for n, a in acc.items()} for r, acc in runs.items()
+        },  # run -> length -> top-1
+        "plot": str(png),
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+    }
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(table(cfg.length_list, runs) + f"\n-> {path}, {png}")
     return result

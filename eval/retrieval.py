@@ -16,7 +16,7 @@ from eval.cli import run_main
 from eval.errors import EvalError
 from eval.metrics import DEFAULT_K, HEADLINE
 from eval.offline import evaluate_retrieval
-from eval.options import EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
 
 log = logging.getLogger(__name__)
 GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer the query"
@@ -61,6 +61,7 @@ def main(cfg: Config) -> dict:
         instruction = ""  # the model takes no instruction: record that none was used
     scores, _ = evaluate_retrieval(encoder, data, instruction or None, cfg.ks)
     result = {
+        "format_version": RESULTS_FORMAT,
         "model": cfg.model,
         "data": str(cfg.data),
         "split": cfg.split,

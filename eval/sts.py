@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eval.cli import run_main
 from eval.offline import evaluate_sts
-from eval.options import EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
 from eval.sts_file import load_sts
 
 
@@ -35,6 +35,7 @@ def main(cfg: Config) -> dict:
     instruction = cfg.instruction if encoder.spec.query_template is not None else ""
     scores = evaluate_sts(encoder, data, instruction or None)
     result = {
+        "format_version": RESULTS_FORMAT,
         "model": cfg.model,
         "data": str(cfg.data),
         "instruction": instruction or None,
