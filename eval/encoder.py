@@ -49,9 +49,16 @@ class TextEncoder(Protocol):
 
 
 def pick_device(device: str) -> torch.device:
+    """ "auto": the GPU when there is one; otherwise the named device, checked to exist."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise EvalError(f"--device {device}: not a device name (auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EvalError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
+    return dev
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:

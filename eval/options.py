@@ -23,7 +23,10 @@ class EncoderOptions:
     model: str = field(metadata={"help": "model dir (ours or sentence-transformers) or Hub id org/name"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if present), cpu, cuda, cuda:1, ..."})
     dtype: str = field(
-        default="auto", metadata={"help": "auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16"}
+        default="auto",
+        metadata={
+            "help": "auto (bf16 on a GPU that has it, else fp32; fp16 only when asked), float32, bfloat16, float16"
+        },
     )
     batch_size: int = field(default=32, metadata={"help": "most texts per forward pass"})
     max_tokens: int = field(

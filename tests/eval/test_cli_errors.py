@@ -87,3 +87,8 @@ def test_out_is_a_json_file_or_a_dir(tmp_path):
     assert out_file(str(tmp_path / "a" / "res.json"), "sts.json") == tmp_path / "a" / "res.json"
     assert out_file(str(tmp_path / "b"), "sts.json") == tmp_path / "b" / "sts.json"
     assert (tmp_path / "a").is_dir() and (tmp_path / "b").is_dir()
+
+
+def test_bad_device(capsys, our_model_dir, sts_file):
+    argv = ["--model", str(our_model_dir), "--data", str(sts_file), "--device", "tpu9"]
+    assert _fails(capsys, sts.Config, sts.main, argv).startswith("error: --device tpu9: not a device name")
