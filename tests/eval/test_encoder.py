@@ -130,3 +130,23 @@ def test_load_errors(tmp_path, our_model_dir):
     (bad / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(EvalError, match="cannot load the model"):
         Encoder.load(str(bad), show_progress=False)
+
+
+def test_hub_ids_resolve_through_huggingface_hub(monkeypatch, st_model_dir, tmp_path):
+    """The Hub branch, offline: snapshot_download is replaced by a local dir or a failure."""
+    import huggingface_hub
+
+    monkeypatch.chdir(tmp_path)  # "acme/tiny" must not exist as a relative path
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(st_model_dir))
+    spec = read_spec("acme/tiny")
+    assert (spec.name, spec.path, spec.kind) == ("acme/tiny", st_model_dir, "sentence-transformers")
+
+    def offline(repo_id, **kw):
+        raise OSError("We couldn't connect to 'https://huggingface.co'\nmore detail")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(
+        EvalError,
+        match=r"--model acme/tiny: not a local dir and the Hub download failed \(OSError: We couldn't connect",
+    ):
+        read_spec("acme/tiny")
