@@ -122,13 +122,12 @@ class Trainer:
             qe, de = self.engine.forward(q, d)  # (B, H), (B + M, H)
             loss = loss_fn(qe, de)
             self.engine.backward(loss)
-        value = mean_over_ranks(
-            float(loss.detach())
-        )  # collective: every rank sees the same value and stops together
+        # Collective: every rank sees the same value, so all of them stop together.
+        value = mean_over_ranks(float(loss.detach()))
         if not math.isfinite(value):
             raise NonFiniteLoss(
-                f"loss is {value} at step {self.step + 1}; stopping before the update (try a lower --lr, bf16 instead of fp16, "
-                f"or check the data); the last good checkpoint is kept"
+                f"loss is {value} at step {self.step + 1}; stopping before the update (try a lower --lr or "
+                f"check the data); the last good checkpoint is kept"
             )
         self.grad_norm = self.engine.step()
         return value
