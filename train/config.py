@@ -89,7 +89,9 @@ class TrainConfig:
         "recompute activations in backward to save memory (non-reentrant)",
         action=argparse.BooleanOptionalAction,
     )
-    save_steps: int = _opt(500, "write a checkpoint every N optimizer steps; 0 = only at the end")
+    save_steps: int = _opt(
+        500, "write a checkpoint every N optimizer steps and after the last one; 0 = no checkpoints"
+    )
     resume: bool = _opt(
         False,
         "continue from the newest checkpoint in OUTPUT/checkpoints (model, optimizer, scheduler, sampler, RNG)",
@@ -102,7 +104,8 @@ class TrainConfig:
         "and gradients as the full batch, memory of N sequences; 0 = off",
     )
     deepspeed: Path | None = _opt(
-        None, "DeepSpeed JSON config (e.g. train/configs/zero3.json); batch sizes and bf16 are filled in"
+        None,
+        "DeepSpeed JSON config (e.g. train/configs/zero3.json); batch sizes, bf16 and gradient_clipping are filled in from the flags",
     )
     load_in_4bit: bool = _opt(
         False, "QLoRA: load the base in 4-bit NF4 via bitsandbytes (needs a CUDA GPU)", action="store_true"
