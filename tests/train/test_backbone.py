@@ -193,3 +193,17 @@ def test_real_minilm_encoder_trains_and_exports_for_sentence_transformers(tmp_pa
     st = torch.as_tensor(SentenceTransformer(str(out), device="cpu").encode(texts))
     assert st.shape == (2, 384)
     torch.testing.assert_close(st, ours, atol=1e-5, rtol=1e-4)
+
+
+def test_training_tokenizer_pads_right_and_borrows_eos_for_padding(tmp_path):
+    """Right padding is the documented guard against the fp16 left-padding NaN; a tokenizer without
+    a pad token (Mistral's) pads with EOS, the mask says what is padding."""
+    from tests.train.conftest import build_tokenizer
+    from train.backbone import load_tokenizer
+
+    tok = build_tokenizer()
+    tok.padding_side = "left"
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path / "t")
+    loaded = load_tokenizer(str(tmp_path / "t"))
+    assert loaded.padding_side == "right" and loaded.pad_token_id == loaded.eos_token_id
