@@ -161,21 +161,21 @@ def small_config(model_dir: Path, data: Path | list[Path], output: Path, **overr
 
 
 def cli_args(cfg) -> list[str]:
-    args = ["--model", cfg.model, "--output", str(cfg.output)]
-    for d in cfg.data:
-        args += ["--data", d]
-    """The same config as command-line flags, for torchrun and cli() tests."""
-    for flag in (
-        "batch_size",
-        "max_steps",
-        "lr",
-        "warmup_steps",
-        "max_length",
-        "save_steps",
-        "temperature",
-        "seed",
-        "lora_dropout",
-        "max_grad_norm",
-    ):
-        args += ["--" + flag.replace("_", "-"), str(getattr(cfg, flag))]
+    """The same config as command-line flags (every field that differs from its default)."""
+    import dataclasses
+
+    args: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "data":
+            args += [x for d in value for x in ("--data", str(d))]
+        elif f.name == "output":
+            args += [flag, str(value)]
+        elif value == f.default:
+            continue
+        elif isinstance(value, bool):
+            args.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif value is not None:
+            args += [flag, str(value)]
     return args

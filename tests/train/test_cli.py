@@ -212,3 +212,11 @@ def test_output_with_checkpoints_needs_resume(capsys, tmp_path, dataset_dir, mod
         capsys, ["--model", str(model_dir), "--data", str(dataset_dir), "--output", str(tmp_path / "o")]
     )
     assert code == 2 and "already holds checkpoints (newest step-0000010); pass --resume" in error_line(err)
+
+
+def test_every_config_field_round_trips_through_the_command_line(tmp_path):
+    cfg = small_config(
+        Path("m"), Path("d"), tmp_path, gradient_checkpointing=False, normalize=False, rope_theta=1e5, resume=True,
+        pooling="mean", grad_cache_chunk=4, push_to_hub="me/x", lora_target="q_proj,v_proj", epochs=0.5,
+    )  # fmt: skip
+    assert parse_args(cli_args(cfg)) == cfg
