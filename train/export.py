@@ -78,6 +78,28 @@ def check_same_ids(tokenizer, expected: list[int], where: str) -> None:
         )
 
 
+def export_tokenizer(tokenizer, output: Path) -> None:
+    """Save ``tokenizer`` so that its own special-token logic reproduces training ids; verify after reload."""
+    from transformers import AutoTokenizer
+
+    # What training fed the model for PROBE; the saved tokenizer must give exactly this.
+    expected = tokenize(tokenizer, [PROBE], max_length=64)["input_ids"][0].tolist()
+    add_eos_post_processor(tokenizer)
+    check_same_ids(tokenizer, expected, "tokenizer")
+    tokenizer.save_pretrained(output)
+    check_same_ids(AutoTokenizer.from_pretrained(output), expected, f"{output} (reloaded tokenizer)")
+
+
+def check_tokenizer_exports(tokenizer) -> None:
+    """Dry run of ``export_tokenizer`` on a copy, in a temporary dir: run it before training so a
+    tokenizer that cannot be made to append EOS fails in seconds, not after the last step."""
+    import copy
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="synthembed-tok-") as tmp:
+        export_tokenizer(copy.deepcopy(tokenizer), Path(tmp))
+
+
 def _st_files(
     output: Path, *, hidden: int, pooling: str, normalize: bool, max_length: int, query_prompt: str
 ) -> None:
@@ -172,15 +194,7 @@ def export(
     if leftovers:
         raise RuntimeError(f"{output}: merged save still carries adapter files {leftovers}")
 
-    expected = tokenize(tokenizer, [PROBE], max_length=64)["input_ids"][
-        0
-    ].tolist()  # what training fed the model
-    add_eos_post_processor(tokenizer)
-    check_same_ids(tokenizer, expected, "tokenizer")
-    tokenizer.save_pretrained(output)
-    from transformers import AutoTokenizer
-
-    check_same_ids(AutoTokenizer.from_pretrained(output), expected, f"{output} (reloaded tokenizer)")
+    export_tokenizer(tokenizer, output)
 
     query_prompt = format_query(query_instruction, "")
     _st_files(

@@ -32,13 +32,17 @@ def main(cfg: TrainConfig):
     from train.collator import Collator
     from train.distributed import world
     from train.engine import make_engine, setup_process_group
-    from train.export import export
+    from train.export import check_tokenizer_exports, export
     from train.metrics import MetricsLog
     from train.modeling import Encoder
     from train.sampler import NoDuplicateBatchSampler
     from train.trainer import Trainer, steps_for_epochs
 
     tokenizer = load_tokenizer(cfg.model)
+    try:
+        check_tokenizer_exports(tokenizer)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"--model {cfg.model}: {e}") from None
     device = setup_process_group(use_deepspeed=cfg.deepspeed is not None)
     rank, size = world()
     if cfg.batch_size % size:

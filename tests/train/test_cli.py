@@ -220,3 +220,16 @@ def test_every_config_field_round_trips_through_the_command_line(tmp_path):
         pooling="mean", grad_cache_chunk=4, push_to_hub="me/x", lora_target="q_proj,v_proj", epochs=0.5,
     )  # fmt: skip
     assert parse_args(cli_args(cfg)) == cfg
+
+
+def test_tokenizer_that_cannot_export_fails_before_training(
+    capsys, tmp_path, dataset_dir, model_dir, no_model_load, monkeypatch
+):
+    """If the saved tokenizer would not reproduce training inputs (EOS lost), stop before the model loads."""
+    monkeypatch.setattr("train.export.add_eos_post_processor", lambda tok: None)
+    code, err = run_cli(
+        capsys, ["--model", str(model_dir), "--data", str(dataset_dir), "--output", str(tmp_path / "o")]
+    )
+    assert code == 2
+    line = error_line(err)
+    assert f"--model {model_dir}" in line and "but training used" in line and "refusing to export" in line
