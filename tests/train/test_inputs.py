@@ -47,3 +47,31 @@ def test_tokenizer_that_would_add_eos_gets_exactly_one():
 def test_tokenizer_without_eos_is_refused():
     with pytest.raises(ValueError, match="has no EOS token"):
         tokenize(build_tokenizer(eos=False), ["a"], max_length=8)
+
+
+def llama_tokenizer():
+    """A transformers LlamaTokenizer (Mistral's kind) over a 56-piece vocab: adds BOS, never EOS."""
+    from transformers import LlamaTokenizer
+
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "▁": 3}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab[c] = len(vocab)
+        vocab["▁" + c] = len(vocab)
+    return LlamaTokenizer(vocab=vocab, merges=[], add_bos_token=True)
+
+
+def test_llama_style_tokenizer_drops_eos_and_we_add_it_back(tmp_path):
+    """The trap: Mistral's tokenizer ends a sequence in the last word. Our inputs end in EOS, and the
+    exported tokenizer gives sentence-transformers/vLLM exactly our ids after a save and reload."""
+    from transformers import AutoTokenizer
+
+    from train.export import export_tokenizer
+
+    tok = llama_tokenizer()
+    own = tok("a b c")["input_ids"]
+    assert own[0] == tok.bos_token_id and own[-1] != tok.eos_token_id  # the tokenizer alone: no EOS
+    ours = tokenize(tok, ["a b c"], max_length=64)["input_ids"][0].tolist()
+    assert ours == own + [tok.eos_token_id]  # BOS kept, EOS added once
+    assert tokenize(tok, ["a b c d e f"], max_length=4)["input_ids"][0].tolist()[-1] == tok.eos_token_id
+    export_tokenizer(tok, tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path)("a b c")["input_ids"] == ours
