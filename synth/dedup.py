@@ -64,26 +64,30 @@ def _identity(value):
     return value
 
 
-class Deduper:
-    """Keeps the first text of each duplicate group, in the order texts are offered."""
+class Signer:
+    """Fingerprints of texts: an exact key of the normalised text and a MinHash signature.
 
-    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM):
+    Stateless apart from its permutations (the same in every process, from datasketch's fixed
+    seed), so fingerprints can be computed in worker processes and checked in the main one."""
+
+    def __init__(self, num_perm: int = NUM_PERM):
         self.num_perm = num_perm
-        # Weighted towards recall: LSH only proposes candidates, and each candidate is confirmed
-        # by its estimated Jaccard similarity, which removes the extra false positives.
-        self.threshold = threshold
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
-        self._signatures: list[MinHash] = []
-        self._template = MinHash(num_perm=num_perm, hashfunc=_identity)  # permutations made once
-        self._a, self._b = self._template.permutations
+        self.template = MinHash(num_perm=num_perm, hashfunc=_identity)  # permutations made once
+        self._a, self._b = self.template.permutations
         self._buffer = np.empty((num_perm, 0), dtype=np.uint32)
-        self.exact: set[bytes] = set()
+
+    def fingerprint(self, text: str) -> tuple[bytes, np.ndarray | None]:
+        """(16-byte key of the normalised text, MinHash values or None for a text too short)."""
+        norm = normalize(text)
+        key = hashlib.blake2b(norm.encode(), digest_size=16).digest()
+        m = self.minhash(norm)
+        return key, None if m is None else m.hashvalues
 
     def minhash(self, normalized: str) -> MinHash | None:
         hashes = shingle_hashes(normalized)
         if len(hashes) < MIN_SHINGLES:
             return None
-        m = self._template.copy()
+        m = self.template.copy()
         if _fmix is not None and m.scheme == "affine32":
             # What update_batch computes, without its per-shingle Python loop over hashfunc.
             m.hashvalues = np.minimum(m.hashvalues, self._permuted_min(_fmix(hashes, 32)))
@@ -103,14 +107,35 @@ class Deduper:
         np.add(work, self._b[:, None], out=work)
         return work.min(axis=1)
 
-    def check(self, texts: list[str]) -> str | None:
+
+Fingerprint = tuple[bytes, "np.ndarray | None"]
+
+
+class Deduper:
+    """Keeps the first text of each duplicate group, in the order texts are offered."""
+
+    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM):
+        # Weighted towards recall: LSH only proposes candidates, and each candidate is confirmed
+        # by its estimated Jaccard similarity, which removes the extra false positives.
+        self.threshold = threshold
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
+        self.signer = Signer(num_perm)
+        self._signatures: list[MinHash] = []
+        self.exact: set[bytes] = set()
+
+    def minhash(self, normalized: str) -> MinHash | None:
+        return self.signer.minhash(normalized)
+
+    def check(self, texts: list[str], fingerprints: list[Fingerprint] | None = None) -> str | None:
         """'exact' or 'near' if any text duplicates an earlier kept one, else None (and the texts
-        are remembered). A group of texts is accepted or rejected whole: a row, say."""
-        norms = [normalize(t) for t in texts]
-        keys = [hashlib.blake2b(n.encode(), digest_size=16).digest() for n in norms]
+        are remembered). A group of texts is accepted or rejected whole: a row, say.
+        `fingerprints` (from `Signer.fingerprint`, maybe computed elsewhere) saves recomputing."""
+        if fingerprints is None:
+            fingerprints = [self.signer.fingerprint(t) for t in texts]
+        keys = [key for key, _ in fingerprints]
         if any(k in self.exact for k in keys):
             return "exact"
-        hashes = [self.minhash(n) for n in norms]
+        hashes = [self._as_minhash(values) for _, values in fingerprints]
         if any(m is not None and self._near(m) for m in hashes):
             return "near"
         self.exact.update(keys)
@@ -119,6 +144,13 @@ class Deduper:
                 self.lsh.insert(len(self._signatures), m, check_duplication=False)
                 self._signatures.append(m)
         return None
+
+    def _as_minhash(self, values: np.ndarray | None) -> MinHash | None:
+        if values is None:
+            return None
+        m = self.signer.template.copy()
+        m.hashvalues = values
+        return m
 
     def _near(self, m: MinHash) -> bool:
         return any(m.jaccard(self._signatures[key]) >= self.threshold for key in self.lsh.query(m))

@@ -97,9 +97,8 @@ def main(cfg: GenerateConfig) -> int:
         limits = Limits(cfg.num_examples, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency,
                         cfg.max_tokens_cap)  # fmt: skip
         progress = Progress(cfg.num_examples, disable=not cfg.progress)
-        runner = Runner(
-            backend, journal, plan, limits, price, cfg.model, progress, cfg.language_check, decontaminator
-        )
+        runner = Runner(backend, journal, plan, limits, price, cfg.model, progress, cfg.language_check,
+                        decontaminator)  # fmt: skip
         asyncio.run(_run(runner, backend, journal))
         progress.close(runner)
         if not runner.complete:

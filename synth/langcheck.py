@@ -17,7 +17,7 @@ from functools import lru_cache
 from synth.languages import LANGUAGES
 
 MIN_CHARS = 24  # shorter texts (labels, short queries) are too short to tell apart reliably
-MAX_CHARS = 240  # plenty to identify a language; detection costs a Python loop per character
+MAX_CHARS = 200  # plenty to identify a language; detection costs a Python loop per character
 CONFIDENT = 0.9  # the detector's probability for another language before we call a text wrong
 ASKED_FLOOR = 0.02  # ...and the asked language must have less than this
 DETECTOR = "py3langid"
@@ -91,16 +91,17 @@ def check_fields(fields: dict[str, str], languages: dict[str, str]) -> tuple[str
 def asked_languages(task_type: str, knobs: dict) -> dict[str, str]:
     """Which language the fields worth checking were asked to be in.
 
-    One field per language of the answer and role is enough: an LLM that slips into another language
-    does so for the whole answer far more often than for one document of it, and detection is the
-    generator's largest CPU cost per call. Labels (classification) are too short to judge."""
+    One long field per language of the answer is enough: an LLM that slips into another language
+    does so for the whole answer far more often than for one field of it, and detection is the
+    generator's largest CPU cost per call. Bitext checks both sides, and its bad translation S3,
+    which is the likeliest to slip. Labels and short queries are too short to judge."""
     language = knobs["language"]
     if task_type == "bitext":
         return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
     return {
-        "retrieval": {"user_query": language, "positive_document": language},
+        "retrieval": {"positive_document": language},
         "classification": {"input_text": language},
-        "short_short": {"input": language, "positive_document": language},
-        "long_long": {"input": language, "positive_document": language},
-        "sts": {"S1": language, "S2": language},
+        "short_short": {"input": language, "positive_document": language},  # both short: check both
+        "long_long": {"positive_document": language},
+        "sts": {"S1": language},
     }[task_type]

@@ -17,11 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
+from synth.analysis import analyse
 from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
 from synth.dedup import Deduper
 from synth.journal import Journal, JournalMismatch
-from synth.langcheck import asked_languages, check_fields
 from synth.plan import (
     Plan,
     PlannedCall,
@@ -38,7 +38,7 @@ from synth.pricing import Price
 from synth.progress import Progress
 from synth.render import template_hash
 from synth.tasks import TASK_TYPES
-from synth.validate import Reject, json_schema, validate_brainstorm, validate_example
+from synth.validate import Reject, json_schema, validate_brainstorm
 
 PRIOR_KEEP_RATE = 0.9
 
@@ -56,6 +56,7 @@ class Outcome:
     fields: dict[str, str] | None
     key: str = ""
     rejects: list[dict] = field(default_factory=list)
+    fingerprints: list | None = None  # of the dedup texts, computed with the validation
     incomplete: str | None = None  # set when a budget stopped this call before it finished
 
 
@@ -92,7 +93,6 @@ class Runner:
         self.language_check = language_check
         self.decontaminator = decontaminator
         self.decontaminated = 0
-        self.sem = asyncio.Semaphore(limits.concurrency)
         self.pools = {name: TaskPool(name, self._brainstorm) for name, t in TASK_TYPES.items()
                       if t.fixed_instruction is None}  # fmt: skip
         self.dedup = Deduper()
@@ -146,10 +146,10 @@ class Runner:
         )
         try:
             try:
-                async with self.sem:
-                    completion = await self.backend.complete(
-                        ChatRequest(key, prompt, max_tokens, schema, seed, est)
-                    )
+                # Backends bound their own in-flight work (the HTTP backend holds a slot only while a
+                # request is on the wire, not while it backs off); the window in _want_more bounds ours.
+                request = ChatRequest(key, prompt, max_tokens, schema, seed, est)
+                completion = await self.backend.complete(request)
                 record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
                           "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
             except RequestFailed as err:
@@ -216,23 +216,13 @@ class Runner:
                 outcome.rejects.append(self._reject(key, call, "truncated", detail, record["text"]))
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
                 continue
-            try:
-                fields = validate_example(call.task_type, record["text"], call.knobs)
-                self._check_language(call, fields)
-            except Reject as r:
-                outcome.rejects.append(self._reject(key, call, r.reason, r.detail, record["text"]))
+            result = analyse(call.task_type, record["text"], call.knobs, self.language_check)
+            if result.fields is None:
+                outcome.rejects.append(self._reject(key, call, result.reason, result.detail, record["text"]))
                 continue
-            outcome.fields, outcome.key = fields, key
+            outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
             return outcome
         return outcome
-
-    def _check_language(self, call: PlannedCall, fields: dict[str, str]) -> None:
-        if not self.language_check:
-            return
-        wrong = check_fields(fields, asked_languages(call.task_type, call.knobs))
-        if wrong is not None:
-            field_name, asked, detected = wrong
-            raise Reject("wrong_language", f"{field_name}: asked {asked}, detected {detected}")
 
     async def _generate_or_stop(self, index: int) -> Outcome:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from synth.languages import UNSPACED
 
@@ -15,6 +16,7 @@ _PUNCT_TABLE = dict.fromkeys(_PUNCT, " ")
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)  # validation, dedup and decontamination normalise the same texts of a row
 def normalize(text: str) -> str:
     """Case-, width-, punctuation- and whitespace-insensitive form used for exact dedup.
 

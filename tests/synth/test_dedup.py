@@ -48,6 +48,6 @@ def test_unspaced_scripts_use_shorter_shingles():
 
 def test_fast_minhash_equals_datasketch_update_batch():
     d = Deduper()
-    reference = d._template.copy()
+    reference = d.signer.template.copy()
     reference.update_batch(shingle_hashes(normalize(EN)))
     assert (d.minhash(normalize(EN)).hashvalues == reference.hashvalues).all()
