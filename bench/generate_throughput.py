@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from openai import AsyncOpenAI
@@ -49,6 +50,16 @@ def start_server(latency: float, rate_429: float = 0.0) -> tuple[subprocess.Pope
     line = proc.stdout.readline().split()
     assert line and line[0] == "READY", "fake server did not start"
     return proc, line[1]
+
+
+@contextmanager
+def fake_server(latency: float, rate_429: float = 0.0):
+    proc, url = start_server(latency, rate_429)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def plain_loop(url: str, prompts: list[str], concurrency: int) -> tuple[float, float]:
@@ -135,42 +146,37 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    server, url = start_server(args.latency)
-    try:
-        # Warm-up: one-off costs (imports, the language-ID model, first connections) are per run, not per call.
+    # Warm-up: one-off costs (imports, the language-ID model, first connections) are per run, not per call.
+    with fake_server(args.latency) as url:
         pipeline(url, 50, 16, seed=1)
-        print(f"N={args.n} calls, latency {args.latency}s per call, fake server in its own process")
-        print(
-            f"(pipeline times leave out the one-off final write of parquet, card and plots: "
-            f"{pipeline.last_write_s:.2f} s in the warm-up)\n"
-        )
-        print(f"{'C':>4} {'what':<10} {'calls':>6} {'wall s':>7} {'calls/s':>8} {'CPU ms/call':>12} "
-              f"{'/bound':>7} {'/plain':>7}")  # fmt: skip
-        results = {}
-        for c in args.concurrency:
-            prompts = prompts_like_the_pipeline(args.n, seed=c)
+    print(f"N={args.n} calls, latency {args.latency}s per call, fake server in its own process, a fresh one "
+          "per measurement (its request log grows, and an older server answers slower)")  # fmt: skip
+    print(
+        f"(pipeline times leave out the one-off final write of parquet, card and plots: "
+        f"{pipeline.last_write_s:.2f} s in the warm-up)\n"
+    )
+    print(f"{'C':>4} {'what':<10} {'calls':>6} {'wall s':>7} {'calls/s':>8} {'CPU ms/call':>12} "
+          f"{'/bound':>7} {'/plain':>7}")  # fmt: skip
+    results = {}
+    for c in args.concurrency:
+        prompts = prompts_like_the_pipeline(args.n, seed=c)
+        with fake_server(args.latency) as url:
             p_wall, p_cpu = plain_loop(url, prompts, c)
-            p_rate = args.n / p_wall
-            bound_rate = c / args.latency
-            print(f"{c:>4} {'plain':<10} {args.n:>6} {p_wall:>7.2f} {p_rate:>8.1f} {1000 * p_cpu / args.n:>12.2f} "
-                  f"{p_rate / bound_rate:>7.2f} {1.0:>7.2f}")  # fmt: skip
+        p_rate = args.n / p_wall
+        bound_rate = c / args.latency
+        print(f"{c:>4} {'plain':<10} {args.n:>6} {p_wall:>7.2f} {p_rate:>8.1f} {1000 * p_cpu / args.n:>12.2f} "
+              f"{p_rate / bound_rate:>7.2f} {1.0:>7.2f}")  # fmt: skip
+        with fake_server(args.latency) as url:
             wall, cpu, calls, rows = pipeline(url, args.n, c, seed=c)
-            rate = calls / wall
-            results[c] = rate
-            print(f"{c:>4} {'pipeline':<10} {calls:>6} {wall:>7.2f} {rate:>8.1f} {1000 * cpu / calls:>12.2f} "
-                  f"{rate / bound_rate:>7.2f} {rate / p_rate:>7.2f}   rows={rows}  "
-                  f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x")  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait()
+        rate = calls / wall
+        results[c] = rate
+        print(f"{c:>4} {'pipeline':<10} {calls:>6} {wall:>7.2f} {rate:>8.1f} {1000 * cpu / calls:>12.2f} "
+              f"{rate / bound_rate:>7.2f} {rate / p_rate:>7.2f}   rows={rows}  "
+              f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x")  # fmt: skip
 
     c = max(args.concurrency)
-    server, url = start_server(args.latency, rate_429=0.05)
-    try:
+    with fake_server(args.latency, rate_429=0.05) as url:
         wall, cpu, calls, rows = pipeline(url, args.n, c, seed=c)
-    finally:
-        server.terminate()
-        server.wait()
     rate = calls / wall
     print(
         f"\nwith 5% 429 (Retry-After {args.latency}s) at C={c}: {rate:.1f} calls/s, "

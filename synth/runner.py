@@ -11,9 +11,11 @@ the target.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -41,6 +43,23 @@ from synth.tasks import TASK_TYPES
 from synth.validate import Reject, json_schema, validate_brainstorm
 
 PRIOR_KEEP_RATE = 0.9
+
+
+@contextmanager
+def fewer_gc_passes(gen0: int = 20_000, gen1: int = 20, gen2: int = 20):
+    """Each call allocates many short-lived containers (SDK and HTTP objects) while the run holds a
+    large, growing heap of long-lived ones (journal, rows, LSH tables); with the default thresholds
+    the collector keeps re-scanning that heap. Measured at concurrency 256: 3.2-4.0 ms of CPU per
+    call with the defaults, 2.8 with these (bench/generate_throughput.py). Nothing here makes cycles
+    that must be collected promptly."""
+    old = gc.get_threshold()
+    gc.freeze()  # what exists before the run (modules, the plan, the journal read back) is never garbage
+    gc.set_threshold(gen0, gen1, gen2)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 class BudgetReached(Exception):
@@ -312,6 +331,10 @@ class Runner:
         return len(self.rows) + rate * outstanding < self.limits.target
 
     async def run(self) -> None:
+        with fewer_gc_passes():
+            await self._run()
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_index = 0
         try:
