@@ -64,7 +64,10 @@ class FakeLLM:
 
     def __init__(self, faults: Faults):
         self.faults = faults
-        self.history: list[dict] = []  # earlier generate answers, for duplicate faults
+        # Earlier answers by the shape of the prompt (keys, languages, lengths asked), for duplicate
+        # faults: a copy must pass the same validation as the answer it copies, or it would be
+        # rejected before dedup could see it.
+        self.history: dict[tuple, list[dict]] = {}
 
     def words(self, rng: random.Random, n: int, language: str | None = None) -> str:
         vocab = WORDS.get(language or "", VOCAB)
@@ -115,17 +118,17 @@ class FakeLLM:
             return self.brainstorm(rng), None
         f = self.faults
         fault = None
+        shape = (tuple(k for k in ALL_KEYS if f'"{k}"' in prompt), tuple(_WRITTEN_IN.findall(prompt)),
+                 tuple(_AT_LEAST.findall(prompt)), tuple(_LESS_THAN.findall(prompt)), tuple(_UNIT.findall(prompt)))  # fmt: skip
+        earlier = self.history.setdefault(shape, [])
         roll = rng.random()
-        if self.history and roll < f.rate_exact_dup:
-            obj, fault = dict(rng.choice(self.history)), "exact_dup"
-        elif self.history and roll < f.rate_exact_dup + f.rate_near_dup:
-            obj, fault = (
-                {k: _one_word_changed(v, rng) for k, v in rng.choice(self.history).items()},
-                "near_dup",
-            )
+        if earlier and roll < f.rate_exact_dup:
+            obj, fault = dict(rng.choice(earlier)), "exact_dup"
+        elif earlier and roll < f.rate_exact_dup + f.rate_near_dup:
+            obj, fault = {k: _one_word_changed(v, rng) for k, v in rng.choice(earlier).items()}, "near_dup"
         else:
             obj = self.example(prompt, rng)
-            self.history.append(obj)
+            earlier.append(obj)
         if rng.random() < f.rate_missing_key and obj:
             obj.pop(next(iter(obj)))
             fault = "missing_key"

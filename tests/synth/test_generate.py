@@ -70,14 +70,16 @@ def test_faulty_answers_are_reasked_counted_and_kept_as_rejects(fake, tmp_path):
 
 
 def test_exact_and_near_duplicate_answers_are_removed(fake, tmp_path):
-    server = fake(rate_exact_dup=0.15, rate_near_dup=0.15)
+    # long_long and sts prompts come in few shapes, so the fake has earlier answers to copy; over 12
+    # seeds this setting gave 5-7 exact and 4-10 near duplicates per run.
+    server = fake(rate_exact_dup=0.2, rate_near_dup=0.2)
     out = tmp_path / "run"
-    assert run_generate(out, server, num_examples=60, task_types="retrieval,long_long") == 0
+    assert run_generate(out, server, num_examples=50, task_types="long_long,sts") == 0
     stats = read_stats(out)
     assert stats["duplicates"]["exact"] > 0 and stats["duplicates"]["near"] > 0
     rows = read_rows(out)
-    assert len(rows) == 60  # it kept going until it had them
-    assert len({r["positive"] for r in rows}) == 60 and len({r["query"] for r in rows}) == 60
+    assert len(rows) == 50  # it kept going until it had them
+    assert len({r["positive"] for r in rows}) == 50 and len({r["query"] for r in rows}) == 50
 
 
 def test_brainstormed_template_code_reaches_the_next_prompt_literally(fake, tmp_path):
