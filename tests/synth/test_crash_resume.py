@@ -64,3 +64,26 @@ def test_interrupt_during_write_keeps_the_last_good_dataset(fake, tmp_path):
     proc.wait()
     assert read_rows(out) == before
     assert read_stats(out)["rows"] == 10
+
+
+def test_ctrl_c_exits_130_writes_what_it_has_and_a_rerun_finishes(fake, tmp_path):
+    server = fake(latency=0.1)
+    out = tmp_path / "run"
+    cmd = generate_cmd(out, server.url, "--num-examples", "200", "--concurrency", "4", "--languages", "en,de")
+    proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    journal = out / ".synth" / "journal.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 40):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    stats = read_stats(out)
+    assert stats["status"] == "interrupted" and stats["rows"] < 200  # rows of the answered prefix
+    assert len(read_rows(out)) == stats["rows"]
+    assert (
+        run_cli(generate_cmd(out, server.url, "--num-examples", "200", "--languages", "en,de")).returncode
+        == 0
+    )
+    assert read_stats(out)["rows"] == 200
