@@ -16,11 +16,10 @@ from synth.plan import (
     Plan,
     brainstorm_prompt,
     completion_token_estimate,
-    estimate_prompt_tokens,
     generate_prompt,
 )
 from synth.pools import EXPECTED_NEW_TASKS_PER_CALL
-from synth.pricing import Price
+from synth.pricing import Price, estimate_prompt_tokens
 from synth.tasks import TASK_TYPES
 
 SAMPLE_CALLS = 3000

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from synth.knobs import WeightedChoice, call_rng, requested_words, sample_knobs
 from synth.languages import language_name
-from synth.pricing import estimate_prompt_tokens, tokens_per_word
+from synth.pricing import tokens_per_word
 from synth.render import render, template_hash
 from synth.tasks import TASK_TYPES
 
@@ -114,6 +114,3 @@ def template_hashes() -> dict[str, str]:
     names = {t.generate_template for t in TASK_TYPES.values()}
     names |= {t.brainstorm_template for t in TASK_TYPES.values() if t.brainstorm_template}
     return {name: template_hash(name) for name in sorted(names)}
-
-
-__all__ = ["Plan", "PlannedCall", "estimate_prompt_tokens"]

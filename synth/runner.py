@@ -30,13 +30,12 @@ from synth.plan import (
     brainstorm_max_tokens,
     brainstorm_prompt,
     completion_token_estimate,
-    estimate_prompt_tokens,
     generate_prompt,
     max_tokens_for,
     prompt_hash,
 )
 from synth.pools import BrainstormResult, TaskPool
-from synth.pricing import Price
+from synth.pricing import Price, estimate_prompt_tokens
 from synth.progress import Progress
 from synth.render import template_hash
 from synth.tasks import TASK_TYPES
