@@ -1,20 +1,24 @@
 """Examples -> the two token batches of one contrastive step.
 
-    queries: B texts "Instruct: {instruction}\\nQuery: {query}"
-    docs:    B positives (row i's positive at index i) followed by the M <= B hard negatives of the
-             rows that have one, so the positive of query i is always document i.
+    queries: B texts in ``--query-format`` ("Instruct: {instruction}\\nQuery: {query}" or the query alone)
+    docs:    B positives (row i's positive at index i) followed by the hard negatives each row
+             brings (``negatives[i]``: K or fewer per row, decided by the sampler on the global batch,
+             see :mod:`train.negatives`), row by row, so the positive of query i is always document i
+             and there are B + M <= B * (1 + K) documents.
 
-EOS is appended by :func:`train.inputs.tokenize`, never by the tokenizer.
+Without ``negatives`` each row brings its own ``negative``, if any. EOS is appended by
+:func:`train.inputs.tokenize`, never by the tokenizer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
 
 from train.data import Example
-from train.inputs import format_query, tokenize
+from train.inputs import query_text, tokenize
 
 
 @dataclass
@@ -28,14 +32,25 @@ class ContrastiveBatch:
         """Real (unpadded) tokens in the step, for throughput."""
         return int(self.queries["attention_mask"].sum() + self.docs["attention_mask"].sum())
 
+    @property
+    def n_docs(self) -> int:
+        """B + M: positives plus hard negatives."""
+        return int(self.docs["input_ids"].shape[0])
+
 
 class Collator:
-    def __init__(self, tokenizer, max_length: int) -> None:
-        self.tokenizer, self.max_length = tokenizer, max_length
+    def __init__(self, tokenizer, max_length: int, query_format: str = "instruct") -> None:
+        self.tokenizer, self.max_length, self.query_format = tokenizer, max_length, query_format
+        query_text("", "", query_format)  # an unknown format fails here, not at the first step
 
-    def __call__(self, examples: list[Example]) -> ContrastiveBatch:
-        queries = [format_query(e.instruction, e.query) for e in examples]
-        docs = [e.positive for e in examples] + [e.negative for e in examples if e.negative is not None]
+    def __call__(
+        self, examples: list[Example], negatives: Sequence[Sequence[str]] | None = None
+    ) -> ContrastiveBatch:
+        if negatives is None:
+            negatives = [(e.negative,) if e.negative is not None else () for e in examples]
+        assert len(negatives) == len(examples), f"{len(negatives)} negative lists for {len(examples)} rows"
+        queries = [query_text(e.instruction, e.query, self.query_format) for e in examples]
+        docs = [e.positive for e in examples] + [n for negs in negatives for n in negs]
         return ContrastiveBatch(
             queries=tokenize(self.tokenizer, queries, self.max_length),
             docs=tokenize(self.tokenizer, docs, self.max_length),

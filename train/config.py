@@ -23,6 +23,7 @@ DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passage
 # Literal copy of train.pooling.POOLING_MODES (a test keeps them equal): importing pooling would
 # import torch, and flag errors should come back in a fraction of a second.
 POOLING_MODES = ("last", "mean")
+QUERY_FORMATS = ("instruct", "plain")  # literal copy of train.inputs.QUERY_FORMATS, for the same reason
 
 
 class ConfigError(ValueError):
@@ -73,9 +74,21 @@ class TrainConfig:
     normalize: bool = _opt(
         True, "L2-normalise embeddings (cosine similarity)", action=argparse.BooleanOptionalAction
     )
+    query_format: str = _opt(
+        "instruct",
+        "query side: 'instruct' ('Instruct: {instruction}\\nQuery: {query}', the paper's) or 'plain' (the query "
+        "alone, no instruction: for a base trained without instructions, e.g. all-MiniLM); recorded in the model "
+        "dir, and eval uses instructions only for 'instruct' models",
+    )
     query_instruction: str = _opt(
         DEFAULT_QUERY_INSTRUCTION,
-        "instruction recorded as the exported model's sentence-transformers 'query' prompt",
+        "instruction recorded as the exported model's sentence-transformers 'query' prompt (--query-format instruct)",
+    )
+    negatives_per_query: int = _opt(
+        1,
+        "K hard negatives per query and step (train group size K+1), drawn per epoch from the row's own 'negative' "
+        "plus its 'mined_negatives' (synth.mine); rows with fewer bring all they have; 1 = the row's own negative "
+        "on unmined data; 0 = in-batch negatives only. Documents per step: up to batch size x (1 + K)",
     )
     lora_r: int = _opt(16, "LoRA rank (paper: 16)")
     lora_alpha: int = _opt(32, "LoRA alpha; the update is scaled by alpha / r (paper: 32)")
@@ -134,6 +147,14 @@ class TrainConfig:
             (
                 self.pooling in POOLING_MODES,
                 f"--pooling {self.pooling!r} is not one of {', '.join(POOLING_MODES)}",
+            ),
+            (
+                self.query_format in QUERY_FORMATS,
+                f"--query-format {self.query_format!r} is not one of {', '.join(QUERY_FORMATS)}",
+            ),
+            (
+                self.negatives_per_query >= 0,
+                f"--negatives-per-query must be >= 0, got {self.negatives_per_query}",
             ),
             (self.lora_r > 0 and self.lora_alpha > 0, "--lora-r and --lora-alpha must be > 0"),
             (0 <= self.lora_dropout < 1, f"--lora-dropout must be in [0, 1), got {self.lora_dropout}"),

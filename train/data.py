@@ -6,7 +6,9 @@ Accepted ``--data`` values:
   * ``hf://owner/name``: a Hub dataset (needs ``datasets`` and network), split ``train``.
 
 Rows must carry ``instruction``, ``query`` and ``positive`` as non-empty strings; ``negative`` is a
-string or null (null: the row uses in-batch negatives only). Other columns of the design's contract
+string or null (null: the row uses in-batch negatives only); ``mined_negatives`` (written by
+``synth.mine``), when present, is a list of strings or null, the pool that ``--negatives-per-query``
+draws from besides ``negative`` (:mod:`train.negatives`). Other columns of the design's contract
 (id, task_type, language, ...) are kept only as far as the trainer needs them. This module does NOT
 deduplicate: the batch sampler keeps duplicate texts out of one batch instead.
 """
@@ -38,6 +40,7 @@ class Example:
     negative: str | None
     task_type: str = ""
     source: str = ""
+    mined_negatives: tuple[str, ...] = ()  # from synth.mine; empty strings left out
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -104,6 +107,12 @@ def _to_example(row: dict, where: str) -> Example:
     neg = row.get("negative")
     if neg is not None and not isinstance(neg, str):
         raise DataError(f"{where}: field 'negative' must be a string or null, got {type(neg).__name__}")
+    mined = row.get("mined_negatives")
+    if mined is not None and (
+        not isinstance(mined, list | tuple) or not all(isinstance(m, str) for m in mined)
+    ):
+        got = type(mined).__name__ if not isinstance(mined, list | tuple) else "a list with a non-string item"
+        raise DataError(f"{where}: field 'mined_negatives' must be a list of strings or null, got {got}")
     return Example(
         instruction=row["instruction"],
         query=row["query"],
@@ -111,6 +120,7 @@ def _to_example(row: dict, where: str) -> Example:
         negative=neg if neg and neg.strip() else None,  # an empty negative is no negative
         task_type=str(row.get("task_type") or ""),
         source=str(row.get("source") or ""),
+        mined_negatives=tuple(m for m in mined or () if m.strip()),
     )
 
 
@@ -129,4 +139,7 @@ def load_examples(specs: list[str]) -> list[Example]:
         log.info("--data %s: %d rows so far", spec, len(examples))
     if not examples:
         raise DataError(f"--data {' '.join(specs)}: no rows")
+    mined = sum(1 for e in examples if e.mined_negatives)
+    if mined:
+        log.info("%d of %d rows carry mined_negatives", mined, len(examples))
     return examples

@@ -6,7 +6,8 @@
       modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/,
       config_sentence_transformers.json    Transformer -> Pooling (lasttoken|mean) -> Normalize, "query" prompt
       adapter/                             the LoRA adapter alone (peft)
-      synthembed.json                      format_version 1: pooling, query template, max length, training
+      synthembed.json                      format_version 1: pooling, query format and template (null when
+                                           trained without instructions), max length, training
       README.md                            model card from data_cards/model_card.md.j2
 
 The ST files use the classic (sentence-transformers 2-5) layout, which ST 6 and vLLM also read.
@@ -170,12 +171,18 @@ def export(
     query_instruction: str,
     training: dict[str, Any],
     repo_id: str | None = None,
+    query_format: str = "instruct",
 ) -> Path:
     """Merge ``adapter`` (names as in the Encoder: ``backbone.<peft name>``) into a fresh base and write all files.
 
     ``training`` is what the card and synthembed.json record: the run's flags plus steps,
-    final_loss, tokens, seconds and rows.
+    final_loss, tokens, seconds and rows. ``query_format`` "plain" (trained without instructions)
+    records no template, no instruction and an empty sentence-transformers query prompt, so that
+    eval and anything reading the prompts (synth.mine's ``auto``) embed queries as trained.
     """
+    instructions = query_format == "instruct"
+    if query_format not in ("instruct", "plain"):
+        raise ValueError(f"unknown query format {query_format!r}; valid: instruct, plain")
     output.mkdir(parents=True, exist_ok=True)
     model = add_lora(load_backbone(base_model, dtype=dtype, rope_theta=rope_theta), **lora)
     state = {k.removeprefix("backbone."): v for k, v in adapter.items()}
@@ -196,7 +203,7 @@ def export(
 
     export_tokenizer(tokenizer, output)
 
-    query_prompt = format_query(query_instruction, "")
+    query_prompt = format_query(query_instruction, "") if instructions else ""
     _st_files(
         output,
         hidden=merged.config.hidden_size,
@@ -208,8 +215,10 @@ def export(
     meta = {
         "format_version": FORMAT_VERSION,
         "pooling": pooling,
-        "query_template": QUERY_TEMPLATE,
-        "query_instruction": query_instruction,
+        "instructions": instructions,  # trained with instructions: eval uses them only then
+        "query_format": query_format,
+        "query_template": QUERY_TEMPLATE if instructions else None,
+        "query_instruction": query_instruction if instructions else None,
         "max_length": max_length,
         "normalize": normalize,
         "add_eos": True,
@@ -227,6 +236,7 @@ def export(
         "normalize": normalize,
         "max_length": max_length,
         "query_prompt": query_prompt,
+        "query_template": QUERY_TEMPLATE if instructions else "{query}",
         "eos_token": tokenizer.eos_token,
     }
     (output / "README.md").write_text(render_card(card))
@@ -244,4 +254,4 @@ def render_card(values: dict[str, Any]) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    return env.get_template("model_card.md.j2").render(query_template=QUERY_TEMPLATE, **values)
+    return env.get_template("model_card.md.j2").render(**{"query_template": QUERY_TEMPLATE, **values})

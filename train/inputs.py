@@ -1,6 +1,8 @@
 """Text -> token ids in the E5-mistral format.
 
-Query side: ``Instruct: {instruction}\\nQuery: {query}``; document side: the text alone.
+Query side: ``Instruct: {instruction}\\nQuery: {query}`` (``--query-format instruct``, the paper's) or
+the query alone (``plain``: no instruction, e.g. to keep a base model trained without instructions,
+such as all-MiniLM, in its own format); document side: the text alone.
 Every sequence ends in EOS, appended here rather than by the tokenizer: some tokenizers never add
 it and, with transformers 5, a tokenizer may silently drop it, in which case last-token pooling
 would read an ordinary word. Truncation keeps ``max_length - 1`` tokens so the EOS is never cut:
@@ -16,11 +18,21 @@ import torch
 from torch import Tensor
 
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
+QUERY_FORMATS = ("instruct", "plain")  # train.config keeps a literal copy (a test keeps them equal)
 
 
 def format_query(instruction: str, query: str) -> str:
     """The query-side text; documents are embedded as they are, without an instruction."""
     return QUERY_TEMPLATE.format(instruction=instruction, query=query)
+
+
+def query_text(instruction: str, query: str, query_format: str = "instruct") -> str:
+    """The query side in ``query_format``: "instruct" -> :func:`format_query`, "plain" -> the query alone."""
+    if query_format == "instruct":
+        return format_query(instruction, query)
+    if query_format == "plain":
+        return query
+    raise ValueError(f"unknown query format {query_format!r}; valid: {', '.join(QUERY_FORMATS)}")
 
 
 def leading_special(tokenizer) -> list[int]:

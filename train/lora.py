@@ -35,8 +35,9 @@ def main(cfg: TrainConfig):
     from train.export import check_tokenizer_exports, export
     from train.metrics import MetricsLog
     from train.modeling import Encoder
+    from train.negatives import log_negatives
     from train.sampler import NoDuplicateBatchSampler
-    from train.trainer import Trainer, steps_for_epochs
+    from train.trainer import Trainer, plan_steps, warmup_warning
 
     tokenizer = load_tokenizer(cfg.model)
     try:
@@ -47,12 +48,18 @@ def main(cfg: TrainConfig):
     rank, size = world()
     if cfg.batch_size % size:
         raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {size} processes")
-    sampler = NoDuplicateBatchSampler(examples, cfg.batch_size, cfg.seed)
-    total = cfg.max_steps if cfg.max_steps > 0 else steps_for_epochs(sampler, cfg.epochs)
-    if total == 0:
-        raise ConfigError(
-            f"--data has {len(examples)} rows, not one full batch of --batch-size {cfg.batch_size} without repeated texts"
-        )
+    sampler = NoDuplicateBatchSampler(
+        examples,
+        cfg.batch_size,
+        cfg.seed,
+        negatives_per_query=cfg.negatives_per_query,
+        query_format=cfg.query_format,
+    )
+    total = plan_steps(sampler, cfg.epochs, cfg.max_steps, size)  # ConfigError when no batch fills
+    if (warning := warmup_warning(cfg.warmup_steps, total, cfg.lr)) and rank == 0:
+        log.warning(warning)
+    if rank == 0:
+        log_negatives(examples, cfg.negatives_per_query)
     torch.manual_seed(cfg.seed)  # LoRA init and dropout
     dtype = choose_dtype()
     lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target": cfg.lora_target}
@@ -72,7 +79,7 @@ def main(cfg: TrainConfig):
         deepspeed=read_deepspeed_config(cfg.deepspeed) if cfg.deepspeed else None,
     )  # fmt: skip
     trainer = Trainer(
-        engine=engine, collator=Collator(tokenizer, cfg.max_length), examples=examples, sampler=sampler, total_steps=total,
+        engine=engine, collator=Collator(tokenizer, cfg.max_length, cfg.query_format), examples=examples, sampler=sampler, total_steps=total,
         output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
         save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
     )  # fmt: skip
@@ -96,6 +103,8 @@ def main(cfg: TrainConfig):
     )
     summary = trainer.train(metrics)
     metrics.close()
+    if summary.steps == 0:  # plan_steps rules this out; an untouched base must never pass for a trained model
+        raise ConfigError(f"no optimizer step ran on the {len(examples)} rows of --data; nothing exported")
     if cfg.save_steps and summary.steps % cfg.save_steps and summary.steps > 0:
         save_checkpoint(engine, cfg.output, summary.steps, trainer.client_state(), cfg.to_dict())
 
@@ -112,7 +121,8 @@ def main(cfg: TrainConfig):
         }
         export(
             cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=cfg.model, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
-            pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_instruction=cfg.query_instruction,
+            pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_format=cfg.query_format,
+            query_instruction=cfg.query_instruction,
             training=training, repo_id=cfg.push_to_hub,
         )  # fmt: skip
         if cfg.push_to_hub:

@@ -1,8 +1,9 @@
 """Training metrics: one JSON line per logged step in OUTPUT/metrics.jsonl, mirrored to TensorBoard.
 
 Only rank 0 writes. Each line holds ``step``, ``loss`` (global mean over processes), ``lr``,
-``tokens_per_s`` (real tokens of all processes per second of that step) and ``memory_gb`` (peak
-CUDA memory, or the process's peak RSS on CPU).
+``tokens_per_s`` (real tokens of all processes per second of that step), ``documents`` (positives
+plus hard negatives embedded in the global batch, at most B * (1 + K)) and ``memory_gb`` (peak CUDA
+memory, or the process's peak RSS on CPU).
 """
 
 from __future__ import annotations

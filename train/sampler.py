@@ -1,69 +1,124 @@
-"""Global contrastive batches with no repeated text, deterministic per (seed, epoch), resumable.
+"""Global batches with no repeated query or positive, deterministic per (seed, epoch), resumable.
 
-A text that appears twice in one batch becomes a false negative for itself (two rows with the same
-positive, or one row's negative equal to another's positive), so the sampler packs batches greedily
-from a seeded shuffle and defers a row to a later batch when any of its texts is already taken:
+A positive that appears twice in one batch becomes a false negative for its own query, and so does
+a repeated query (the other row's positive is an answer too), so the sampler packs batches greedily
+from a seeded shuffle and defers a row to a later batch when its query or positive is already taken:
 
     rows (q, pos): 0:(a, X) 1:(b, X) 2:(c, Y) 3:(d, Z), batch_size 2, order [0, 1, 2, 3]
     -> [0, 2] (row 1 deferred: X taken), [1, 3]
 
+Queries are compared as the model sees them (in ``plain`` format two instructions with the same
+query collide). Hard negatives do not defer rows: :meth:`NoDuplicateBatchSampler.negatives` gives
+each row its draw (:func:`train.negatives.draw_negatives`) minus the batch's positives and minus
+texts an earlier row of the batch already brings. Mined negatives are often other rows' positives;
+such a text is embedded once, as that row's positive, and stays a negative for every other query,
+the row that drew it included. So every text is a candidate exactly once and no query ever meets a
+copy of its own positive, in one process or gathered from many.
+
 Batches are GLOBAL: each process takes its contiguous slice, so gathering embeddings in rank order
 rebuilds exactly the global batch. A final incomplete batch is dropped (it would change the number
 of negatives and cannot be split evenly across processes). The sampler's state is (epoch, batches
-done in that epoch); restoring it replays the same remaining batches.
+done in that epoch); restoring it replays the same remaining batches and the same negatives.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from train.data import Example
+from train.inputs import query_text
+from train.negatives import draw_negatives
 
 
-def _texts(ex: Example) -> tuple[str, ...]:
-    # Queries carry their instruction; documents are compared as plain text (they share one pool).
-    docs = (ex.positive,) if ex.negative is None else (ex.positive, ex.negative)
-    return ("Q\0" + ex.instruction + "\0" + ex.query, *("D\0" + d for d in docs))
+def _texts(ex: Example, query_format: str = "instruct") -> tuple[str, str]:
+    # Queries and documents are separate pools ("Q"/"D"): a query equal to a document is no clash.
+    return "Q\0" + query_text(ex.instruction, ex.query, query_format), "D\0" + ex.positive
 
 
-def pack_batches(examples: list[Example], batch_size: int, seed: int) -> list[list[int]]:
-    """One epoch's batches of row indices, each free of repeated texts."""
+def _greedy(
+    pending: list[int], keys_of: Callable[[int], tuple[str, ...]], limit: int
+) -> tuple[list[int], list[int]]:
+    """One batch of up to ``limit`` rows with pairwise distinct texts, in ``pending`` order; (batch, deferred)."""
+    batch, taken, deferred = [], set(), []
+    for pos, i in enumerate(pending):
+        keys = keys_of(i)
+        if not taken.intersection(keys):
+            batch.append(i)
+            taken.update(keys)
+            if len(batch) == limit:
+                return batch, deferred + pending[pos + 1 :]
+        else:
+            deferred.append(i)
+    return batch, deferred
+
+
+def pack_batches(
+    examples: list[Example], batch_size: int, seed: int, query_format: str = "instruct"
+) -> list[list[int]]:
+    """One epoch's batches of row indices, each free of repeated queries and positives."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     batches: list[list[int]] = []
     pending = order
     while len(pending) >= batch_size:
-        batch, taken, deferred = [], set(), []
-        for pos, i in enumerate(pending):
-            keys = _texts(examples[i])
-            if len(batch) < batch_size and not taken.intersection(keys) and len(set(keys)) == len(keys):
-                batch.append(i)
-                taken.update(keys)
-            else:
-                deferred.append(i)
-            if len(batch) == batch_size:
-                deferred += pending[pos + 1 :]
-                break
+        batch, pending = _greedy(pending, lambda i: _texts(examples[i], query_format), batch_size)
         if len(batch) < batch_size:
             break  # the rest only repeats texts already in the batch being built: drop it
         batches.append(batch)
-        pending = deferred
     return batches
 
 
 class NoDuplicateBatchSampler:
-    """Iterates global batches over ``epochs`` passes; ``state_dict``/``load_state_dict`` for resume."""
+    """Iterates global batches over ``epochs`` passes; ``state_dict``/``load_state_dict`` for resume.
 
-    def __init__(self, examples: list[Example], batch_size: int, seed: int) -> None:
+    ``negatives_per_query`` K: the hard negatives each row brings per epoch (:mod:`train.negatives`);
+    :meth:`negatives` tells the collator which ones, for the batch just yielded.
+    """
+
+    def __init__(
+        self,
+        examples: list[Example],
+        batch_size: int,
+        seed: int,
+        negatives_per_query: int = 1,
+        query_format: str = "instruct",
+    ) -> None:
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
+        self.k, self.query_format = negatives_per_query, query_format
         self.epoch, self.done = 0, 0  # position: batches already yielded in self.epoch
         self._cache: dict[int, list[list[int]]] = {}
 
+    def negatives(self, batch: list[int], epoch: int | None = None) -> list[tuple[str, ...]]:
+        """Per row of the GLOBAL ``batch``, the hard negatives it brings to the step (see the module doc).
+
+        ``epoch``: the epoch of the draw; default the epoch of the batch last yielded.
+        """
+        epoch = self.epoch if epoch is None else epoch
+        taken = {self.examples[i].positive for i in batch}
+        out = []
+        for i in batch:
+            mine = []
+            for text in draw_negatives(self.examples[i], self.k, self.seed, epoch, i):
+                if text not in taken:
+                    taken.add(text)
+                    mine.append(text)
+            out.append(tuple(mine))
+        return out
+
     def batches(self, epoch: int) -> list[list[int]]:
         if epoch not in self._cache:
-            self._cache = {epoch: pack_batches(self.examples, self.batch_size, self.seed + epoch)}
+            self._cache = {
+                epoch: pack_batches(self.examples, self.batch_size, self.seed + epoch, self.query_format)
+            }
         return self._cache[epoch]
+
+    def largest_batch(self) -> int:
+        """How many rows of epoch 0 fit one batch without repeated texts (for the error when none fills)."""
+        order = list(range(len(self.examples)))
+        random.Random(self.seed).shuffle(order)
+        batch, _ = _greedy(order, lambda i: _texts(self.examples[i], self.query_format), len(order))
+        return len(batch)
 
     def __iter__(self) -> Iterator[list[int]]:
         while True:
@@ -76,12 +131,21 @@ class NoDuplicateBatchSampler:
             self.epoch, self.done = self.epoch + 1, 0
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "done": self.done, "seed": self.seed, "batch_size": self.batch_size}
+        return {
+            "epoch": self.epoch,
+            "done": self.done,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "negatives_per_query": self.k,
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        if (state["seed"], state["batch_size"]) != (self.seed, self.batch_size):
+        # Checkpoints written before --negatives-per-query existed used one negative per row.
+        theirs = (state["seed"], state["batch_size"], state.get("negatives_per_query", 1))
+        if theirs != (self.seed, self.batch_size, self.k):
             raise ValueError(
-                f"checkpoint was written with seed={state['seed']} batch_size={state['batch_size']}, "
-                f"this run has seed={self.seed} batch_size={self.batch_size}; resume with the same flags"
+                f"checkpoint was written with seed={theirs[0]} batch_size={theirs[1]} negatives_per_query={theirs[2]}, "
+                f"this run has seed={self.seed} batch_size={self.batch_size} negatives_per_query={self.k}; "
+                "resume with the same flags"
             )
         self.epoch, self.done = state["epoch"], state["done"]

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.collator import Collator, ContrastiveBatch
+from train.config import ConfigError
 from train.data import Example
 from train.distributed import global_info_nce, mean_over_ranks, world
 from train.errors import NonFiniteLoss
@@ -37,6 +38,46 @@ def steps_for_epochs(sampler: NoDuplicateBatchSampler, epochs: float) -> int:
     if frac:
         steps += int(frac * len(sampler.batches(whole)))
     return steps
+
+
+def plan_steps(sampler: NoDuplicateBatchSampler, epochs: float, max_steps: int, world_size: int = 1) -> int:
+    """The run's optimizer steps (``max_steps`` when > 0, else ``epochs`` passes).
+
+    Raises ConfigError when the data cannot fill one global batch: the last incomplete batch is
+    dropped, so such a run would take 0 steps and export the untouched base model.
+    """
+    n = len(sampler.examples)
+    if not sampler.batches(0):
+        fit = sampler.largest_batch()
+        suggest = fit // world_size * world_size
+        distinct = f" (only {fit} of them fit one batch without repeated texts)" if fit < n else ""
+        multiple = f", a multiple of the {world_size} processes" if world_size > 1 else ""
+        fix = (
+            f"use --batch-size {suggest} or less{multiple}"
+            if suggest
+            else f"add rows or use fewer than {world_size} processes"
+        )
+        raise ConfigError(
+            f"--batch-size {sampler.batch_size} needs {sampler.batch_size} rows per batch, but --data has {n}{distinct}: "
+            f"an incomplete batch is dropped, so no step would run; {fix}"
+        )
+    steps = max_steps if max_steps > 0 else steps_for_epochs(sampler, epochs)
+    if steps == 0:  # e.g. --epochs 0.1 of a 3-batch epoch
+        raise ConfigError(
+            f"--epochs {epochs} of {len(sampler.batches(0))} batches per epoch is 0 steps; raise --epochs"
+        )
+    return steps
+
+
+def warmup_warning(warmup_steps: int, total_steps: int, lr: float) -> str | None:
+    """The warning for a warm-up that never ends: the linear schedule's lr at update n is lr * (n - 1) / warmup."""
+    if warmup_steps < total_steps:
+        return None
+    peak = lr * (total_steps - 1) / warmup_steps
+    return (
+        f"--warmup-steps {warmup_steps} is not below the run's {total_steps} steps: the learning rate never "
+        f"reaches --lr {lr:g} (it peaks at {peak:.3g}) and never decays"
+    )
 
 
 @dataclass
@@ -142,7 +183,8 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 idx = next(batches, None)
-                if idx is None:
+                if idx is None:  # a later epoch packed no full batch (only rows with clashing texts left)
+                    log.warning("the data ran out after %d of %d steps", self.step, self.total_steps)
                     break
                 loss = self._step_and_record(idx, metrics)
                 bar.update(1)
@@ -152,12 +194,13 @@ class Trainer:
         return Summary(self.step, self.seconds, self.tokens, self.last_loss, self.first_loss)
 
     def _step_and_record(self, idx: list[int], metrics: MetricsLog) -> float:
-        local = idx[self.rank * self.local : (self.rank + 1) * self.local]  # this process's slice
-        batch = self.collator([self.examples[i] for i in local])
+        part = slice(self.rank * self.local, (self.rank + 1) * self.local)  # this process's slice
+        negatives = self.sampler.negatives(idx)[part]  # decided on the global batch: no text twice anywhere
+        batch = self.collator([self.examples[i] for i in idx[part]], negatives)
         t0 = time.perf_counter()
         loss = self.train_step(batch)
         dt = time.perf_counter() - t0
-        tokens = self._global_tokens(batch.tokens)
+        tokens, documents = self._global_sum(batch.tokens, batch.n_docs)
         self.step, self.tokens, self.seconds = self.step + 1, self.tokens + tokens, self.seconds + dt
         self.first_loss = loss if math.isnan(self.first_loss) else self.first_loss
         self.last_loss = loss
@@ -169,6 +212,7 @@ class Trainer:
                     "lr": self.engine.lr(),
                     "grad_norm": self.grad_norm,
                     "tokens_per_s": tokens / dt if dt else 0.0,
+                    "documents": documents,  # positives + hard negatives of the global batch
                     "memory_gb": round(peak_memory_gb(), 3),
                     "epoch": self.sampler.epoch,
                     "elapsed_s": round(self.seconds, 3),
@@ -178,9 +222,10 @@ class Trainer:
             save_checkpoint(self.engine, self.output, self.step, self.client_state(), self.config)
         return loss
 
-    def _global_tokens(self, n: int) -> int:
+    def _global_sum(self, *ns: int) -> tuple[int, ...]:
+        """Sums over processes of per-process counts, in one all-reduce."""
         if self.world_size == 1:
-            return n
-        t = torch.tensor([n], device=self.device if dist.get_backend() == "nccl" else "cpu")
+            return ns
+        t = torch.tensor(ns, device=self.device if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(t)
-        return int(t)
+        return tuple(int(x) for x in t)

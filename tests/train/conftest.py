@@ -179,3 +179,54 @@ def cli_args(cfg) -> list[str]:
         elif value is not None:
             args += [flag, str(value)]
     return args
+
+
+def write_tiny_st(out: Path) -> Path:
+    """A 2-layer BERT over the tokenizer's words in the sentence-transformers layout (mean pooling,
+    Normalize): the embedder ``synth.mine`` needs to mine a dataset dir in these tests."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(SPECIALS + ["[CLS]", "[SEP]"] + EXTRA + TOPICS + FILLER)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(out)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, pad_token_id=vocab["<pad>"])  # fmt: skip
+    BertModel(cfg).eval().save_pretrained(out)
+    modules = [{"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+               for i, (path, kind) in enumerate([("", "Transformer"), ("1_Pooling", "Pooling"),
+                                                 ("2_Normalize", "Normalize")])]  # fmt: skip
+    (out / "modules.json").write_text(json.dumps(modules))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    (out / "1_Pooling").mkdir()
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
+    (out / "2_Normalize").mkdir()
+    return out
+
+
+def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Path:
+    """``python -m synth.mine`` (its main, as the CLI runs it) on a synth-layout dir of ``rows``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synth.dataset import DATA_FILE
+    from synth.mine import MineConfig
+    from synth.mine import main as mine
+
+    src = root / "plain"
+    (src / DATA_FILE).parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), src / DATA_FILE)
+    cfg = MineConfig(data=src, model=str(write_tiny_st(root / "st")), out=root / "mined",
+                     num_negatives=num_negatives, guard="none", progress=False, device="cpu")  # fmt: skip
+    assert mine(cfg) == 0
+    return root / "mined"

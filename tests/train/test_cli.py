@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import build_tokenizer, cli_args, small_config
+from tests.train.conftest import build_tokenizer, cli_args, make_rows, small_config, write_dataset_dir
 from train.config import ConfigError, TrainConfig, build_parser, parse_args
 from train.lora import cli
 
@@ -26,6 +26,11 @@ def no_model_load(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a model was loaded before the input was checked")
 
+    # Imported first, so its own `load_backbone` binding is patched (and later restored) here, not
+    # captured as `boom` for good by an import that happens inside the patched test.
+    import train.export  # noqa: F401
+
+    monkeypatch.setattr("train.export.load_backbone", boom)
     monkeypatch.setattr("train.backbone.load_backbone", boom)
     monkeypatch.setattr("transformers.AutoModel.from_pretrained", boom)
 
@@ -81,6 +86,8 @@ def test_defaults_are_the_papers():
         ),
         ({"load_in_4bit": True, "deepspeed": "z.json"}, "--load-in-4bit cannot be combined with --deepspeed"),
         ({"max_length": 1}, "--max-length must be >= 2"),
+        ({"query_format": "e5"}, "--query-format 'e5' is not one of instruct, plain"),
+        ({"negatives_per_query": -1}, "--negatives-per-query must be >= 0, got -1"),
     ],
 )
 def test_cross_field_checks(kw, message):
@@ -177,7 +184,67 @@ def test_batch_larger_than_data(capsys, tmp_path, dataset_dir, model_dir, no_mod
         "1000",
     ]
     code, err = run_cli(capsys, argv)
-    assert code == 2 and "not one full batch of --batch-size 1000" in error_line(err)
+    line = error_line(err)
+    assert code == 2 and "--batch-size 1000 needs 1000 rows per batch, but --data has 64:" in line
+    assert line.endswith("use --batch-size 64 or less")
+
+
+def test_four_rows_and_the_default_batch_fail_even_with_max_steps(capsys, tmp_path, model_dir, no_model_load):
+    """Issue 8.11: 4 rows, batch 2048 and --max-steps 10 logged "10 steps", trained 0 and exported the base."""
+    data = write_dataset_dir(tmp_path / "ds", make_rows(4))
+    out = tmp_path / "o"
+    argv = ["--model", str(model_dir), "--data", str(data), "--output", str(out), "--max-steps", "10"]
+    code, err = run_cli(capsys, argv)
+    assert code == 2
+    assert error_line(err) == (
+        "error: --batch-size 2048 needs 2048 rows per batch, but --data has 4: an incomplete batch is dropped, "
+        "so no step would run; use --batch-size 4 or less"
+    )
+    assert not out.exists() or not any(out.iterdir())  # nothing exported
+
+
+def test_one_batch_counts_rows_with_distinct_texts_and_processes():
+    """Rows that share a positive cannot share a batch; under DDP the suggestion is a multiple of the processes."""
+    from train.data import Example
+    from train.sampler import NoDuplicateBatchSampler
+    from train.trainer import plan_steps
+
+    rows = [
+        Example("i", f"q{i}", "same" if i < 4 else f"p{i}", None) for i in range(9)
+    ]  # 6 distinct positives
+    sampler = NoDuplicateBatchSampler(rows, 8, seed=0)
+    with pytest.raises(ConfigError) as e:
+        plan_steps(sampler, epochs=1.0, max_steps=5, world_size=4)
+    assert str(e.value) == (
+        "--batch-size 8 needs 8 rows per batch, but --data has 9 (only 6 of them fit one batch without repeated "
+        "texts): an incomplete batch is dropped, so no step would run; use --batch-size 4 or less, a multiple of "
+        "the 4 processes"
+    )
+    assert plan_steps(NoDuplicateBatchSampler(rows, 6, seed=0), epochs=1.0, max_steps=-1) == 1
+    assert plan_steps(NoDuplicateBatchSampler(rows, 6, seed=0), epochs=1.0, max_steps=7) == 7
+    with pytest.raises(ConfigError, match="--epochs 0.5 of 1 batches per epoch is 0 steps"):
+        plan_steps(NoDuplicateBatchSampler(rows, 6, seed=0), epochs=0.5, max_steps=-1)
+
+
+def test_warmup_longer_than_the_run_warns(caplog, tmp_path, dataset_dir, model_dir):
+    from train.lora import main
+    from train.trainer import warmup_warning
+
+    assert warmup_warning(10, 11, 1e-4) is None
+    # lr at update n is lr * (n - 1) / warmup: 2 steps under a 100-step warm-up peak at 1e-6.
+    expected = (
+        "--warmup-steps 100 is not below the run's 2 steps: the learning rate never reaches --lr 0.0001 "
+        "(it peaks at 1e-06) and never decays"
+    )
+    assert warmup_warning(100, 2, 1e-4) == expected
+    with caplog.at_level("WARNING", logger="train.lora"):
+        summary = main(
+            small_config(model_dir, dataset_dir, tmp_path / "o", warmup_steps=100, max_steps=2, lr=1e-4)
+        )
+    assert summary.steps == 2
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [expected]
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "o" / "metrics.jsonl").read_text().splitlines()]
+    assert max(lrs) < 1e-4  # what the warning says: --lr is never reached
 
 
 def test_nan_loss_stops_with_a_message_and_saves_nothing(
@@ -218,6 +285,7 @@ def test_every_config_field_round_trips_through_the_command_line(tmp_path):
     cfg = small_config(
         Path("m"), Path("d"), tmp_path, gradient_checkpointing=False, normalize=False, rope_theta=1e5, resume=True,
         pooling="mean", grad_cache_chunk=4, push_to_hub="me/x", lora_target="q_proj,v_proj", epochs=0.5,
+        query_format="plain", negatives_per_query=3,
     )  # fmt: skip
     assert parse_args(cli_args(cfg)) == cfg
 

@@ -71,10 +71,17 @@ def single(tmp_path_factory, model_dir):
 
 
 def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path):
-    """Two torchrun processes call main() twice: plain DDP, then DDP with GradCache (chunk backward
-    passes under no_sync, the last one reduces). Both give the one-process losses step for step."""
+    """Two torchrun processes call main() three times: plain DDP, DDP with GradCache (chunk backward
+    passes under no_sync, the last one reduces), and DDP with GradCache and 3 mined negatives per
+    query (ranks gather different numbers of documents). All give the one-process losses step for step."""
+    from tests.train.conftest import make_rows, write_mined_dir
+    from train.lora import main
+
     cfg, _ = single
-    plain, gc = tmp_path / "ddp", tmp_path / "ddp-gc"
+    plain, gc, k3 = tmp_path / "ddp", tmp_path / "ddp-gc", tmp_path / "ddp-k3"
+    mined = write_mined_dir(tmp_path / "m", make_rows(64, seed=5))
+    k3_cfg = dataclasses.replace(cfg, data=[str(mined)], output=tmp_path / "single-k3", negatives_per_query=3)
+    main(k3_cfg)
     spec = {
         "runs": [
             {
@@ -89,6 +96,7 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
                     "3",
                 ],
             },
+            {"args": [*cli_args(like(k3_cfg, k3)), "--grad-cache-chunk", "5"]},
         ]
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -98,8 +106,14 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert losses(plain) == pytest.approx(losses(cfg.output), abs=1e-5)
     assert losses(gc) == pytest.approx(losses(cfg.output), abs=1e-5)
+    assert losses(k3) == pytest.approx(losses(k3_cfg.output), abs=1e-5)
+    docs = [
+        [json.loads(x)["documents"] for x in (o / "metrics.jsonl").read_text().splitlines()]
+        for o in (k3, k3_cfg.output)
+    ]
+    assert docs[0] == docs[1] and min(docs[0]) > 16  # the same documents, well over one negative per query
     assert (plain / "modules.json").exists() and (plain / "adapter" / "adapter_model.safetensors").exists()
-    assert proc.stderr.count("trained 3 steps") == 2  # the summary is printed by rank 0 only, once per run
+    assert proc.stderr.count("trained 3 steps") == 3  # the summary is printed by rank 0 only, once per run
 
 
 def test_deepspeed_zero3_matches_and_resumes(single, tmp_path):

@@ -49,3 +49,10 @@ def test_config_knows_the_same_pooling_modes():
     from train.pooling import POOLING_MODES
 
     assert flag_modes == POOLING_MODES
+
+
+def test_query_format_flag_choices_equal_the_inputs_formats():
+    from train.config import QUERY_FORMATS as flag_formats
+    from train.inputs import QUERY_FORMATS
+
+    assert flag_formats == QUERY_FORMATS

@@ -15,11 +15,29 @@ def test_worked_example_defers_a_repeated_positive(monkeypatch):
     assert pack_batches(rows, 2, seed=0) == [[0, 2], [1, 3]]
 
 
-def test_no_text_twice_in_a_batch_and_negative_counts_as_a_document():
+def test_no_text_twice_in_a_batch_and_a_negative_that_is_a_batch_positive_is_embedded_once():
     rows = [ex(f"q{i}", f"doc{i % 5}", f"doc{(i + 1) % 5}" if i % 3 == 0 else None) for i in range(40)]
-    for batch in pack_batches(rows, 4, seed=1):
-        docs = [t for i in batch for t in (rows[i].positive, rows[i].negative) if t is not None]
-        assert len(docs) == len(set(docs)), batch
+    sampler = NoDuplicateBatchSampler(rows, 4, seed=1)
+    batches = sampler.batches(0)
+    assert len(batches) >= 8  # of at most 10: 40 rows, 5 distinct positives, negatives defer no row
+    merged = 0
+    for batch in batches:
+        positives = [rows[i].positive for i in batch]
+        negatives = sampler.negatives(batch, epoch=0)
+        docs = positives + [n for negs in negatives for n in negs]
+        assert len(docs) == len(set(docs)), batch  # every candidate once: no false negative, no double count
+        for i, negs in zip(batch, negatives, strict=True):
+            own = rows[i].negative
+            assert negs == ((own,) if own and own not in positives else ())  # else: already a candidate
+            merged += own is not None and own in positives
+    assert merged > 0  # the case this test is about happened
+
+
+def test_queries_repeat_in_plain_format_only_when_the_query_text_repeats():
+    rows = [ex("same", "X"), ex("same", "Y")]
+    rows[1] = Example(instruction="other", query="same", positive="Y", negative=None)
+    assert pack_batches(rows, 2, seed=0) == [[1, 0]] or pack_batches(rows, 2, seed=0) == [[0, 1]]
+    assert pack_batches(rows, 2, seed=0, query_format="plain") == []  # the model would see one query twice
 
 
 def test_deterministic_per_seed_and_epoch_and_resumable():

@@ -208,3 +208,31 @@ def test_resume_without_checkpoint_starts_fresh(model_dir, dataset_dir, tmp_path
     from train.lora import main
 
     assert main(small_config(model_dir, dataset_dir, tmp_path / "o", resume=True, max_steps=1)).steps == 1
+
+
+def test_plain_query_format_trains_without_instructions_and_the_model_dir_says_so(
+    model_dir, dataset_dir, tmp_path
+):
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from train.collator import Collator
+    from train.data import load_examples
+    from train.lora import main
+
+    out = tmp_path / "plain"
+    main(small_config(model_dir, dataset_dir, out, query_format="plain", max_steps=1))
+    meta = json.loads((out / "synthembed.json").read_text())
+    assert (meta["instructions"], meta["query_format"], meta["query_template"], meta["query_instruction"]) == (
+        False, "plain", None, None,
+    )  # fmt: skip
+    assert json.loads((out / "config_sentence_transformers.json").read_text())["prompts"]["query"] == ""
+    assert "The query format is `{query}`" in (out / "README.md").read_text()
+    st = SentenceTransformer(str(out), device="cpu")
+    q = HELD_OUT[0]["query"]
+    assert (st.encode([q], prompt_name="query") == st.encode([q])).all()
+
+    ex = load_examples([str(dataset_dir)])[0]
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = Collator(tok, 24, "plain")([ex]).queries["input_ids"][0].tolist()
+    assert tok.decode(ids, skip_special_tokens=True).split() == ex.query.split()  # no "Instruct: ..."
