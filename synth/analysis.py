@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from synth.dedup import Fingerprint, Signer
-from synth.langcheck import asked_languages, check_fields
+from synth.langcheck import check_answer
 from synth.tasks import TASK_TYPES
 from synth.validate import Reject, validate_example
 
@@ -41,10 +41,9 @@ def analyse(task_type: str, text: str, knobs: dict, language_check: bool) -> Ana
     try:
         fields = validate_example(task_type, text, knobs)
         if language_check:
-            wrong = check_fields(fields, asked_languages(task_type, knobs))
-            if wrong is not None:
-                name, asked, detected = wrong
-                raise Reject("wrong_language", f"{name}: asked {asked}, detected {detected}")
+            problem = check_answer(task_type, fields, knobs)
+            if problem is not None:
+                raise Reject(problem.reason, problem.detail)
     except Reject as r:
         return Analysis(reason=r.reason, detail=r.detail)
     query, positive, _ = TASK_TYPES[task_type].to_row_fields(fields)

@@ -1,20 +1,28 @@
 """Is each generated field in the language it was asked for?
 
-Detection is py3langid (langid.py's model, 140 languages, shipped inside the package, so nothing is
-downloaded at run time). A field is judged only when the detector knows the asked language and the
-text is long enough to tell; a field is wrong only when the detector is confident of another
-language and gives the asked one almost no chance. Close relatives that the detector confuses, and
-that an LLM may fairly produce for each other's names, count as the same language.
+Two checks, cheapest first:
+1. The script rule (`synth.scripts`): a field asked in a language with its own script (Korean,
+   Hindi, Russian, ...) must have at least `MIN_SCRIPT_SHARE` of its words in that script; one with
+   none is rejected however short it is. It covers every field asked in a language (queries and
+   documents, not classification labels) and every such language, the detector's unjudged ones too.
+2. The detector, py3langid (langid.py's model, 140 languages, shipped inside the package, so nothing
+   is downloaded at run time). A field is judged only when the detector knows the asked language and
+   the text is long enough to tell; a field is wrong only when the detector is confident of another
+   language and gives the asked one almost no chance. Close relatives that the detector confuses,
+   and that an LLM may fairly produce for each other's names, count as the same language.
 
-Never judged (the detector has no model for them): see `UNJUDGED`. Rows in those languages are kept
-on the generator's word.
+Never judged by the detector (it has no model for them): see `unjudged_languages()`. Rows in those
+languages are kept on the generator's word, once they pass the script rule where they have one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from synth.languages import LANGUAGES
+from synth.scripts import wrong_script
+from synth.tasks import TASK_TYPES
 
 MIN_CHARS = 24  # shorter texts (labels, short queries) are too short to tell apart reliably
 MAX_CHARS = 200  # plenty to identify a language; detection costs a Python loop per character
@@ -76,16 +84,53 @@ def wrong_language(text: str, asked: str) -> str | None:
     return top if p_asked < ASKED_FLOOR else None
 
 
-def check_fields(fields: dict[str, str], languages: dict[str, str]) -> tuple[str, str, str] | None:
-    """(field, asked, detected) for the first field not in its asked language, or None.
+@dataclass(frozen=True)
+class LanguageProblem:
+    field: str
+    asked: str
+    reason: str  # the reject reason: "wrong_script" or "wrong_language"
+    detail: str  # "S2: asked en, detected de"
+    detected: str | None = None  # the detector's language, for wrong_language
+
+
+def check_fields(fields: dict[str, str], languages: dict[str, str]) -> LanguageProblem | None:
+    """The detector's verdict on the first field not in its asked language, or None.
 
     `languages` maps field name -> asked language code; fields missing from it are not checked
     (classification labels, say, are a word or two)."""
     for name, asked in languages.items():
         detected = wrong_language(fields[name], asked)
         if detected is not None:
-            return name, asked, detected
+            detail = f"{name}: asked {asked}, detected {detected}"
+            return LanguageProblem(name, asked, "wrong_language", detail, detected)
     return None
+
+
+def check_scripts(fields: dict[str, str], languages: dict[str, str]) -> LanguageProblem | None:
+    """The script rule's verdict on the first field whose script cannot be its asked language's."""
+    for name, asked in languages.items():
+        why = wrong_script(fields[name], asked)
+        if why is not None:
+            return LanguageProblem(name, asked, "wrong_script", f"{name}: asked {asked}, {why}")
+    return None
+
+
+def check_answer(task_type: str, fields: dict[str, str], knobs: dict) -> LanguageProblem | None:
+    """Both checks on a validated answer: the script rule on every field asked in a language, then
+    the detector on the fields `asked_languages` picks."""
+    problem = check_scripts(fields, text_languages(task_type, knobs))
+    return problem or check_fields(fields, asked_languages(task_type, knobs))
+
+
+def text_languages(task_type: str, knobs: dict) -> dict[str, str]:
+    """Every field asked to be in a language, with that language: queries, inputs and documents;
+    not classification labels, which are category names (often kept in English by the LLM and fine
+    for training)."""
+    language = knobs["language"]
+    if task_type == "bitext":
+        return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
+    keys = ("input_text",) if task_type == "classification" else TASK_TYPES[task_type].keys
+    return dict.fromkeys(keys, language)
 
 
 def asked_languages(task_type: str, knobs: dict) -> dict[str, str]:

@@ -1,10 +1,18 @@
 """Small word lists per language so the fake LLM writes text a language identifier recognises.
 
 Random sequences of common words: meaningless, but in the right script and with the right letter
-statistics. Languages without a list fall back to pseudo-words (and fail a language check).
+statistics. Other languages with their own script get pseudo-words in it (see `ALPHABETS`); the
+languages written in Latin script without a list fall back to the fake LLM's Latin pseudo-words,
+which the detector is never confident about.
 """
 
 from __future__ import annotations
+
+import random
+import unicodedata
+
+from synth.scripts import LANGUAGE_SCRIPTS, SCRIPT_RANGES
+from synth.text import CHARS_PER_WORD
 
 WORDS: dict[str, list[str]] = {
     "en": """the of and to in is that for it as was with be by on not he this are or his from at which but
@@ -67,3 +75,78 @@ economía agua casa escuela siempre tiempo mundo nuevo grande""".split(),
 そして もし すでに とても 特に いつも 現在 未来 過去 地域 企業 市場 価格 製品 サービス 顧客 会社
 関係 過程 状況 条件 基準 目標 影響 意味 内容 テーマ 目的 分析 説明 について ための による""".split(),
 }
+
+# Languages with their own script and no list above write pseudo-words in their script (a Latin
+# pseudo-word in a Hindi field fails the script rule, as it should). Where a script is shared by
+# close relatives, the detector, which reads letter n-grams, tells them apart by their own letters
+# and most frequent words: those languages get both, below. The rest draw from their script's
+# Unicode letters.
+ALPHABETS: dict[str, str] = {
+    "ar": "ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإء",
+    "fa": "ابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی",
+    "ur": "ابپتٹثجچحخدڈذرڑزژسشصضطظعغفقکگلمنںوہھیے",
+    "ps": "ابپتټثجچحخځڅدډذرړزژږسشښصضطظعغفقکګلمنڼوهيېۍئ",
+    "ug": "ئابپتجچخدرزژسشغفقكگڭلمنھوۇۆۈۋېىي",
+    "sd": "ابٻپتٿٽٺثجڄڃچڇحخدڌڏڊڍذرڙزسشصضطظعغفڦقڪکگڳڱلمنڻوهيھ",
+    "he": "אבגדהוזחטיכלמנסעפצקרשתךםןףץ",
+    "yi": "אבגדהוזחטיכלמנסעפצקרשתךםןףץװױײ",
+    "uk": "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",
+    "be": "абвгдеёжзійклмнопрстуўфхцчшыьэюя",
+    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя",
+    "mk": "абвгдѓежзѕијклљмнњопрстќуфхцчџш",
+    "kk": "аәбвгғдежзийкқлмнңоөпрстуұүфхһцчшыіэюя",
+    "ky": "абвгдежзийклмнңоөпрстуүфхцчшыэюя",
+    "mn": "абвгдеёжзийклмноөпрстуүфхцчшыэюя",
+    "el": "αβγδεζηθικλμνξοπρστυφχψωάέήίόύώς",
+    "bn": "অআইঈউঊএঐওঔকখগঘঙচছজঝঞটঠডঢণতথদধনপফবভমযরলশষসহড়য়ৎ",
+    "as": "অআইঈউঊএঐওঔকখগঘঙচছজঝঞটঠডঢণতথদধনপফবভমযৰলৱশষসহড়য়",
+}
+COMMON: dict[str, str] = {
+    "ar": "في من على إلى أن هذا التي الذي كان عن مع هذه بين كل قد لا ما هو هي ذلك عند",
+    "fa": "در و به از که این را با است برای آن یک خود تا کرد بر هم شود می نیز شده",
+    "ur": "کے میں کی ہے اور کو سے کا نے یہ ہیں پر بھی تھا ایک کہ ہو گیا کر لیے",
+    "ps": "د او په چې له دا یې کې ده شو هم دي لپاره سره وي",
+    "ug": "بىر بۇ ۋە ئۇ بىلەن ئۈچۈن ئىدى دەپ ھەم كېيىن",
+    "sd": "۾ جي ۽ جو کي تي آهي هن سان به جا ويو",
+    "he": "של את על זה לא הוא היא עם גם כי אבל או מה",
+    "yi": "דער די דאָס און איז אין פֿון ניט מיט אַ צו",
+    "uk": "і в на що не з до це як та від він але його вона для ми бути також",
+    "be": "і ў на што не з да гэта як але ён яго яна для мы быць таксама",
+    "bg": "и в на е да се не за от че с това по като са който но тя",
+    "mk": "и во на е да се не за од дека со тоа по како кој но таа",
+    "kk": "және бұл мен үшін бір деп оның осы да де болып еді жылы",
+    "ky": "жана бул менен үчүн бир деп анын ошол да болуп эле жылы болгон ал бар эмес керек кыргыз өлкө "
+    "мамлекет",
+    "mn": "ба нь энэ юм байна болон гэж тэр нэг бол байсан",
+    "el": "και το η του της να σε με για από τα οι που είναι δεν",
+    "hi": "है के में की और को से का एक यह था पर भी हैं लिए कि जो नहीं",
+    "mr": "आहे आणि या की हे तो ते ती मध्ये त्यांच्या एक व नाही केले आहेत होते करून म्हणून त्या होता झाले "
+    "आपल्या असे करण्यात येथे त्यांनी पण",
+    "ne": "छ र को मा पनि हो गर्न भएको गरेको थियो यो त्यो छन् लागि हुन्छ गरे भने उनले हुने गर्ने रहेको नेपाल सरकार थिए",
+    "sa": "अस्ति च तत् सः एव न तु अपि इति यत् भवति स्म तस्य सर्वे",
+    "bn": "এবং এই করে না হয় একটি থেকে জন্য যে তার করা তিনি আমি ছিল",
+    "as": "আৰু এই কৰা নহয় এটা পৰা বাবে যে তেওঁ আছিল মই হয়",
+}
+
+
+def _script_letters(script: str) -> str:
+    """The letters of the script's main Unicode block."""
+    first, last = SCRIPT_RANGES[script][0], SCRIPT_RANGES[script][2]
+    return "".join(
+        c for c in map(chr, range(ord(first), ord(last) + 1)) if unicodedata.category(c) in ("Lo", "Ll", "Lu")
+    )
+
+
+def _script_words(code: str) -> list[str]:
+    rng = random.Random(f"vocab:{code}")
+    letters = ALPHABETS.get(code) or _script_letters(LANGUAGE_SCRIPTS[code][0])
+    # Unspaced scripts count a word per CHARS_PER_WORD characters: pseudo-words at least that long
+    # keep documents at the length asked.
+    low = max(2, round(CHARS_PER_WORD.get(code, 2)))
+    pseudo = ["".join(rng.choices(letters, k=rng.randint(low, low + 4))) for _ in range(200)]
+    return COMMON.get(code, "").split() * 8 + pseudo
+
+
+for _code in LANGUAGE_SCRIPTS:
+    if _code not in WORDS:
+        WORDS[_code] = _script_words(_code)
