@@ -2,25 +2,46 @@
 
 Each check that fails raises `Reject` with a short machine-readable reason; the runner counts the
 reasons in stats.json and keeps every rejected answer with its reason.
+
+Step 1 (`validate_brainstorm`): each item of the list must read as an instruction sentence, or it
+is set aside with a reason (`task_too_short`, `task_identifier`, `task_fragment`, `task_not_text`);
+a weak model's broken JSON otherwise turns into tasks such as "regression" or `"query": "x"`.
+
+Step 2 (`validate_example`), the length rule: every long field of an answer (`requested_lengths`:
+the documents, classification's input, the S1-S3 of a triple) must have at least MIN_WORDS_FACTOR
+(one half) of the words its prompt asked, and, where the prompt set a maximum, at most
+MAX_WORDS_FACTOR times it plus MAX_WORDS_SLACK. Words are counted per field in its language
+(characters / average word length for scripts written without spaces). Anything else is rejected as
+`too_short` or `too_long`, naming the field.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass, field
 from functools import cache
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from synth.knobs import requested_words
+from synth.knobs import field_language, requested_lengths
 from synth.parsing import ParseError, extract_json
 from synth.tasks import TASK_TYPES
-from synth.text import count_words, normalize
+from synth.text import count_words, count_words_any, normalize
 
-# Checks on word counts are loose on purpose: LLMs count words badly, and a strict check would pay
-# for many re-asks of usable examples. These catch answers that ignored the request altogether.
-MIN_WORDS_FACTOR = 0.3
+# The length rule. LLMs count words badly and stop early, so the floor is half of what was asked: an
+# answer that short (34 words for 100, say) did not try; a stricter one would pay for re-asks of
+# usable examples. The ceiling is loose for the same reason, with slack so that "less than 10
+# words" does not reject 31.
+MIN_WORDS_FACTOR = 0.5
 MAX_WORDS_FACTOR = 3.0
+MAX_WORDS_SLACK = 5
 QUERY_COPY_MIN_WORDS = 6  # shorter queries may appear in a relevant document by chance
+
+# A task definition reads as an instruction: "Given a claim, find evidence." has 5 words. Fewer is a
+# name or a topic ("Product reviews"), not something an example can be written for.
+TASK_MIN_WORDS = 4
+TASK_MIN_LETTER_SHARE = 0.5  # letters among the non-space characters of a task definition
 
 
 class Reject(ValueError):
@@ -59,20 +80,84 @@ def parse_answer(text: str):
 
 
 _LIST_PREFIX = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+_JSON_KEY = re.compile(r'"\s*:')  # the end of a JSON key: `"query": "x"`, or `query": ` cut from one
+_IDENTIFIER = re.compile(r"[\w.:/\\-]+")  # one token: snake_case, camelCase, dotted.name, a word
+_PAIRS = ("()", "[]", "{}")
 
 
-def validate_brainstorm(text: str) -> list[str]:
-    """A JSON list of task definitions (a dict holding one such list is accepted too)."""
+@dataclass
+class BrainstormAnswer:
+    """A step-1 answer: the task definitions kept, and the items set aside, each as
+    {"task": item text, "reason": "task_...", "detail": why}."""
+
+    tasks: list[str]
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+def validate_brainstorm(text: str) -> BrainstormAnswer:
+    """A JSON list of task definitions (a dict holding one such list is accepted too); list bullets
+    and numbers are stripped and blank items dropped. Raises `Reject` when the answer holds no list
+    ("not_a_list"), an empty one ("empty_list"), or no item that reads as a task ("no_valid_task").
+
+    >>> validate_brainstorm('["1. Given a claim, find evidence.", "regression"]').tasks
+    ['Given a claim, find evidence.']
+    """
     value = parse_answer(text)
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if not isinstance(value, list):
         raise Reject("not_a_list", f"expected a JSON list of task definitions, got {type(value).__name__}")
-    tasks = [_LIST_PREFIX.sub("", t).strip() for t in value if isinstance(t, str)]
-    tasks = [t for t in tasks if t]
-    if not tasks:
-        raise Reject("empty_list", "no task definitions in the list")
-    return tasks
+    answer = BrainstormAnswer([])
+    for item in value:
+        if not isinstance(item, str):
+            answer.rejected.append(
+                {"task": str(item)[:200], "reason": "task_not_text", "detail": f"a {type(item).__name__}"}
+            )
+            continue
+        task = _LIST_PREFIX.sub("", item).strip()
+        if not task:
+            continue
+        problem = task_problem(task)
+        if problem is None:
+            answer.tasks.append(task)
+        else:
+            answer.rejected.append({"task": task, "reason": problem[0], "detail": problem[1]})
+    if not answer.tasks:
+        if not answer.rejected:
+            raise Reject("empty_list", "no task definitions in the list")
+        reasons = sorted({r["reason"] for r in answer.rejected})
+        first = answer.rejected[0]
+        raise Reject(
+            "no_valid_task",
+            f"{len(answer.rejected)} items, none an instruction ({', '.join(reasons)}); "
+            f"first {first['task'][:60]!r}: {first['detail']}",
+        )
+    return answer
+
+
+def task_problem(task: str) -> tuple[str, str] | None:
+    """(reason, detail) when `task` does not read as an instruction sentence, else None.
+
+    >>> task_problem("find_related_to")
+    ('task_identifier', 'a bare identifier, not an instruction')
+    """
+    if _JSON_KEY.search(task) or '\\"' in task:
+        return "task_fragment", "a piece of JSON (a key, or an escaped quote)"
+    if task.count('"') % 2 or any(task.count(a) != task.count(b) for a, b in _PAIRS):
+        return "task_fragment", "unbalanced quotes or brackets: cut from broken JSON"
+    if task[0] in "{}[]:," or task[-1] in "{[:,":
+        return "task_fragment", "starts or ends with JSON punctuation"
+    chars = "".join(task.split())
+    # Letters and the vowel signs of abugidas (Devanagari, Thai, ...), which are marks, not letters.
+    letters = sum(unicodedata.category(c)[0] in "LM" for c in chars)
+    if letters < TASK_MIN_LETTER_SHARE * len(chars):
+        return "task_fragment", "mostly not letters"
+    words = count_words_any(task)
+    if words == 1 and _IDENTIFIER.fullmatch(task):  # one token, and not a run of Chinese or Thai
+        return "task_identifier", "a bare identifier, not an instruction"
+    if words < TASK_MIN_WORDS:
+        return "task_too_short", f"{words:.0f} words; an instruction has at least {TASK_MIN_WORDS}"
+    return None
 
 
 def validate_example(task_type: str, text: str, knobs: dict) -> dict[str, str]:
@@ -112,13 +197,16 @@ def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict) -> None:
             q in normalize(d) for d in (positive, negative) if d
         ):
             raise Reject("query_copied", "the query appears verbatim in a document")
-    # The text whose length the prompt asked for: the documents, or the input of classification.
-    measured = query if task_type == "classification" else positive
-    if task_type == "bitext":
-        language = knobs["target_language"]
-    words = count_words(measured, language)
-    low, high = requested_words(task_type, knobs)
-    if words < low * MIN_WORDS_FACTOR:
-        raise Reject("too_short", f"{words:.0f} words, asked for at least {low}")
-    if high is not None and words > high * MAX_WORDS_FACTOR + 5:
-        raise Reject("too_long", f"{words:.0f} words, asked for at most {high}")
+    _check_lengths(task_type, obj, knobs)
+
+
+def _check_lengths(task_type: str, obj: dict[str, str], knobs: dict) -> None:
+    """The length rule of the module docstring, on every long field."""
+    for name, (low, high) in requested_lengths(task_type, knobs).items():
+        words = count_words(obj[name], field_language(task_type, name, knobs))
+        if words < low * MIN_WORDS_FACTOR:
+            need = f"{low * MIN_WORDS_FACTOR:g}"
+            raise Reject("too_short", f"{name}: {words:.0f} words, asked at least {low} (needs {need})")
+        if high is not None and words > high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK:
+            limit = high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK
+            raise Reject("too_long", f"{name}: {words:.0f} words, asked at most {high} (allows {limit:g})")

@@ -69,10 +69,123 @@ def test_word_counts_of_unspaced_scripts_use_characters():
     )
 
 
-def test_brainstorm_lists():
-    assert validate_brainstorm('["1. Given a claim, find evidence.", "- Given x, find y", ""]') == [
-        "Given a claim, find evidence.", "Given x, find y"]  # fmt: skip
-    assert validate_brainstorm('{"tasks": ["a task"]}') == ["a task"]
+def test_brainstorm_lists_keep_the_old_forms():
+    answer = validate_brainstorm('["1. Given a claim, find evidence.", "- Given x, find y", ""]')
+    assert answer.tasks == ["Given a claim, find evidence.", "Given x, find y"] and answer.rejected == []
+    assert validate_brainstorm('{"tasks": ["Find recipes for a dish."]}').tasks == [
+        "Find recipes for a dish."
+    ]
     with pytest.raises(Reject) as err:
         validate_brainstorm('{"query": "x", "doc": "y"}')
     assert err.value.reason == "not_a_list"
+    with pytest.raises(Reject) as err:
+        validate_brainstorm('["", "  "]')
+    assert err.value.reason == "empty_list"
+
+
+@pytest.mark.parametrize(
+    "item,reason",
+    [
+        ("regression", "task_identifier"),  # the three seen from SmolLM2-135M (issue 8)
+        ("Dashboards", "task_identifier"),
+        ("find_related_to", "task_identifier"),
+        ("userQuery", "task_identifier"),
+        ("os.path.join", "task_identifier"),
+        ('"query": "x"', "task_fragment"),
+        ('query": "best pizza', "task_fragment"),
+        ('{"tasks": ["Given a claim', "task_fragment"),
+        ("Given a claim (about health, find", "task_fragment"),
+        ("],", "task_fragment"),
+        ("12345 67890 ---- #### !!!!", "task_fragment"),
+        ("Product reviews", "task_too_short"),
+        ("检索文档", "task_too_short"),  # 4 Han characters: under 3 words
+        (7, "task_not_text"),
+    ],
+)
+def test_brainstorm_items_that_are_not_instructions_are_set_aside_with_a_reason(item, reason):
+    good = "Given a scientific claim, retrieve documents that support or refute it."
+    answer = validate_brainstorm(json.dumps([good, item], ensure_ascii=False))
+    assert answer.tasks == [good]
+    assert [r["reason"] for r in answer.rejected] == [reason]
+    assert answer.rejected[0]["task"] == str(item) and answer.rejected[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "Given x, find y",
+        "Classify an email as spam or not spam.",
+        "Given {{ 7*7 }} and {% if true %}x{% endif %}, retrieve documents about it.",  # literal, by design
+        'Given a headline such as "Stocks fall again", retrieve articles on the same event.',
+        "给定一个科学论断，检索支持或反驳它的文献。",
+        "科学的な主張が与えられたとき、それを支持または反論する文書を検索する。",
+        "과학적 주장이 주어지면 이를 뒷받침하거나 반박하는 문서를 검색한다.",
+        "एक वैज्ञानिक दावे को देखते हुए, उसका समर्थन करने वाले दस्तावेज़ खोजें।",
+    ],
+)
+def test_instructions_in_any_language_are_kept(task):
+    assert validate_brainstorm(json.dumps([task], ensure_ascii=False)).tasks == [task]
+
+
+def test_an_answer_with_no_instruction_is_rejected_and_says_why():
+    with pytest.raises(Reject) as err:
+        validate_brainstorm(json.dumps(["regression", "Dashboards", "find_related_to", '"query": "x"']))
+    assert err.value.reason == "no_valid_task"
+    assert "task_fragment" in err.value.detail and "task_identifier" in err.value.detail
+
+
+def _retrieval(positive_words: int, negative_words: int) -> str:
+    return json.dumps({"user_query": "how do tides work", "positive_document": " ".join(["tide"] * positive_words),
+                       "hard_negative_document": " ".join(["moon"] * negative_words)})  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["positive_document", "hard_negative_document"])
+def test_a_document_needs_half_the_words_asked(field):
+    knobs = {"language": "en", "num_words": 100}
+    assert validate_example("retrieval", _retrieval(50, 50), knobs)  # exactly half: kept
+    short = _retrieval(34, 100) if field == "positive_document" else _retrieval(100, 34)
+    with pytest.raises(Reject) as err:
+        validate_example("retrieval", short, knobs)
+    assert err.value.reason == "too_short"
+    assert err.value.detail == f"{field}: 34 words, asked at least 100 (needs 50)"
+
+
+@pytest.mark.parametrize(
+    "task_type,obj,knobs,field",
+    [
+        ("long_long", {"input": "w " * 300, "positive_document": "w " * 149}, {"language": "en"}, "positive_document"),
+        ("long_long", {"input": "v " * 149, "positive_document": "w " * 300}, {"language": "en"}, "input"),
+        ("classification", {"input_text": "w " * 24, "label": "a", "misleading_label": "b"},
+         {"language": "en", "num_words": "at least 50"}, "input_text"),
+        # bitext's translations are counted in the target language: 400 Han characters are 267 words,
+        # more than 3 x 80 + 5 for a sentence
+        ("bitext", {"S1": "a b c", "S2": "文" * 400, "S3": "x y"},
+         {"language": "en", "target_language": "zh", "unit": "sentence"}, "S2"),
+    ],
+)  # fmt: skip
+def test_every_long_field_is_measured(task_type, obj, knobs, field):
+    with pytest.raises(Reject) as err:
+        validate_example(task_type, json.dumps(obj, ensure_ascii=False), knobs)
+    assert err.value.reason in ("too_short", "too_long") and err.value.detail.startswith(f"{field}: ")
+
+
+def test_long_long_passes_at_half_of_300_words_on_both_sides():
+    obj = {"input": "w " * 150, "positive_document": "v " * 150}
+    assert validate_example("long_long", json.dumps(obj), {"language": "en"})
+
+
+def test_a_maximum_is_three_times_what_was_asked_plus_slack():
+    knobs = {"language": "en", "num_words": "less than 10"}
+    ok = {"input_text": "w " * 35, "label": "a", "misleading_label": "b"}
+    assert validate_example("classification", json.dumps(ok), knobs)
+    with pytest.raises(Reject) as err:
+        validate_example("classification", json.dumps({**ok, "input_text": "w " * 36}), knobs)
+    assert err.value.detail == "input_text: 36 words, asked at most 10 (allows 35)"
+
+
+def test_requested_words_still_gives_plan_the_main_text():
+    from synth.knobs import requested_lengths, requested_words
+
+    assert requested_words("retrieval", {"num_words": 200}) == (200, None)
+    assert requested_words("sts", {"unit": "phrase"}) == (1, 40)
+    assert set(requested_lengths("bitext", {"unit": "passage"})) == {"S1", "S2", "S3"}
