@@ -40,7 +40,12 @@ class GenerateConfig:
     max_tokens_cap: int = opt(8192, "upper bound on max_tokens of one call (the model's output limit)")
     base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1 (vllm serve)")
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
-    guided: str = opt("auto", "JSON-schema guided decoding: auto (vllm on, openai off), on, off")
+    guided: str = opt(
+        "auto",
+        "JSON-schema guided decoding: auto (vllm: on; openai: response_format json_schema, stepping down "
+        "to json_object, then to none where the server refuses it; openai-batch: off), on (json_schema "
+        "only: a server that refuses it stops the run), off",
+    )
     batch_window: float = opt(
         5.0, "seconds without a new call before the waiting calls go out as one batch (openai-batch)"
     )

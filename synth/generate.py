@@ -53,7 +53,7 @@ def make_backend(cfg: GenerateConfig) -> Backend:
     from synth.backends.openai_backend import OpenAIBackend
 
     return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
-                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, guided, cfg.concurrency)  # fmt: skip
+                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, cfg.guided, cfg.concurrency)  # fmt: skip
 
 
 def main(cfg: GenerateConfig) -> int:

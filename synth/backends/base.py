@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from synth.pricing import estimate_prompt_tokens
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -24,13 +26,56 @@ class Completion:
     completion_tokens: int
 
 
+CONTEXT_MARGIN = 32  # tokens kept free beside the prompt: chat template and tokenizer differences
+MIN_COMPLETION_TOKENS = 64  # a capped max_tokens never goes below this; an answer needs some room
+
+
+def fit_max_tokens(max_tokens: int, prompt_tokens: int, context: int | None) -> int:
+    """`max_tokens` lowered so that prompt + completion fit a context of `context` tokens, keeping
+    CONTEXT_MARGIN free and never going below MIN_COMPLETION_TOKENS (nor raising what was asked).
+
+    fit_max_tokens(7512, 600, 4096) -> 3464; fit_max_tokens(512, 600, 4096) -> 512;
+    fit_max_tokens(7512, 600, None) -> 7512 (context unknown)
+    """
+    if context is None:
+        return max_tokens
+    room = context - prompt_tokens - CONTEXT_MARGIN
+    return min(max_tokens, max(MIN_COMPLETION_TOKENS, room))
+
+
+def prompt_tokens_bound(prompt: str) -> int:
+    """The prompt's tokens as estimated from its characters, plus an eighth: the estimate is rough
+    (scripts other than Latin take more tokens per character), and a cap that is too high fails."""
+    estimate = estimate_prompt_tokens(prompt)
+    return estimate + estimate // 8
+
+
 @dataclass
 class BackendCounters:
-    requests: int = 0
+    requests: int = 0  # every request that reached the server, resends included
     retries: dict[str, int] = field(default_factory=dict)  # by cause: "429", "500", "timeout", ...
+    # Guided decoding: the response_format requests carry now ("json_schema", "json_object_schema"
+    # = json_object with llama-cpp-python's schema extension, "json_object", "off"; None where the
+    # backend has no such choice), and one line per step down: "json_schema -> json_object_schema:
+    # <what the server said>".
+    guided_mode: str | None = None
+    guided_fallbacks: list[str] = field(default_factory=list)
+    guided_resends: int = 0  # requests sent again in a plainer mode after a refusal (not retries)
+    # Context window: its length in tokens where known, and where from ("/v1/models max_model_len",
+    # "/props n_ctx", "error answer", "engine max_model_len"), else None.
+    context_length: int | None = None
+    context_source: str | None = None
+    capped: int = 0  # calls whose max_tokens was lowered to fit the context (or the output limit)
+    capped_largest_ask: int = 0  # the largest max_tokens asked among those calls
+    context_resends: int = 0  # requests sent again with a lower max_tokens after an over-long answer
+    context_overflows: int = 0  # calls that could not fit at all (the prompt alone fills the context)
 
     def retried(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1
+
+    def cap(self, asked: int) -> None:
+        self.capped += 1
+        self.capped_largest_ask = max(self.capped_largest_ask, asked)
 
 
 class Backend(Protocol):

@@ -5,6 +5,16 @@ honoured exactly: transient failures (429, 408, 409, 5xx, timeouts) back off wit
 exponential waits (tenacity), or for at least as long as the server's Retry-After asks. Until the
 first call succeeds, a connection failure is fatal at once: a wrong --base-url should fail in
 seconds, not after minutes of backoff.
+
+A refusal of the request itself (a field the server does not take: see `server_answers`) is never
+retried. Where it names response_format and --guided is auto, every call steps down one mode,
+json_schema -> json_object with llama-cpp-python's `schema` extension -> json_object -> no
+response_format, and the refused request goes out again in the new mode; any other such refusal
+stops the run with the server's message in one line.
+
+max_tokens is capped to the model's context window where the server reports one in `/v1/models`
+(read once, before the first call), or once an over-long answer has named it; that request then
+goes out again capped.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import time
 
 import openai
@@ -19,11 +30,37 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 from tenacity.wait import wait_base
 
-from synth.backends.base import BackendCounters, BackendError, ChatRequest, Completion, RequestFailed
+from synth.backends.base import (
+    MIN_COMPLETION_TOKENS,
+    BackendCounters,
+    BackendError,
+    ChatRequest,
+    Completion,
+    RequestFailed,
+    fit_max_tokens,
+    prompt_tokens_bound,
+)
+from synth.backends.server_answers import (
+    Overflow,
+    Refusal,
+    concerns_response_format,
+    context_from_models,
+    context_from_props,
+    context_overflow,
+    is_unsupported,
+    one_line,
+)
 from synth.secrets import redact_url
+
+log = logging.getLogger("synth.openai")
 
 # Reasoning models reject `max_tokens` and take `max_completion_tokens` instead.
 COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+GUIDED = ("auto", "on", "off")
+# What --guided auto steps down through, one refusal at a time; "off" sends no response_format.
+GUIDED_MODES = ("json_schema", "json_object_schema", "json_object", "off")
+MAX_RESENDS = 6  # steps down plus learned caps for one call: more means the server's answers loop
+PROBE_TIMEOUT = 10.0  # seconds for the /v1/models and /props look-ups
 
 
 def retry_after_seconds(err: BaseException) -> float | None:
@@ -82,11 +119,13 @@ class OpenAIBackend:
         top_p: float = 1.0,
         rpm: int | None = None,
         tpm: int | None = None,
-        guided: bool = False,
+        guided: str = "off",
         concurrency: int = 64,
     ):
         if not api_key and not base_url:
             raise BackendError("OPENAI_API_KEY is not set: export it, or pass --base-url for a local server")
+        if guided not in GUIDED:
+            raise ValueError(f"--guided: {guided!r} is not one of {', '.join(GUIDED)}")
         self.model = model
         self.where = redact_url(base_url) if base_url else "api.openai.com"
         # Keep a warm connection per concurrent call: the SDK's default keeps 100 alive, so at higher
@@ -102,10 +141,13 @@ class OpenAIBackend:
                 limits=limits_type(max_connections=max(1000, keep), max_keepalive_connections=keep)
             ),
         )
+        self.timeout = timeout
         self.max_retries = max_retries
         self.temperature = temperature
         self.top_p = top_p
         self.guided = guided
+        # One mode for all calls: a step down by one call applies to every later send of every call.
+        self.mode = "off" if guided == "off" else "json_schema"
         # One request per 60/rpm seconds, no burst: servers enforce their minute limits in finer slices.
         self.rpm = AsyncLimiter(1, 60 / rpm) if rpm else None
         self.tpm = AsyncLimiter(tpm, 60) if tpm else None
@@ -114,10 +156,17 @@ class OpenAIBackend:
             if model.rsplit("/", 1)[-1].startswith(COMPLETION_TOKENS_PREFIXES)
             else "max_tokens"
         )
-        self.counters = BackendCounters()
+        self.counters = BackendCounters(guided_mode=self.mode)
+        self.output_limit: int | None = None  # most completion tokens the model may produce, once told
+        self._probed = False
+        self._probe_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(concurrency)
         self.any_success = False
         self._wait = _WaitRetryAfterOrJitter(wait_random_exponential(multiplier=0.5, max=60), max_wait=300)
+
+    @property
+    def context_length(self) -> int | None:
+        return self.counters.context_length
 
     def _transient(self, err: BaseException) -> bool:
         if isinstance(err, openai.APITimeoutError):
@@ -125,10 +174,50 @@ class OpenAIBackend:
         if isinstance(err, openai.APIConnectionError):
             return self.any_success  # before any success it means a wrong URL or a server that is down
         if isinstance(err, openai.APIStatusError):
-            return err.status_code in (408, 409, 429) or err.status_code >= 500
+            if err.status_code in (408, 409, 429):
+                return True
+            if err.status_code < 500:
+                return False
+            refusal = Refusal.of(err.status_code, err.body)
+            return not is_unsupported(refusal) and context_overflow(refusal) is None
         return False
 
     async def complete(self, request: ChatRequest) -> Completion:
+        if not self._probed:
+            await self._probe_context()
+        prompt_tokens = None  # as the server counted them, once an over-long answer said
+        capped = False
+        for _ in range(MAX_RESENDS + 1):
+            mode = self.mode if request.json_schema is not None else "off"
+            max_tokens = self._fit(request, prompt_tokens)
+            if max_tokens < request.max_tokens and not capped:
+                capped = True
+                self.counters.cap(request.max_tokens)
+            try:
+                return await self._with_retries(request, mode, max_tokens)
+            except openai.APIStatusError as err:
+                refusal = Refusal.of(err.status_code, err.body)
+                if (overflow := context_overflow(refusal)) is not None:
+                    prompt_tokens = self._learn(overflow, refusal)
+                    if not self._can_fit(request, prompt_tokens, max_tokens):
+                        self.counters.context_overflows += 1
+                        raise RequestFailed("context_overflow") from None
+                    self.counters.context_resends += 1
+                    continue
+                if is_unsupported(refusal):
+                    if mode != "off" and concerns_response_format(refusal):
+                        self._step_down(mode, refusal)
+                        self.counters.guided_resends += 1
+                        continue
+                    raise BackendError(
+                        f"{self.where} cannot serve this request ({err.status_code}): {refusal.line}"
+                    ) from None
+                raise self._final(err) from None
+            except openai.OpenAIError as err:
+                raise self._final(err) from None
+        raise RequestFailed("too_many_resends")
+
+    async def _with_retries(self, request: ChatRequest, mode: str, max_tokens: int) -> Completion:
         retrying = AsyncRetrying(
             retry=retry_if_exception(self._transient),
             wait=self._wait,
@@ -136,47 +225,131 @@ class OpenAIBackend:
             before_sleep=lambda state: self.counters.retried(_cause(state.outcome.exception())),
             reraise=True,
         )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._create(request)
-        except openai.AuthenticationError:
-            raise BackendError(
-                f"{self.where} rejected the API key (401 Unauthorized): check OPENAI_API_KEY"
-            ) from None
-        except openai.PermissionDeniedError:
-            raise BackendError(f"{self.where} refused access to model {self.model!r} (403)") from None
-        except openai.NotFoundError:
-            raise BackendError(f"{self.where}: model {self.model!r} not found (404); check --model") from None
-        except openai.APITimeoutError:
-            raise RequestFailed("timeout") from None
-        except openai.APIConnectionError as err:
-            if not self.any_success:
-                raise BackendError(f"cannot reach {self.where}: {connection_reason(err)}") from None
-            raise RequestFailed("connection") from None
-        except openai.APIStatusError as err:
-            if err.status_code in (400, 422) and not self.any_success:
-                raise BackendError(
-                    f"{self.where} rejected the request ({err.status_code}): {short_error(err)}"
-                ) from None
-            raise RequestFailed(f"http_{err.status_code}") from None
+        async for attempt in retrying:
+            with attempt:
+                async with self._slots:  # held while the request is on the wire, not while backing off
+                    return await self._send(request, mode, max_tokens)
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
-    async def _create(self, request: ChatRequest) -> Completion:
-        async with self._slots:  # held while the request is on the wire, released while backing off
-            return await self._send(request)
+    def _final(self, err: openai.OpenAIError) -> Exception:
+        """The error one call ends with once retries are spent: BackendError stops the run."""
+        if isinstance(err, openai.AuthenticationError):
+            return BackendError(f"{self.where} rejected the API key (401 Unauthorized): check OPENAI_API_KEY")
+        if isinstance(err, openai.PermissionDeniedError):
+            return BackendError(f"{self.where} refused access to model {self.model!r} (403)")
+        if isinstance(err, openai.NotFoundError):
+            return BackendError(f"{self.where}: model {self.model!r} not found (404); check --model")
+        if isinstance(err, openai.APITimeoutError):
+            return RequestFailed("timeout")
+        if isinstance(err, openai.APIConnectionError):
+            if not self.any_success:
+                return BackendError(f"cannot reach {self.where}: {connection_reason(err)}")
+            return RequestFailed("connection")
+        if isinstance(err, openai.APIStatusError):
+            if err.status_code in (400, 422) and not self.any_success:
+                line = Refusal.of(err.status_code, err.body).line
+                return BackendError(f"{self.where} rejected the request ({err.status_code}): {line}")
+            return RequestFailed(f"http_{err.status_code}")
+        return RequestFailed(type(err).__name__)
 
-    async def _send(self, request: ChatRequest) -> Completion:
+    def _step_down(self, mode: str, refusal: Refusal) -> None:
+        """The server refused `mode`'s response_format: with --guided on that ends the run; with auto
+        every call moves to the next mode (once, however many calls were refused in `mode`)."""
+        if self.guided == "on":
+            raise BackendError(
+                f"--guided on: {self.where} refused response_format json_schema ({refusal.status}): "
+                f"{refusal.line}; --guided auto falls back to json_object or plain prompting"
+            )
+        if self.mode != mode:
+            return  # another call already stepped down from `mode`: this one just goes out again
+        self.mode = GUIDED_MODES[GUIDED_MODES.index(mode) + 1]
+        self.counters.guided_mode = self.mode
+        self.counters.guided_fallbacks.append(f"{mode} -> {self.mode}: {refusal.line}")
+        log.warning(
+            "%s does not take response_format %s (HTTP %d: %s); now %s",
+            self.where, _describe(mode), refusal.status, refusal.line, _describe(self.mode),
+        )  # fmt: skip
+
+    # ---- context window --------------------------------------------------------------------------
+    def _fit(self, request: ChatRequest, prompt_tokens: int | None) -> int:
+        if prompt_tokens is None:  # the server's count where it told us, else our estimate
+            prompt_tokens = prompt_tokens_bound(request.prompt)
+        max_tokens = fit_max_tokens(request.max_tokens, prompt_tokens, self.counters.context_length)
+        return min(max_tokens, self.output_limit) if self.output_limit else max_tokens
+
+    def _can_fit(self, request: ChatRequest, prompt_tokens: int | None, sent: int) -> bool:
+        """Whether a resend with a lower max_tokens can fit where `sent` did not: not when the
+        prompt alone (nearly) fills the context, nor when the cap would not go lower."""
+        context = self.counters.context_length
+        if (
+            prompt_tokens is not None
+            and context is not None
+            and prompt_tokens + MIN_COMPLETION_TOKENS > context
+        ):
+            return False
+        return self._fit(request, prompt_tokens) < sent
+
+    def _learn(self, overflow: Overflow, refusal: Refusal) -> int | None:
+        """Take the limits an over-long answer named; the prompt's token count, where it said."""
+        known = self.counters.context_length
+        if overflow.context is not None and (known is None or overflow.context < known):
+            self.counters.context_length = overflow.context
+            self.counters.context_source = "error answer"
+            log.warning(
+                "%s: the model's context is %d tokens (HTTP %d: %s); max_tokens is capped to fit from now on",
+                self.where, overflow.context, refusal.status, refusal.line,
+            )  # fmt: skip
+        if overflow.output_limit is not None and self.output_limit != overflow.output_limit:
+            self.output_limit = overflow.output_limit
+            log.warning("%s: the model produces at most %d tokens per answer; max_tokens is capped to that",
+                        self.where, overflow.output_limit)  # fmt: skip
+        return overflow.prompt_tokens
+
+    async def _probe_context(self) -> None:
+        """Read the context length from `/v1/models` (and llama-server's `/props`) once, before the
+        first call. api.openai.com reports none, so it is not asked; a failed look-up just leaves the
+        length unknown (an over-long answer teaches it later)."""
+        async with self._probe_lock:  # the other first calls wait here, so none goes out uncapped
+            if self._probed or self.client.base_url.host == "api.openai.com":
+                self._probed = True
+                return
+            try:
+                found = context_from_models(await self._get_json("models"), self.model)
+                if found is not None and found[1] == "meta.n_ctx_train":
+                    # llama-server serves a context set by --ctx-size/--parallel, below the trained one
+                    root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
+                    if (served := context_from_props(await self._get_json(f"{root}/props"))) is not None:
+                        found = (served, "/props n_ctx")
+            except (openai.OpenAIError, ValueError) as err:
+                log.debug("%s: no context length from /v1/models: %s", self.where, one_line(str(err)))
+                found = None
+            finally:
+                self._probed = True
+            if found is not None:
+                length, source = found
+                self.counters.context_length = length
+                self.counters.context_source = source if source.startswith("/") else f"/v1/models {source}"
+                log.info(
+                    "%s: context window %d tokens (%s)", self.where, length, self.counters.context_source
+                )
+
+    async def _get_json(self, path: str) -> object:
+        raw = await self.client.get(
+            path, cast_to=bytes, options={"timeout": min(self.timeout, PROBE_TIMEOUT)}
+        )
+        return json.loads(raw)
+
+    # ---- one request on the wire -----------------------------------------------------------------
+    async def _send(self, request: ChatRequest, mode: str, max_tokens: int) -> Completion:
         if self.rpm is not None:
             await self.rpm.acquire()
         if self.tpm is not None:
             await self.tpm.acquire(min(request.estimated_tokens or 1, self.tpm.max_rate))
         extra = {}
-        if self.guided and request.json_schema is not None:
-            extra["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "example", "schema": request.json_schema, "strict": True},
-            }
+        if request.json_schema is not None and (
+            response_format := _response_format(mode, request.json_schema)
+        ):
+            extra["response_format"] = response_format
         self.counters.requests += 1
         # The raw response skips building the SDK's pydantic ChatCompletion: we need four fields,
         # and that model construction was a third of the client's CPU per call.
@@ -186,7 +359,7 @@ class OpenAIBackend:
             temperature=self.temperature,
             top_p=self.top_p,
             extra_headers={"X-Synthembed-Call": request.key},  # lets server logs tie calls to the journal
-            **{self.tokens_param: request.max_tokens},
+            **{self.tokens_param: max_tokens},
             **extra,
         )
         self.any_success = True
@@ -207,6 +380,24 @@ class OpenAIBackend:
         await self.client.close()
 
 
+def _response_format(mode: str, schema: dict) -> dict | None:
+    """The response_format `mode` sends: json_schema (strict) is OpenAI's and vLLM's; json_object
+    with a `schema` key is llama-cpp-python's extension (a grammar from the schema); "off" sends none."""
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "example", "schema": schema, "strict": True}}
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def _describe(mode: str) -> str:
+    return {"json_object_schema": "json_object with a schema", "off": "none (plain prompting)"}.get(
+        mode, mode
+    )
+
+
 def connection_reason(err: BaseException) -> str:
     cause = err.__cause__ or err.__context__
     text = str(cause or err).strip() or type(cause or err).__name__
@@ -214,6 +405,5 @@ def connection_reason(err: BaseException) -> str:
 
 
 def short_error(err: openai.APIStatusError) -> str:
-    body = err.body if isinstance(err.body, dict) else {}
-    message = body.get("message") or str(err)
-    return str(message).splitlines()[0][:200]
+    """The server's message in one line (what the Batch backend quotes too)."""
+    return Refusal.of(err.status_code, err.body).line

@@ -5,6 +5,11 @@ object holding the keys the prompt names, sized to the word counts the prompt as
 deterministic per call: the randomness is seeded by the X-Synthembed-Call header (or the prompt). Faults are injected at configurable rates: 429 with Retry-After,
 500, hangs past the client timeout, malformed / fenced / prose-wrapped JSON, missing keys, exact and
 near-duplicate answers. HTTP faults hit only the first request of a call, so retries succeed.
+It can also play servers that refuse some response_format types (`guided_support`, answered as
+llama-cpp-python does: HTTP 500 with a pydantic text), or some request fields (`reject_params`, as
+OpenAI does), and servers with a small context window (`context_length`, reported in /v1/models the
+vLLM or llama-server way or not at all, over-long requests answered as vLLM, llama-cpp-python or
+llama-server do).
 
     with FakeOpenAI(latency=0.01, rate_429=0.1) as server:
         client = AsyncOpenAI(base_url=server.url, api_key="sk-test")
@@ -40,6 +45,11 @@ _UNIT = re.compile(r"triple of (phrase|sentence|passage)s")
 _WRITTEN_IN = re.compile(r"(?:written in|a string in|strings in) ([A-Z][A-Za-z ()]+?)[.;,\n]")
 _NAME_TO_CODE = {name: code for code, name in LANGUAGES.items()}
 UNIT_WORDS = {"phrase": 5, "sentence": 14, "passage": 70}
+# response_format kinds a server may take; "json_object_schema" is json_object with a "schema" key
+# (llama-cpp-python's extension, which OpenAI refuses).
+GUIDED_KINDS = ("json_schema", "json_object_schema", "json_object")
+MODELS_STYLES = ("none", "vllm", "llama.cpp", "llama-cpp-python")
+CONTEXT_ERRORS = ("vllm", "llama-cpp-python", "llama.cpp")
 
 
 @dataclass
@@ -156,10 +166,32 @@ class FakeOpenAI(LoopbackServer):
 
     name = "fake-openai"
 
-    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0, **faults):
+    def __init__(
+        self,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        port: int = 0,
+        *,
+        guided_support: tuple[str, ...] = GUIDED_KINDS,  # response_format kinds taken; others get a 500
+        reject_params: tuple[str, ...] = (),  # body fields refused with OpenAI's 400
+        context_length: int | None = None,  # tokens of prompt + max_tokens; None: no limit
+        models_style: str = "none",  # how /v1/models (and /props) report context_length
+        context_errors: str = "vllm",  # whose words an over-long request is answered with
+        output_limit: int | None = None,  # most max_tokens taken, refused in OpenAI's words above it
+        **faults,
+    ):
         super().__init__(port)
+        assert set(guided_support) <= set(GUIDED_KINDS), f"guided_support: use {GUIDED_KINDS}"
+        assert models_style in MODELS_STYLES and context_errors in CONTEXT_ERRORS
         self.latency = latency
         self.api_key = api_key
+        self.guided_support = guided_support
+        self.reject_params = reject_params
+        self.context_length = context_length
+        self.models_style = models_style
+        self.context_errors = context_errors
+        self.output_limit = output_limit
+        self.models_asked = 0  # GET /v1/models requests
         self.llm = FakeLLM(Faults(**faults))
         self.requests: list[dict] = []  # every request: call key, prompt, status
         self.seen: Counter[str] = Counter()
@@ -188,6 +220,14 @@ class FakeOpenAI(LoopbackServer):
         body = await request.json()
         prompt = body["messages"][-1]["content"]
         key = request.headers.get("X-Synthembed-Call") or hashlib.sha256(prompt.encode()).hexdigest()[:16]
+        # A refused request is checked before it counts as one of the call's requests, as a real server
+        # validates before it generates: the faults still hit the first request that gets through.
+        if (refusal := self._refuse(body, prompt)) is not None:
+            status, error = refusal
+            self.requests.append({"key": key, "prompt": prompt, "nth": None, "status": status,
+                                  "t": time.monotonic(), "response_format": body.get("response_format"),
+                                  "max_tokens": body.get("max_tokens"), "refused": error["message"]})  # fmt: skip
+            return web.json_response({"error": error}, status=status)
         nth = self._record(key, prompt)
         # The answer depends on the call alone, so a retried or resumed call gets the same answer;
         # HTTP faults hit only a call's first request, so retries get through.
@@ -224,14 +264,94 @@ class FakeOpenAI(LoopbackServer):
                       "total_tokens": len(prompt) // 4 + completion_tokens},
         })  # fmt: skip
 
+    def prompt_tokens(self, prompt: str) -> int:
+        """The fake's token count of a prompt: a few more than the client's estimate, as a chat
+        template adds."""
+        return len(prompt) // 4 + 12
+
+    def _refuse(self, body: dict, prompt: str) -> tuple[int, dict] | None:
+        """(status, error object) where the emulated server refuses this body, else None."""
+        for name in self.reject_params:
+            if name in body:
+                return 400, {"message": f"Unrecognized request argument supplied: {name}",
+                             "type": "invalid_request_error", "param": name, "code": None}  # fmt: skip
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") != "text":
+            kind = fmt.get("type")
+            if kind == "json_object" and "schema" in fmt:
+                kind = "json_object_schema"
+            if kind not in self.guided_support:
+                return 500, _pydantic_refusal(fmt, kind, self.guided_support)
+        return self._overflow(body, prompt)
+
+    def _overflow(self, body: dict, prompt: str) -> tuple[int, dict] | None:
+        asked = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        if self.output_limit is not None and asked > self.output_limit:
+            message = (f"max_tokens is too large: {asked}. This model supports at most {self.output_limit} "
+                       f"completion tokens, whereas you provided {asked}.")  # fmt: skip
+            return 400, {"message": message, "type": "invalid_request_error", "param": "max_tokens",
+                         "code": "invalid_value"}  # fmt: skip
+        ctx = self.context_length
+        if ctx is None:
+            return None
+        n = self.prompt_tokens(prompt)
+        if self.context_errors == "vllm" and n + asked > ctx:
+            message = (f"This model's maximum context length is {ctx} tokens. However, you requested "
+                       f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
+                       "the length of the messages or completion.")  # fmt: skip
+            return 400, {"message": message, "type": "BadRequestError", "param": None, "code": 400}
+        if self.context_errors == "llama-cpp-python" and n >= ctx:  # it shortens max_tokens by itself
+            message = (f"This model's maximum context length is {ctx} tokens. However, you requested "
+                       f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
+                       "the length of the messages or completion.")  # fmt: skip
+            return 400, {"message": message, "type": "invalid_request_error", "param": "messages",
+                         "code": "context_length_exceeded"}  # fmt: skip
+        if self.context_errors == "llama.cpp" and n >= ctx:
+            return 400, {"code": 400, "message": f"request ({n} tokens) exceeds the available context size "
+                         f"({ctx} tokens)", "type": "exceed_context_size_error", "n_prompt_tokens": n, "n_ctx": ctx}  # fmt: skip
+        return None
+
     async def _models(self, request):
         from aiohttp import web
 
-        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        self.models_asked += 1
+        entry: dict = {"id": "fake", "object": "model"}
+        if self.models_style == "vllm" and self.context_length:
+            entry["max_model_len"] = self.context_length
+        elif self.models_style == "llama.cpp" and self.context_length:
+            # llama-server reports the trained context here and the served one in /props
+            entry["meta"] = {"vocab_type": 2, "n_vocab": 49152, "n_ctx_train": 4 * self.context_length}
+        elif self.models_style == "llama-cpp-python":
+            entry = {"id": "/models/fake.gguf", "object": "model", "owned_by": "me", "permissions": []}
+        return web.json_response({"object": "list", "data": [entry]})
+
+    async def _props(self, request):
+        from aiohttp import web
+
+        if self.models_style != "llama.cpp" or not self.context_length:
+            return web.json_response({"error": {"message": "File Not Found", "code": 404}}, status=404)
+        settings = {"n_ctx": self.context_length}
+        return web.json_response({"default_generation_settings": settings, "total_slots": 1})
 
     def routes(self, app) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/props", self._props)
+
+
+def _pydantic_refusal(fmt: dict, kind: str, taken: tuple[str, ...]) -> dict:
+    """llama-cpp-python's answer to a response_format it does not take: its request model failed to
+    validate, which its error handler turns into a 500 carrying pydantic's text and a traceback."""
+    if kind == "json_object_schema":
+        item = ("{'type': 'extra_forbidden', 'loc': ('body', 'response_format', 'schema'), "
+                "'msg': 'Extra inputs are not permitted', 'input': {...}}")  # fmt: skip
+    else:
+        allowed = " or ".join(f"'{k}'" for k in ("text", *(t for t in taken if t != "json_object_schema")))
+        item = (f"{{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should "
+                f"be {allowed}\", 'input': '{fmt.get('type')}', 'ctx': {{'expected': \"{allowed}\"}}}}")  # fmt: skip
+    message = (f"1 validation error:\n  {item}\n\n  File \"/site-packages/llama_cpp/server/app.py\", line 376, "
+               "in create_chat_completion\n    POST /v1/chat/completions")  # fmt: skip
+    return {"message": message, "type": "internal_server_error", "param": None, "code": None}
 
 
 def main() -> None:

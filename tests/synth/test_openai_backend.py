@@ -82,7 +82,7 @@ def test_missing_key_without_base_url():
 
 def test_call_key_header_and_guided_schema_reach_the_server(fake):
     server = fake()
-    backend = OpenAIBackend("fake", API_KEY, server.url, guided=True)
+    backend = OpenAIBackend("fake", API_KEY, server.url, guided="on")
     schema = {"type": "object", "properties": {"S1": {"type": "string"}}, "required": ["S1"]}
 
     async def go():
