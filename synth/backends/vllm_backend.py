@@ -12,7 +12,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 
-from synth.backends.base import BackendCounters, BackendError, ChatRequest, Completion
+from synth.backends.base import (
+    BackendCounters,
+    BackendError,
+    ChatRequest,
+    Completion,
+    fit_max_tokens,
+    prompt_tokens_bound,
+)
 
 INSTALL_HINT = "pip install 'synthembed[vllm]'"
 
@@ -48,7 +55,9 @@ class VLLMBackend:
         self.top_p = top_p
         self.guided = guided
         self.max_batch_size = max_batch_size
-        self.counters = BackendCounters()
+        self.counters = BackendCounters(guided_mode="json_schema" if guided else "off")
+        self.counters.context_length = _max_model_len(self.llm)
+        self.counters.context_source = "engine max_model_len" if self.counters.context_length else None
         self._queue: list[tuple[ChatRequest, asyncio.Future]] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
@@ -56,14 +65,23 @@ class VLLMBackend:
 
     def _sampling_params(self, request: ChatRequest):
         sampling = importlib.import_module("vllm.sampling_params")
+        max_tokens = fit_max_tokens(
+            request.max_tokens, prompt_tokens_bound(request.prompt), self.context_length
+        )
+        if max_tokens < request.max_tokens:
+            self.counters.cap(request.max_tokens)
         kwargs = {"temperature": self.temperature, "top_p": self.top_p,
-                  "max_tokens": request.max_tokens, "seed": request.seed}  # fmt: skip
+                  "max_tokens": max_tokens, "seed": request.seed}  # fmt: skip
         if self.guided and request.json_schema is not None:
             if hasattr(sampling, "StructuredOutputsParams"):
                 kwargs["structured_outputs"] = sampling.StructuredOutputsParams(json=request.json_schema)
             elif hasattr(sampling, "GuidedDecodingParams"):
                 kwargs["guided_decoding"] = sampling.GuidedDecodingParams(json=request.json_schema)
         return self.vllm.SamplingParams(**kwargs)
+
+    @property
+    def context_length(self) -> int | None:
+        return self.counters.context_length
 
     async def complete(self, request: ChatRequest) -> Completion:
         loop = asyncio.get_running_loop()
@@ -120,3 +138,17 @@ class VLLMBackend:
                 await self._worker
             except asyncio.CancelledError:
                 pass  # the worker only ends by this cancel
+
+
+def _max_model_len(llm) -> int | None:
+    """The engine's context length (prompt + completion), where this vLLM version exposes it
+    (`LLM.llm_engine.model_config` in V0 and V1 engines, `.vllm_config.model_config` beside it)."""
+    engine = getattr(llm, "llm_engine", None)
+    for config in (
+        getattr(engine, "model_config", None),
+        getattr(getattr(engine, "vllm_config", None), "model_config", None),
+    ):
+        value = getattr(config, "max_model_len", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
