@@ -125,6 +125,19 @@ def _decontamination(decontamination: dict | None) -> dict | None:
     }
 
 
+def _rejects(rejects: dict) -> list[tuple[str, str, int]]:
+    """(step, reason, answers) rows: stats.json v2 keeps rejects per step, v1 had one flat table.
+
+    >>> _rejects({"brainstorm": {"invalid_json": 2}, "examples": {"too_short": 5}})
+    [('brainstorm', 'invalid_json', 2), ('examples', 'too_short', 5)]
+    >>> _rejects({"too_short": 5})
+    [('all', 'too_short', 5)]
+    """
+    if rejects and all(isinstance(v, dict) for v in rejects.values()):
+        return [(step, reason, n) for step, counts in rejects.items() for reason, n in counts.items()]
+    return [("all", reason, n) for reason, n in rejects.items()]
+
+
 def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
     """Everything the template shows, with absent keys of older stats files filled in."""
     generator = stats["generator"]
@@ -156,7 +169,8 @@ def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
         "duplicates": stats.get("duplicates", {"exact": 0, "near": 0}),
         "brainstorm": brainstorm,
         "brainstorm_duplicates": sum(sum(b.get("duplicates", {}).values()) for b in brainstorm.values()),
-        "rejects": stats.get("rejects", {}),
+        "rejects": _rejects(stats.get("rejects", {})),
+        "accounting": stats.get("accounting"),
         "rejected_examples": stats.get("rejected_examples", 0),
         "language_check": _language_check(stats.get("language_check")),
         "decontamination": _decontamination(stats.get("decontamination")),

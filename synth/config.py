@@ -26,6 +26,11 @@ class GenerateConfig:
     seed: int = opt(0, "run seed: knobs of call i come from (seed, i)")
     examples_per_task: int = opt(3, "examples generated per brainstormed task (paper: ~3)")
     max_reasks: int = opt(2, "re-asks of a call whose answer fails validation, before it is rejected")
+    brainstorm_share: float = opt(
+        0.1,
+        "most brainstorm calls (re-asks included) per example call of the same task type, in (0, 1]; "
+        "past it, or after brainstorms that add nothing, tasks are reused",
+    )
     max_calls: int | None = opt(None, "bound on LLM calls over the whole run (default 3*num_examples+100)")
     max_cost: float | None = opt(None, "stop cleanly once this many USD are spent (exit status 3)")
     concurrency: int | None = opt(
@@ -91,6 +96,8 @@ class GenerateConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.max_reasks < 0 or self.max_retries < 0:
             raise ValueError("--max-reasks and --max-retries must be >= 0")
+        if not 0 < self.brainstorm_share <= 1:
+            raise ValueError(f"--brainstorm-share must be in (0, 1], got {self.brainstorm_share}")
         if self.timeout <= 0:
             raise ValueError(f"--timeout must be > 0 seconds, got {self.timeout}")
         if not 0 <= self.temperature <= 2 or not 0 < self.top_p <= 1:

@@ -30,7 +30,7 @@ from synth.runner import Limits, Runner
 from synth.secrets import RedactingFilter, redact, redact_url
 from synth.stats import build_stats
 from synth.summary import format_summary
-from synth.tasks import parse_task_mix
+from synth.tasks import fit_to_languages, parse_task_mix
 
 PROG = "synth.generate"
 log = logging.getLogger(PROG)
@@ -60,10 +60,10 @@ def main(cfg: GenerateConfig) -> int:
     try:
         languages = parse_languages(cfg.languages)
         task_mix = parse_task_mix(cfg.task_types, cfg.task_mix)
-        if "bitext" in task_mix and len(languages) < 2:
-            raise ValueError(
-                "--languages: bitext needs at least two languages (or leave bitext out of --task-types)"
-            )
+        named = "bitext" in f"{cfg.task_types or ''},{cfg.task_mix or ''}"
+        task_mix, notice = fit_to_languages(task_mix, len(languages), named)
+        if notice:
+            print(notice, file=sys.stderr)
         price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
         if cfg.backend == "openai-batch":
             from synth.backends.openai_batch import batch_price  # imports the openai SDK
@@ -95,12 +95,11 @@ def main(cfg: GenerateConfig) -> int:
     try:
         backend = make_backend(cfg)
         limits = Limits(cfg.num_examples, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency,
-                        cfg.max_tokens_cap)  # fmt: skip
+                        cfg.max_tokens_cap, cfg.brainstorm_share)  # fmt: skip
         progress = Progress(cfg.num_examples, disable=not cfg.progress)
         runner = Runner(backend, journal, plan, limits, price, cfg.model, progress, cfg.language_check,
                         decontaminator)  # fmt: skip
         asyncio.run(_run(runner, backend, journal))
-        progress.close(runner)
         if not runner.complete:
             status = f"stopped:{runner.stopped_by or 'max_calls'}"
     except KeyboardInterrupt:
@@ -109,6 +108,8 @@ def main(cfg: GenerateConfig) -> int:
         fail(PROG, redact(str(err)))
     if runner is None:
         return 130
+    runner.settle()  # every journal record in the ledger, also after Ctrl-C
+    progress.close(runner.ledger, len(runner.rows), runner.cost)
     generator = {"backend": cfg.backend, "model": cfg.model, "base_url": redact_url(cfg.base_url) if cfg.base_url else None,
                  "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
                  "examples_per_task": cfg.examples_per_task, "max_reasks": cfg.max_reasks,
@@ -139,8 +140,7 @@ async def _run(runner: Runner, backend: Backend, journal: Journal) -> None:
 def write_outputs(cfg: GenerateConfig, runner: Runner, stats: dict) -> None:
     write_rows(cfg.out, runner.rows)
     write_json(cfg.out / "stats.json", stats)
-    rejects = runner.rejects + [r for pool in runner.pools.values() for r in pool.rejects]
-    write_jsonl(cfg.out / ".synth" / "rejects.jsonl", rejects)
+    write_jsonl(cfg.out / ".synth" / "rejects.jsonl", runner.rejects())
     write_text(cfg.out / "README.md", render_card(cfg.out, stats, cfg.license))
 
 

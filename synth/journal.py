@@ -81,9 +81,10 @@ class Journal:
             os.write(self._fd, (line + "\n").encode())
             os.fsync(self._fd)
             _fsync_dir(path.parent)
-        self._pending: list[tuple[bytes, asyncio.Future]] = []
+        self._pending: list[tuple[bytes, dict, asyncio.Future]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None
+        self._writing = False
         self.writes = 0
         self.fsyncs = 0
 
@@ -95,10 +96,9 @@ class Journal:
             self._wakeup = asyncio.Event()
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         fut = asyncio.get_running_loop().create_future()
-        self._pending.append(((json.dumps(record, ensure_ascii=False) + "\n").encode(), fut))
+        self._pending.append(((json.dumps(record, ensure_ascii=False) + "\n").encode(), record, fut))
         self._wakeup.set()
         await fut
-        self.records[record["k"]] = record
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,20 +108,26 @@ class Journal:
             batch, self._pending = self._pending, []
             if not batch:
                 continue
-            data = b"".join(b for b, _ in batch)
+            data = b"".join(b for b, _, _ in batch)
+            self._writing = True  # close() waits for this batch: on disk means in `records` too
             try:
                 # The write and fsync run off the event loop so calls keep flowing meanwhile.
                 await loop.run_in_executor(None, self._write_and_sync, data)
             except OSError as err:
-                for _, fut in batch:
+                self._writing = False
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
             self.writes += len(batch)
             self.fsyncs += 1
-            for _, fut in batch:
+            for _, record, fut in batch:
+                # Set here, not by the caller: a caller cancelled while waiting (Ctrl-C) must not
+                # leave a record on disk that this run's accounting does not know about.
+                self.records[record["k"]] = record
                 if not fut.done():
                     fut.set_result(None)
+            self._writing = False
 
     def _write_and_sync(self, data: bytes) -> None:
         view = memoryview(data)
@@ -132,7 +138,7 @@ class Journal:
 
     async def close(self) -> None:
         if self._writer is not None:
-            while self._pending:
+            while self._pending or self._writing:
                 await asyncio.sleep(0.001)
             self._writer.cancel()
             try:

@@ -6,6 +6,10 @@ in stats.json therefore depend only on the answers in the journal, never on timi
 and resumed writes exactly the rows an uninterrupted run with the same answers would. New calls are
 issued while the rows kept so far, plus the expected yield of calls still outstanding, fall short of
 the target.
+
+Every call that reaches the server ends in the ledger (`synth.ledger`): calls in flight when the
+target is met or a budget stops the run are waited for, not cancelled, and `settle` classifies every
+journal record the fold did not reach, so stats.json always balances.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ import asyncio
 import gc
 import hashlib
 import json
-from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 from synth.analysis import analyse
@@ -24,6 +27,7 @@ from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
 from synth.dedup import Deduper
 from synth.journal import Journal, JournalMismatch
+from synth.ledger import Entry, Ledger
 from synth.plan import (
     Plan,
     PlannedCall,
@@ -38,7 +42,7 @@ from synth.pools import BrainstormResult, TaskPool
 from synth.pricing import Price, estimate_prompt_tokens
 from synth.progress import Progress
 from synth.render import template_hash
-from synth.tasks import TASK_TYPES
+from synth.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
 from synth.validate import Reject, json_schema, validate_brainstorm
 
 PRIOR_KEEP_RATE = 0.9
@@ -73,7 +77,6 @@ class Outcome:
     task: str | None
     fields: dict[str, str] | None
     key: str = ""
-    rejects: list[dict] = field(default_factory=list)
     fingerprints: list | None = None  # of the dedup texts, computed with the validation
     incomplete: str | None = None  # set when a budget stopped this call before it finished
 
@@ -86,6 +89,11 @@ class Limits:
     max_cost: float | None
     concurrency: int
     max_tokens_cap: int
+    brainstorm_share: float = 0.1
+
+
+def call_step(key: str) -> str:
+    return "brainstorm" if key.startswith("b:") else "examples"
 
 
 class Runner:
@@ -110,32 +118,40 @@ class Runner:
         self.progress = progress
         self.language_check = language_check
         self.decontaminator = decontaminator
-        self.decontaminated = 0
-        self.pools = {name: TaskPool(name, self._brainstorm) for name, t in TASK_TYPES.items()
-                      if t.fixed_instruction is None}  # fmt: skip
+        self.pools = {
+            name: TaskPool(
+                name,
+                self._brainstorm,
+                examples_per_task=plan.examples_per_task,
+                share=limits.brainstorm_share,
+                max_attempts=limits.max_reasks + 1,
+                fallback=t.fallback_tasks,
+            )  # fmt: skip
+            for name, t in TASK_TYPES.items()
+            if t.fixed_instruction is None
+        }
         self.dedup = Deduper()
         self.rows: list[dict] = []
-        self.rejects: list[dict] = []
-        self.reject_reasons: Counter[str] = Counter()
-        self.duplicates: Counter[str] = Counter()
-        self.rejected_examples = 0
-        self.calls_made = 0
-        self.calls_cached = 0
+        self.ledger = Ledger()
+        # Tokens of answers already in the journal count against --max-cost: they were paid for.
+        for record in journal.records.values():
+            usage = record.get("usage", (0, 0))
+            self.ledger.prompt_tokens += usage[0]
+            self.ledger.completion_tokens += usage[1]
+        self.rejected_examples = 0  # example calls whose every attempt was rejected or failed
         self.inflight = 0
-        self.spent_prompt = sum(r.get("usage", [0, 0])[0] for r in journal.records.values())
-        self.spent_completion = sum(r.get("usage", [0, 0])[1] for r in journal.records.values())
         self.cursor = 0
         self.stopped_by: str | None = None
         self._outcomes: dict[int, Outcome] = {}
         self._running: dict[int, asyncio.Task] = {}
         self._fatal: BaseException | None = None
         self._wakeup = asyncio.Event()
-        self._draining = False  # target reached: calls in flight finish (they are paid for), none start
+        self._draining = False  # target reached or budget hit: calls in flight finish (they are paid for)
 
     # ---- money and limits -------------------------------------------------------------------
     @property
     def cost(self) -> float:
-        return self.price.cost(self.spent_prompt, self.spent_completion)
+        return self.price.cost(self.ledger.prompt_tokens, self.ledger.completion_tokens)
 
     def _check_budget(self) -> None:
         if self._draining:
@@ -148,6 +164,7 @@ class Runner:
     # ---- one call, answered by the journal or the backend ------------------------------------
     async def _call(self, key: str, prompt: str, max_tokens: int, schema: dict | None, est: int) -> dict:
         digest = prompt_hash(prompt)
+        step = call_step(key)
         record = self.journal.get(key)
         if record is not None:
             if record["h"] != digest:
@@ -155,7 +172,7 @@ class Runner:
                     f"journal entry {key} was answered for another prompt: the templates or settings "
                     "changed since; rerun with the old ones or use a new --out"
                 )
-            self.calls_cached += 1
+            self.ledger.answered(step, record, paid_now=False)
             return record
         self._check_budget()
         self.inflight += 1  # counted against --max-calls from here until the journal holds it
@@ -172,46 +189,44 @@ class Runner:
                           "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
             except RequestFailed as err:
                 record = {"k": key, "h": digest, "error": err.reason}  # a failure is final for its key
+            except asyncio.CancelledError:
+                self.ledger.abandoned += 1  # sent (or about to be), never answered: Ctrl-C or a fatal error
+                raise
+            self.ledger.answered(step, record, paid_now=True)
+            self._show()
             await self.journal.append(record)
         finally:
             self.inflight -= 1
-        self.calls_made += 1
-        usage = record.get("usage", [0, 0])
-        self.spent_prompt += usage[0]
-        self.spent_completion += usage[1]
         return record
 
-    @staticmethod
-    def _reject(key: str, call: PlannedCall | str, reason: str, detail: str, text: str | None) -> dict:
-        """One rejected answer; `call` is the planned call, or the task type of a brainstorm."""
-        if isinstance(call, str):
-            return {
-                "key": key,
-                "task_type": call,
-                "language": None,
-                "reason": reason,
-                "detail": detail,
-                "answer": text,
-            }
-        return {"key": key, "task_type": call.task_type, "language": call.knobs["language"], "reason": reason,
-                "detail": detail, "answer": text}  # fmt: skip
+    def _show(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.ledger, len(self.rows), self.cost)
 
     # ---- step 1 -------------------------------------------------------------------------------
     async def _brainstorm(self, task_type: str, b: int) -> BrainstormResult:
         prompt = brainstorm_prompt(task_type)
-        rejects = []
+        max_tokens = brainstorm_max_tokens(self.limits.max_tokens_cap)
+        est = estimate_prompt_tokens(prompt) + 600
         for attempt in range(self.limits.max_reasks + 1):
             key = f"b:{task_type}:{b}:{attempt}"
-            max_tokens = brainstorm_max_tokens(self.limits.max_tokens_cap)
-            record = await self._call(key, prompt, max_tokens, None, estimate_prompt_tokens(prompt) + 600)
-            if "error" in record:
-                rejects.append(self._reject(key, task_type, "request_failed", record["error"], None))
-                continue
-            try:
-                return BrainstormResult(validate_brainstorm(record["text"]), rejects)
-            except Reject as r:
-                rejects.append(self._reject(key, task_type, r.reason, r.detail, record["text"]))
-        return BrainstormResult([], rejects)
+            record = await self._call(key, prompt, max_tokens, BRAINSTORM_SCHEMA, est)
+            entry, tasks = self._classify_brainstorm(record)
+            self.ledger.record(key, entry)
+            if tasks:
+                return BrainstormResult(tasks, attempt + 1)
+        return BrainstormResult([], self.limits.max_reasks + 1)
+
+    def _classify_brainstorm(self, record: dict) -> tuple[Entry, list[str]]:
+        if "error" in record:
+            return Entry("brainstorm", "errors", record["error"]), []
+        try:
+            answer = validate_brainstorm(record["text"])
+        except Reject as r:
+            return Entry("brainstorm", "rejected", r.reason, r.detail), []
+        self.ledger.task_definitions["valid"] += len(answer.tasks)
+        self.ledger.task_definitions.update(item["reason"] for item in answer.rejected)
+        return Entry("brainstorm", "useful"), answer.tasks
 
     # ---- step 2 -------------------------------------------------------------------------------
     async def _generate(self, index: int) -> Outcome:
@@ -226,21 +241,26 @@ class Runner:
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
-            if "error" in record:
-                outcome.rejects.append(self._reject(key, call, "request_failed", record["error"], None))
-                continue
-            if record["finish"] == "length":
-                detail = f"cut at max_tokens={max_tokens}"
-                outcome.rejects.append(self._reject(key, call, "truncated", detail, record["text"]))
+            entry, result = self._classify_example(call, record, max_tokens)
+            self.ledger.record(key, entry)
+            if result is not None:
+                outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
+                return outcome
+            if entry.reason == "truncated":
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
-                continue
-            result = analyse(call.task_type, record["text"], call.knobs, self.language_check)
-            if result.fields is None:
-                outcome.rejects.append(self._reject(key, call, result.reason, result.detail, record["text"]))
-                continue
-            outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
-            return outcome
         return outcome
+
+    def _classify_example(self, call: PlannedCall, record: dict, max_tokens: int | None = None):
+        """(ledger entry, analysis or None): a valid answer is `held` until the fold places it."""
+        if "error" in record:
+            return Entry("examples", "errors", record["error"]), None
+        if record["finish"] == "length":
+            detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
+            return Entry("examples", "rejected", "truncated", detail), None
+        result = analyse(call.task_type, record["text"], call.knobs, self.language_check)
+        if result.fields is None:
+            return Entry("examples", "rejected", result.reason, result.detail), None
+        return Entry("examples", "held"), result
 
     async def _generate_or_stop(self, index: int) -> Outcome:
         try:
@@ -268,30 +288,27 @@ class Runner:
                 return  # the prefix ends here until a later run finishes this call
             del self._outcomes[self.cursor]
             self.cursor += 1
-            self._count_rejects(outcome.rejects)
             if outcome.fields is None:
                 self.rejected_examples += 1
                 continue
-            row = self._row(outcome)
-            if self.decontaminator and self.decontaminator.contaminated(
-                [row["query"], row["positive"], row["negative"]]
-            ):
-                self.decontaminated += 1
-                continue
-            texts = (
-                [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
-            )
-            duplicate = self.dedup.check(texts)
-            if duplicate:
-                self.duplicates[duplicate] += 1
-            else:
-                self.rows.append(row)
-        if self.progress:
-            self.progress.update(self)
+            self._place(outcome)
+        self._show()
 
-    def _count_rejects(self, rejects: list[dict]) -> None:
-        self.rejects.extend(rejects)
-        self.reject_reasons.update(r["reason"] for r in rejects)
+    def _place(self, outcome: Outcome) -> None:
+        """A valid answer next in line: a row, a duplicate, or dropped by decontamination."""
+        row = self._row(outcome)
+        if self.decontaminator and self.decontaminator.contaminated(
+            [row["query"], row["positive"], row["negative"]]
+        ):
+            self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
+            return
+        texts = [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
+        duplicate = self.dedup.check(texts)
+        if duplicate:
+            self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
+        else:
+            self.rows.append(row)
+            self.ledger.record(outcome.key, Entry("examples", "kept"))
 
     def _row(self, outcome: Outcome) -> dict:
         call = outcome.call
@@ -342,7 +359,6 @@ class Runner:
                 if self._fatal is not None:
                     raise self._fatal
                 if len(self.rows) >= self.limits.target:
-                    await self._drain()
                     break
                 while self._want_more(next_index):
                     task = loop.create_task(self._generate_or_stop(next_index))
@@ -353,14 +369,22 @@ class Runner:
                     break  # a budget stopped the run, or every call is folded
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            await self._drain()
+            self._fold()  # answers that arrived while draining may extend the prefix
+            if self._fatal is not None:
+                raise self._fatal
         finally:
-            await self._cancel_all()
+            await self._cancel_all()  # after a drain nothing is left; on an error or Ctrl-C, calls in flight
 
     async def _drain(self) -> None:
-        """Let calls already sent finish into the journal, so a longer rerun gets them free."""
+        """Let calls already sent finish into the journal: they are paid for, they get counted, and a
+        longer rerun uses them free. No new call starts (`_check_budget` refuses while draining)."""
         self._draining = True
-        pending = list(self._running.values()) + [t for p in self.pools.values() for t in p.inflight()]
-        if pending:
+        while True:
+            pending = list(self._running.values()) + [t for p in self.pools.values() for t in p.inflight()]
+            pending = [t for t in pending if not t.done()]
+            if not pending:
+                return
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _cancel_all(self) -> None:
@@ -371,6 +395,41 @@ class Runner:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    # ---- the ledger's last word ---------------------------------------------------------------
+    def settle(self) -> None:
+        """Classify every journal record the run did not place: answers that arrived past the target
+        or while draining, prefetched brainstorms, calls cut short by a budget or Ctrl-C. Valid
+        answers among them stay `held` for a longer rerun. Makes no calls."""
+        for key, record in self.journal.records.items():
+            if key in self.ledger.entries:
+                continue
+            if call_step(key) == "brainstorm":
+                entry, _ = self._classify_brainstorm(record)
+            else:
+                entry, _ = self._classify_example(self.plan[int(key.split(":")[1])], record)
+            self.ledger.record(key, entry)
+        why = "over_target" if self.complete else "after_unfinished_call"
+        for key, entry in list(self.ledger.entries.items()):
+            if entry.category == "held" and entry.reason != why:
+                self.ledger.record(key, Entry("examples", "held", why))
+        self._show()
+
+    def rejects(self) -> list[dict]:
+        """Every rejected answer with its reason, for .synth/rejects.jsonl."""
+        out = []
+        for key, entry in self.ledger.entries.items():
+            if entry.category != "rejected":
+                continue
+            if entry.step == "brainstorm":
+                task_type, language = key.split(":")[1], None
+            else:
+                call = self.plan[int(key.split(":")[1])]
+                task_type, language = call.task_type, call.knobs["language"]
+            out.append({"key": key, "step": entry.step, "task_type": task_type, "language": language,
+                        "reason": entry.reason, "detail": entry.detail,
+                        "answer": self.journal.records[key].get("text")})  # fmt: skip
+        return out
 
     @property
     def complete(self) -> bool:

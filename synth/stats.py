@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from synth.decontam import CHAR_NGRAM, NGRAM_WORDS
 from synth.langcheck import detector_version, unjudged_languages
 
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: rejects per step, accounting, task_definitions
 
 
 def build_stats(
@@ -20,15 +20,18 @@ def build_stats(
     elapsed_s: float,
 ) -> dict:
     rows = runner.rows
+    ledger = runner.ledger
     per_type = Counter(r["task_type"] for r in rows)
     per_language = Counter(r["language"] for r in rows)
     per_type_language: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
         per_type_language[r["task_type"]][r["language"]] += 1
-    brainstorm_rejects = [rej for pool in runner.pools.values() for rej in pool.rejects]
-    reject_reasons = Counter(runner.reject_reasons)
-    reject_reasons.update(r["reason"] for r in brainstorm_rejects)
-    records = runner.journal.records.values()
+    rejects = runner.rejects()
+    accounting = ledger.balance(len(runner.journal.records))
+    examples = ledger.steps["examples"]
+    accounting["calls_per_row"] = _calls_per_row(accounting, len(rows))
+    counters = runner.backend.counters
+    made = sum(t.made for t in ledger.steps.values())
     return {
         "format_version": STATS_VERSION,
         "status": status,
@@ -40,27 +43,31 @@ def build_stats(
             Counter(r["language_pair"] for r in rows if r["language_pair"]).most_common()
         ),
         "per_task_type_language": {t: dict(c.most_common()) for t, c in sorted(per_type_language.items())},
-        "duplicates": {"exact": runner.duplicates["exact"], "near": runner.duplicates["near"]},
-        "rejects": dict(reject_reasons.most_common()),
+        "duplicates": {
+            "exact": examples.why("duplicates").get("exact", 0),
+            "near": examples.why("duplicates").get("near", 0),
+        },  # fmt: skip
+        "rejects": ledger.rejects(),
         "rejected_examples": runner.rejected_examples,
         "examples_folded": runner.cursor,
         "brainstorm": {
-            t: {
-                "calls": p.calls_folded,
-                "tasks": len(p.tasks),
-                "duplicates": {"exact": p.duplicates["exact"], "near": p.duplicates["near"]},
-            }  # fmt: skip
-            for t, p in runner.pools.items()
-            if p.calls_folded
+            t: p.stats() for t, p in runner.pools.items() if p.calls_folded or sum(p.served.values())
         },
+        "task_definitions": {
+            "valid": ledger.task_definitions["valid"],
+            "rejected": {k: v for k, v in ledger.task_definitions.most_common() if k != "valid"},
+        },
+        "accounting": accounting,
         "calls": {
             "journaled": len(runner.journal.records),
-            "failed": sum(1 for r in records if "error" in r),
-            "made_this_run": runner.calls_made,
-            "answered_from_journal_this_run": runner.calls_cached,
-            "retries_this_run": dict(runner.backend.counters.retries),
+            "failed": accounting["brainstorm"]["errors"] + accounting["examples"]["errors"],
+            "made_this_run": made,
+            "answered_from_journal_this_run": sum(t.calls for t in ledger.steps.values()) - made,
+            "abandoned_in_flight_this_run": ledger.abandoned,
+            "http_requests_this_run": counters.requests,
+            "retries_this_run": dict(counters.retries),
         },
-        "tokens": {"prompt": runner.spent_prompt, "completion": runner.spent_completion},
+        "tokens": {"prompt": ledger.prompt_tokens, "completion": ledger.completion_tokens},
         "cost_usd": round(runner.cost, 6),
         "price_per_million": {
             "input": runner.price.input_per_million,
@@ -70,20 +77,30 @@ def build_stats(
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),
-        "language_check": _language_check(runner, language_check),
+        "language_check": _language_check(rejects, language_check),
         "decontamination": _decontamination(runner),
     }
 
 
-def _language_check(runner, enabled: bool) -> dict:
+def _calls_per_row(accounting: dict, rows: int) -> dict:
+    """Paid calls per kept row, per step: what a row cost in calls (None before the first row)."""
+    if not rows:
+        return {"brainstorm": None, "examples": None, "all": None}
+    b, e = accounting["brainstorm"]["calls"], accounting["examples"]["calls"]
+    return {"brainstorm": round(b / rows, 3), "examples": round(e / rows, 3), "all": round((b + e) / rows, 3)}
+
+
+def _language_check(rejects: list[dict], enabled: bool) -> dict:
     if not enabled:
         return {"enabled": False}
-    wrong = Counter(r["language"] for r in runner.rejects if r["reason"] == "wrong_language")
+    wrong = Counter(r["language"] for r in rejects if r["reason"] == "wrong_language")
+    script = Counter(r["language"] for r in rejects if r["reason"] == "wrong_script")
     return {
         "enabled": True,
         "detector": detector_version(),
         "unjudged_languages": unjudged_languages(),
         "wrong_language": dict(wrong.most_common()),
+        "wrong_script": dict(script.most_common()),
     }
 
 
@@ -92,4 +109,5 @@ def _decontamination(runner) -> dict:
     if d is None:
         return {"sets": [], "dropped": 0}
     return {"sets": [str(p) for p in d.paths], "ngram_words": NGRAM_WORDS, "char_ngram": CHAR_NGRAM,
-            "texts_indexed": d.texts_indexed, "dropped": runner.decontaminated}  # fmt: skip
+            "texts_indexed": d.texts_indexed,
+            "dropped": runner.ledger.steps["examples"].categories["decontaminated"]}  # fmt: skip

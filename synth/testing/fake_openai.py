@@ -67,6 +67,7 @@ class Faults:
     rate_near_dup: float = 0.0
     rate_wrong_language: float = 0.0  # answer in English (German if English was asked)
     brainstorm_extra: list[str] = field(default_factory=list)  # put into every brainstorm answer
+    rate_brainstorm_junk: float = 0.0  # brainstorm answers a weak model gives: JSON fragments, no task
 
 
 class FakeLLM:
@@ -85,6 +86,10 @@ class FakeLLM:
         return sep.join(rng.choice(vocab) for _ in range(max(1, n)))
 
     def brainstorm(self, rng: random.Random) -> str:
+        if rng.random() < self.faults.rate_brainstorm_junk:
+            fragments = ["regression", "Dashboards", "find_related_to", '"query": "text"', "user_id"]
+            junk = json.dumps(rng.sample(fragments, 3))
+            return junk if rng.random() < 0.5 else junk[: len(junk) // 2]  # a list of fragments, or cut JSON
         subjects = ["recipes", "court rulings", "bird songs", "tax forms", "chess openings", "rare diseases",
                     "train timetables", "poems", "patents", "bug reports", "song lyrics", "lab protocols"]  # fmt: skip
         tasks = [
@@ -256,12 +261,19 @@ class FakeOpenAI(LoopbackServer):
         content, entry["fault"] = self.llm.answer(prompt, rng)
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)
+        prompt_tokens, finish = len(prompt) // 4, "stop"
+        if self.context_length is not None:  # count as the context check does
+            prompt_tokens = self.prompt_tokens(prompt)
+            # llama-cpp-python stops the answer at the context's end, without saying so
+            room = self.context_length - prompt_tokens
+            if self.context_errors == "llama-cpp-python" and completion_tokens > room:
+                content, completion_tokens, finish = content[: 4 * room], room, "length"
         return web.json_response({
             "id": f"chatcmpl-{key}-{nth}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": completion_tokens,
-                      "total_tokens": len(prompt) // 4 + completion_tokens},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
         })  # fmt: skip
 
     def prompt_tokens(self, prompt: str) -> int:

@@ -87,7 +87,7 @@ def code(cell: str) -> str:
 
 def test_card_tables_equal_stats_json(run):
     card, stats = (run / "README.md").read_text(), read_stats(run)
-    assert len(stats["rejects"]) >= 2, "the fake's malformed answers were not hit"
+    assert len(stats["rejects"]["examples"]) >= 2, "the fake's malformed answers were not hit"
     assert {r[0]: int(r[1]) for r in table_after(card, "## Rows per task type\n")} == stats["per_task_type"]
     assert {code(r[0]): int(r[1]) for r in table_after(card, "## Rows per language")} == stats["per_language"]
     pairs = table_after(card, "Bitext rows per language pair")
@@ -110,10 +110,23 @@ def test_card_tables_equal_stats_json(run):
     assert removed["rows dropped by decontamination"] == DECONTAMINATION["dropped"]
     brainstorm_dups = sum(sum(p["duplicates"].values()) for p in stats["brainstorm"].values())
     assert removed["duplicate brainstormed tasks"] == brainstorm_dups
-    assert {r[0]: int(r[1]) for r in table_after(card, "Rejected LLM answers by reason")} == stats["rejects"]
+    rejected = {}
+    for step, reason, n in table_after(card, "Rejected LLM answers by reason"):
+        rejected.setdefault(step, {})[reason] = int(n)
+    assert rejected == {step: counts for step, counts in stats["rejects"].items() if counts}
     pools = {r[0]: [int(x) for x in r[1:]] for r in table_after(card, "Brainstormed task pools")}
-    assert pools == {t: [p["calls"], p["tasks"], p["duplicates"]["exact"], p["duplicates"]["near"]]
+    assert pools == {t: [p["calls"], p["tasks"], p["duplicates"]["exact"], p["duplicates"]["near"],
+                         p["examples_on"]["reused"], p["examples_on"]["fallback"]]
                      for t, p in stats["brainstorm"].items()}  # fmt: skip
+    calls = {
+        r[0]: [int(x) if x != "-" else None for x in r[1:]]
+        for r in table_after(card, "Where every LLM call went")
+    }
+    a = stats["accounting"]
+    assert calls["examples"] == [a["examples"][k] for k in ("calls", "kept", "held", "duplicates", "decontaminated",
+                                                            "rejected", "errors")]  # fmt: skip
+    assert calls["brainstorm"][:2] == [a["brainstorm"]["calls"], a["brainstorm"]["useful"]]
+    assert sum(c for row in calls.values() for c in row[1:] if c) == a["calls"] == stats["calls"]["journaled"]
 
     wrong = {code(r[0]): int(r[1]) for r in table_after(card, "### Language check")}
     assert wrong == LANGUAGE_CHECK["wrong_language"]

@@ -54,13 +54,14 @@ def test_faulty_answers_are_reasked_counted_and_kept_as_rejects(fake, tmp_path):
     assert run_generate(out, server, num_examples=40, task_types="retrieval,sts,classification") == 0
     stats = read_stats(out)
     assert stats["rows"] == 40
-    assert stats["rejects"].get("missing_keys", 0) > 0 and stats["rejects"].get("invalid_json", 0) > 0
+    examples = stats["rejects"]["examples"]
+    assert examples.get("missing_keys", 0) > 0 and examples.get("invalid_json", 0) > 0
     assert (
         stats["calls"]["retries_this_run"].get("429", 0) > 0
         and stats["calls"]["retries_this_run"].get("500", 0) > 0
     )
     rejects = [json.loads(line) for line in (out / ".synth" / "rejects.jsonl").read_text().splitlines()]
-    assert sum(stats["rejects"].values()) == len(rejects)
+    assert sum(sum(counts.values()) for counts in stats["rejects"].values()) == len(rejects)
     assert all(r["reason"] and r["key"] for r in rejects)
     # fenced and prose-wrapped JSON was accepted, not re-asked
     wrapped = {r["key"] for r in server.answered if r.get("fault") in ("fenced", "prose")}
