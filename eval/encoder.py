@@ -1,7 +1,9 @@
 """The one encoder: text -> embeddings with the same tokenization, pooling and EOS as training.
 
 Queries get the model's instruction template (``Instruct: {instruction}\\nQuery: {query}`` for our
-models), documents nothing. The forward pass is :func:`train.modeling.embed`, tokenization of
+models trained with instructions), documents nothing; a model trained without instructions (ours
+with ``--query-format plain``, sentence-transformers and plain Hugging Face dirs) gets none, unless
+``use_instructions="yes"`` forces the E5 template on it (``"no"``: never any). The forward pass is :func:`train.modeling.embed`, tokenization of
 EOS-terminated inputs is :func:`train.inputs.tokenize`, so a vector here is the vector training
 optimised. Speed: inputs are sorted by token length and batched under a padded-token budget
 (:mod:`eval.batching`), weights run in bf16 on a GPU (fp16 on request), and a corpus already
@@ -30,14 +32,31 @@ from eval.batching import plan_batches
 from eval.cache import EmbeddingCache, texts_key
 from eval.errors import EvalError
 from eval.model_spec import ModelSpec, read_spec
-from train.backbone import choose_dtype, load_backbone
+from train.backbone import choose_dtype, load_backbone, sep_as_eos
 from train.config import ConfigError
-from train.inputs import tokenize
+from train.inputs import QUERY_TEMPLATE, tokenize
 from train.modeling import embed
 
 log = logging.getLogger(__name__)
 # Bump when a change here changes the vectors, so that older cache entries are never read back.
 CACHE_VERSION = 1
+USE_INSTRUCTIONS = ("auto", "yes", "no")
+
+
+def check_use_instructions(value: str) -> None:
+    if value not in USE_INSTRUCTIONS:
+        raise EvalError(f"--use-instructions {value!r}: valid values are {', '.join(USE_INSTRUCTIONS)}")
+
+
+def query_template_for(spec: ModelSpec, use_instructions: str) -> str | None:
+    """The template queries get: the model's own under "auto" (None when trained without instructions),
+    the model's or E5's under "yes", None under "no"."""
+    check_use_instructions(use_instructions)
+    if use_instructions == "no":
+        return None
+    if use_instructions == "yes":
+        return spec.query_template or QUERY_TEMPLATE
+    return spec.query_template
 
 
 class TextEncoder(Protocol):
@@ -95,6 +114,8 @@ def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_t
             f"--model {spec.path}: max length {spec.max_length} exceeds the model's {positions} positions"
         )
     if spec.add_eos and tokenizer.eos_token_id is None:
+        sep_as_eos(tokenizer)  # train's rule: an encoder's [SEP] ends the sequence in EOS's place
+    if spec.add_eos and tokenizer.eos_token_id is None:
         raise EvalError(
             f"--model {spec.path}: the tokenizer has no EOS token, which last-token pooling needs"
         )
@@ -123,8 +144,10 @@ class Encoder:
         max_tokens: int | None = None,
         show_progress: bool = True,
         settings: dict | None = None,
+        use_instructions: str = "auto",
     ) -> None:
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
+        self.query_template = query_template_for(spec, use_instructions)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.cache = cache
@@ -155,22 +178,28 @@ class Encoder:
         cache_dir: Path | None = None,
         sort_by_length: bool = True,
         show_progress: bool = True,
+        pooling: str | None = None,
+        use_instructions: str = "auto",
     ) -> Encoder:
-        """``max_tokens`` -1: the device's default (:func:`default_max_tokens`); None: no budget."""
-        spec = read_spec(name_or_path, max_length=max_length)
+        """``max_tokens`` -1: the device's default (:func:`default_max_tokens`); None: no budget.
+        ``pooling``: for plain Hugging Face dirs; ``use_instructions``: auto, yes or no (module doc)."""
+        check_use_instructions(use_instructions)  # before any file is read or model loaded
+        spec = read_spec(name_or_path, max_length=max_length, pooling=pooling)
         dev = pick_device(device)
         torch_dtype = pick_dtype(dtype, dev)
         model, tokenizer = load_model(spec, dev, torch_dtype, rope_theta)
         settings = {"dtype": str(torch_dtype), "rope_theta": rope_theta}
         cache = EmbeddingCache(cache_dir, texts_key(settings, [spec.fingerprint])) if cache_dir else None
+        template = query_template_for(spec, use_instructions)
         log.info(
-            "loaded %s (%s, pooling=%s, max_length=%d, %s on %s)",
+            "loaded %s (%s, pooling=%s, max_length=%d, %s on %s, %s)",
             spec.name,
             spec.kind,
             spec.pooling,
             spec.max_length,
             torch_dtype,
             dev,
+            "no instructions" if template is None else f"queries as {template!r}",
         )
         return cls(
             model,
@@ -182,13 +211,19 @@ class Encoder:
             max_tokens=default_max_tokens(dev) if max_tokens == -1 else max_tokens,
             show_progress=show_progress,
             settings=settings,
+            use_instructions=use_instructions,
         )
+
+    @property
+    def takes_instructions(self) -> bool:
+        """Whether an instruction given to :meth:`encode` reaches the model (see the module doc)."""
+        return self.query_template is not None
 
     def format(self, texts: Sequence[str], instruction: str | None) -> list[str]:
         """Apply the query template when there is an instruction and the model takes one."""
-        if not instruction or self.spec.query_template is None:
+        if not instruction or self.query_template is None:
             return list(texts)
-        return [self.spec.query_template.format(instruction=instruction, query=t) for t in texts]
+        return [self.query_template.format(instruction=instruction, query=t) for t in texts]
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """(B, T) input_ids and attention_mask, truncated to ``spec.max_length`` tokens."""

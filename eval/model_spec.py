@@ -1,19 +1,26 @@
 """What a model dir says about how to embed with it: pooling, EOS, instruction template, length.
 
-Two kinds of dir are understood:
+Three kinds of dir are understood:
 
 * ours (written by ``train``'s export): ``synthembed.json`` at the root, e.g.
-  ``{"format_version": 1, "pooling": "last", "query_template": "Instruct: {instruction}\\nQuery: {query}",
-  "max_length": 512, "normalize": true, "add_eos": true, ...}``;
+  ``{"format_version": 1, "pooling": "last", "instructions": true, "query_format": "instruct",
+  "query_template": "Instruct: {instruction}\\nQuery: {query}", "max_length": 512, "normalize": true,
+  "add_eos": true, ...}``. A model trained without instructions (``"instructions": false``,
+  ``query_template`` null) takes none; dirs written before that key existed were all trained with them;
 * any sentence-transformers dir (``modules.json``): the Transformer module's path and
   ``max_seq_length``, the Pooling mode (``mean`` or ``lasttoken``) and whether a Normalize module
-  follows. Such models take no instruction.
+  follows. Such models take no instruction;
+* a plain Hugging Face dir (``config.json``, weights, tokenizer; e.g. the base model before
+  training, or a raw checkpoint): pooling from ``--pooling``, by default ``last`` for causal LMs and
+  ``mean`` for encoders (:func:`default_pooling`); inputs end in EOS by train's rule (an encoder's
+  [SEP] plays EOS), L2-normalised, no instruction, at most 512 tokens or the model's positions.
 
 A Hub id (``org/name``) that is not a local path is downloaded with ``huggingface_hub`` first (on
 machines that can reach the Hub) and then read like a local dir.
 
 Not handled: pooling modes other than mean and last token (cls, max, weighted mean), Router or
-multi-modal sentence-transformers pipelines, sentence-transformers ``prompts`` (ignored).
+multi-modal sentence-transformers pipelines, sentence-transformers ``prompts`` (ignored),
+encoder-decoder checkpoints (T5, BART) as plain dirs.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from train.inputs import QUERY_TEMPLATE
 from train.pooling import POOLING_MODES
 
 SPEC_FILE = "synthembed.json"
+KINDS = ("synthembed", "sentence-transformers", "huggingface")
 SUPPORTED_FORMAT = 1
 DEFAULT_MAX_LENGTH = 512  # the paper embeds the first 512 tokens of every input
 # sentence-transformers pooling mode -> ours (train.pooling.POOLING_MODES)
@@ -50,7 +58,9 @@ class _SpecFile(BaseModel):
     model_config = ConfigDict(extra="ignore")
     format_version: int
     pooling: Literal["last", "mean"]
-    query_template: str = QUERY_TEMPLATE
+    instructions: bool = True  # trained with instructions; absent in dirs from before plain training
+    query_format: Literal["instruct", "plain"] = "instruct"
+    query_template: str | None = QUERY_TEMPLATE  # None: the model takes no instruction
     query_instruction: str | None = None  # the instruction the model was exported with, if any
     max_length: int = DEFAULT_MAX_LENGTH
     normalize: bool = True
@@ -63,11 +73,11 @@ class ModelSpec:
 
     path: Path
     name: str  # "org/name" as mteb wants it
-    kind: Literal["synthembed", "sentence-transformers"]
+    kind: Literal["synthembed", "sentence-transformers", "huggingface"]
     pooling: str  # one of train.pooling.POOLING_MODES
     normalize: bool
     add_eos: bool  # True: train.inputs.tokenize appends EOS; False: the tokenizer's own special tokens
-    query_template: str | None  # None: the model takes no instruction
+    query_template: str | None  # None: the model was trained without instructions (takes none)
     default_instruction: str | None  # synthembed.json's query_instruction, used when none is given
     max_length: int
     fingerprint: str  # identity of weights + config, for the embedding cache
@@ -96,8 +106,11 @@ def resolve(name_or_path: str) -> Path:
     return Path(local)
 
 
-def read_spec(name_or_path: str, max_length: int | None = None) -> ModelSpec:
-    """Read a model dir (ours or sentence-transformers); ``max_length`` overrides the dir's."""
+def read_spec(name_or_path: str, max_length: int | None = None, pooling: str | None = None) -> ModelSpec:
+    """Read a model dir (ours, sentence-transformers or plain Hugging Face); ``max_length`` overrides
+    the dir's; ``pooling`` is for plain dirs only (the others record theirs)."""
+    if pooling is not None and pooling not in POOLING_MODES:
+        raise EvalError(f"--pooling {pooling!r}: valid values are {', '.join(POOLING_MODES)}")
     root = resolve(name_or_path)
     name = (
         name_or_path
@@ -107,18 +120,28 @@ def read_spec(name_or_path: str, max_length: int | None = None) -> ModelSpec:
     if (root / SPEC_FILE).is_file():
         spec = _read_ours(root)
         model_path, kind = root, "synthembed"
+        _only_plain_dirs_take_pooling(pooling, root / SPEC_FILE)
         pooling, normalize, add_eos = spec.pooling, spec.normalize, spec.add_eos
-        template: str | None = spec.query_template
-        default_instruction = spec.query_instruction
+        # Trained without instructions: no template, so no instruction is ever put on its inputs.
+        template: str | None = spec.query_template if spec.instructions else None
+        default_instruction = spec.query_instruction if spec.instructions else None
         length = spec.max_length
     elif (root / "modules.json").is_file():
+        _only_plain_dirs_take_pooling(pooling, root / "modules.json")
         model_path, pooling, normalize, length = _read_sentence_transformers(root)
         kind, template, default_instruction = "sentence-transformers", None, None
         # A last-token model must end every input in EOS whatever its tokenizer does (see train.inputs).
         add_eos = pooling == "last"
+    elif (root / "config.json").is_file():
+        config = _read_config(root / "config.json")
+        model_path, kind, template, default_instruction = root, "huggingface", None, None
+        pooling = pooling or default_pooling(config)
+        normalize, add_eos = True, True  # train's inputs (EOS appended) and its default normalisation
+        length = _positions_cap(config)
     else:
         raise EvalError(
-            f"--model {root}: neither {SPEC_FILE} (a synthembed model) nor modules.json (a sentence-transformers model) found"
+            f"--model {root}: no {SPEC_FILE} (a synthembed model), modules.json (a sentence-transformers model) "
+            "or config.json (a Hugging Face model) found"
         )
     if not (model_path / "config.json").is_file():
         raise EvalError(f"--model {root}: no config.json in {model_path} (not a Hugging Face model dir)")
@@ -141,6 +164,57 @@ def read_spec(name_or_path: str, max_length: int | None = None) -> ModelSpec:
         max_length=length,
         fingerprint=model_fingerprint(model_path, root),
     )
+
+
+def _only_plain_dirs_take_pooling(pooling: str | None, recorded_in: Path) -> None:
+    if pooling is not None:
+        raise EvalError(
+            f"--pooling {pooling}: only for plain Hugging Face dirs; {recorded_in} records this model's pooling"
+        )
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise EvalError(f"{path}: cannot read the model config ({e})") from None
+    if not isinstance(config, dict):
+        raise EvalError(f"{path}: expected a JSON object")
+    return config
+
+
+def default_pooling(config: dict) -> str:
+    """``last`` for a causal (decoder) LM, ``mean`` for an encoder, from a ``config.json`` dict.
+
+    A decoder is a config with ``is_decoder``, an architecture named ``*ForCausalLM``/``*LMHeadModel``,
+    or a model type transformers knows only as a causal LM (mistral, llama, qwen2: a bare
+    ``MistralModel`` saved by ``AutoModel``). Types that also have a masked-LM head (bert, roberta,
+    xlm-roberta) are encoders unless the config says otherwise.
+
+        {"model_type": "mistral", "architectures": ["MistralForCausalLM"]} -> "last"
+        {"model_type": "bert", "architectures": ["BertModel"]}             -> "mean"
+    """
+    if config.get("is_decoder"):
+        return "last"
+    if any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in config.get("architectures") or []):
+        return "last"
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = config.get("model_type")
+    causal = kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return "last" if causal else "mean"
+
+
+def _positions_cap(config: dict) -> int:
+    """512, or fewer when learned absolute positions end sooner (RoPE models may run past theirs)."""
+    positions = config.get("max_position_embeddings")
+    rope = config.get("rope_theta") or config.get("rope_parameters") or config.get("rope_scaling")
+    if isinstance(positions, int) and positions > 0 and not rope:
+        return min(DEFAULT_MAX_LENGTH, positions)
+    return DEFAULT_MAX_LENGTH
 
 
 def _read_ours(root: Path) -> _SpecFile:

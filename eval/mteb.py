@@ -15,7 +15,7 @@ from pathlib import Path
 from eval.cli import run_main
 from eval.errors import EvalError
 from eval.instructions import TASK_SETS, check_override_keys, load_overrides
-from eval.mteb_runner import resolve_tasks, run, summarize, summary_markdown
+from eval.mteb_runner import resolve_tasks, run, summarize, summary_markdown, task_instructions
 from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def main(cfg: Config) -> dict:
     log.info("running %d task(s) on %s", len(tasks), encoder.spec.name)
     summary_path = out_file(str(cfg.out), "summary.json")
     result = run(encoder, tasks, summary_path.parent, overrides, cfg.batch_size, cfg.overwrite)
-    summary = summarize(result, tasks)
+    summary = summarize(result, tasks, task_instructions(tasks, overrides, encoder.takes_instructions))
     summary = {"format_version": RESULTS_FORMAT, "model": cfg.model, **summary}
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     markdown = summary_markdown(summary, cfg.model)

@@ -2,7 +2,9 @@
 
 :class:`MtebEncoder` adapts :class:`eval.encoder.Encoder` to mteb's ``EncoderProtocol``: mteb hands
 it a dataloader plus the task metadata; it picks the instruction (:mod:`eval.instructions`) and the
-normalisation, and encodes with the shared encoder (length-sorted, cached). mteb does the rest:
+normalisation, and encodes with the shared encoder (length-sorted, cached). A model trained
+without instructions gets none (``--use-instructions`` decides, as for the other evaluators);
+the instruction each task's queries really got (or none) is logged and goes into the summary. mteb does the rest:
 data loading, search, scoring and its standard results JSON (written by ``mteb.ResultCache`` under
 ``OUT/results/<model>/<revision>/<Task>.json``).
 
@@ -41,6 +43,7 @@ class MtebEncoder(AbsEncoder):
     def __init__(self, encoder: Encoder, overrides: dict[str, str] | None = None) -> None:
         self.encoder = encoder
         self.overrides = overrides or {}
+        self.logged: set[str] = set()  # tasks whose instruction was logged
         spec = encoder.spec
         self.mteb_model_meta = ModelMeta.create_empty(
             overwrites=dict(
@@ -48,7 +51,7 @@ class MtebEncoder(AbsEncoder):
                 # Local dirs have no Hub revision; the weights' fingerprint separates two trainings.
                 revision=spec.fingerprint[:12],
                 similarity_fn_name=ScoringFunction.COSINE,
-                use_instructions=spec.query_template is not None,
+                use_instructions=encoder.takes_instructions,
                 max_tokens=spec.max_length,
                 framework=["PyTorch", "Sentence Transformers"],
             )
@@ -66,7 +69,14 @@ class MtebEncoder(AbsEncoder):
     ) -> np.ndarray:
         texts = [t for batch in inputs for t in batch["text"]]
         instruction = task_instruction(task_metadata, prompt_type, self.overrides)
-        log.debug("%s %s: instruction %r", task_metadata.name, prompt_type, instruction)
+        if not self.encoder.takes_instructions:
+            instruction = None  # trained without instructions (see --use-instructions)
+        is_document = prompt_type is not None and getattr(prompt_type, "value", prompt_type) == "document"
+        if not is_document and task_metadata.name not in self.logged:
+            self.logged.add(task_metadata.name)
+            log.info(
+                "%s: instruction %s", task_metadata.name, "none" if instruction is None else repr(instruction)
+            )
         return self.encoder.encode(texts, instruction=instruction, normalize=normalize_for(task_metadata))
 
 
@@ -134,20 +144,33 @@ def run(
     )
 
 
-def summarize(result: Any, tasks: Sequence[Any]) -> dict[str, Any]:
-    """Main score per task (x100, mteb's habit in tables) and the average per task type."""
+def task_instructions(
+    tasks: Sequence[Any], overrides: dict[str, str], takes_instructions: bool
+) -> dict[str, str | None]:
+    """Task name -> the instruction its queries get (symmetric tasks: every input), None for none."""
+    if not takes_instructions:
+        return {t.metadata.name: None for t in tasks}
+    return {t.metadata.name: task_instruction(t.metadata, None, overrides) for t in tasks}
+
+
+def summarize(
+    result: Any, tasks: Sequence[Any], instructions: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    """Main score per task (x100, mteb's habit in tables), the average per task type and, given
+    ``instructions`` (:func:`task_instructions`), the instruction each task used."""
     by_name = {t.metadata.name: t for t in tasks}
     rows = []
     for tr in result.task_results:
         meta = by_name[tr.task_name].metadata
-        rows.append(
-            {
-                "task": tr.task_name,
-                "type": meta.type,
-                "main_score": meta.main_score,
-                "score": _percent(tr.get_score()),
-            }
-        )
+        row = {
+            "task": tr.task_name,
+            "type": meta.type,
+            "main_score": meta.main_score,
+            "score": _percent(tr.get_score()),
+        }
+        if instructions is not None:
+            row["instruction"] = instructions.get(tr.task_name)
+        rows.append(row)
     per_type: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         if r["score"] is not None:  # a NaN score (e.g. constant predictions) is shown, not averaged
@@ -165,18 +188,21 @@ def _percent(score: float) -> float | None:
 
 
 def summary_markdown(summary: dict[str, Any], model_name: str) -> str:
+    with_instruction = any("instruction" in r for r in summary["tasks"])
+    extra = (" Instruction |", "---|") if with_instruction else ("", "")
     lines = [
         f"# MTEB results: {model_name}",
         "",
-        "| Task | Type | Main score | Score |",
-        "|---|---|---|---:|",
+        "| Task | Type | Main score | Score |" + extra[0],
+        "|---|---|---|---:|" + extra[1],
     ]
-    lines += [
-        f"| {r['task']} | {r['type']} | {r['main_score']} | "
-        + ("n/a" if r["score"] is None else f"{r['score']:.2f}")
-        + " |"
-        for r in summary["tasks"]
-    ]
+    for r in summary["tasks"]:
+        score = "n/a" if r["score"] is None else f"{r['score']:.2f}"
+        line = f"| {r['task']} | {r['type']} | {r['main_score']} | {score} |"
+        if with_instruction:
+            text = r.get("instruction")
+            line += " none |" if text is None else f" {text.replace('|', '/')} |"
+        lines.append(line)
     lines += ["", "| Type | Tasks | Average |", "|---|---:|---:|"]
     counts = defaultdict(int)
     for r in summary["tasks"]:

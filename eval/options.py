@@ -6,11 +6,15 @@ model/device/dtype set-up is not pasted into four drivers.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from eval.encoder import Encoder
+
+log = logging.getLogger(__name__)
 
 RESULTS_FORMAT = 1  # format_version of the JSON that eval.retrieval/sts/passkey/mteb write
 DEFAULT_CACHE = str(
@@ -44,9 +48,26 @@ class EncoderOptions:
         metadata={"help": "embedding cache dir, keyed by model and input hash; '' turns it off"},
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "last or mean, for a plain Hugging Face dir (no synthembed.json or modules.json); default: "
+            "last for causal LMs, mean for encoders"
+        },
+    )
+    use_instructions: Literal["auto", "yes", "no"] = field(
+        default="auto",
+        metadata={
+            "help": "auto: instructions only for models trained with them (synthembed.json says so; "
+            "sentence-transformers and plain Hugging Face dirs get none); yes: always, in the E5 format "
+            "'Instruct: ...\\nQuery: ...' where the model records none; no: never"
+        },
+    )
 
     def load_encoder(self, **overrides) -> Encoder:
         kwargs = dict(
+            pooling=self.pooling,
+            use_instructions=self.use_instructions,
             device=self.device,
             dtype=self.dtype,
             max_length=self.max_length,
@@ -65,3 +86,21 @@ def out_file(out: str, default_name: str) -> Path:
         path = path / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def pick_instruction(encoder: Encoder, given: str | None, default: str | None) -> str | None:
+    """The instruction an evaluator puts on its inputs: ``given`` ('' = none; None = ``default``), and
+    only when the model takes instructions (trained with them, or ``--use-instructions yes``)."""
+    if not encoder.takes_instructions:
+        if given:  # asked for explicitly: say why it is not used rather than drop it silently
+            log.warning(
+                "--instruction ignored: %s was trained without instructions (--use-instructions yes forces one)",
+                encoder.spec.name,
+            )
+        return None
+    return (default if given is None else given) or None
+
+
+def describe_instruction(instruction: str | None) -> str:
+    """What the summary line prints: the instruction in quotes, or none."""
+    return "none" if instruction is None else repr(instruction)

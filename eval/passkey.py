@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eval.cli import run_main
 from eval.errors import EvalError
-from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
 from eval.passkey_task import INSTRUCTION, build, plot, table, token_counter, top1_accuracy
 
 
@@ -29,8 +29,12 @@ class Config(EncoderOptions):
     rope_theta: float | None = field(
         default=None, metadata={"help": "also evaluate with this RoPE base (e.g. 1e6) to show its effect"}
     )
-    instruction: str = field(
-        default=INSTRUCTION, metadata={"help": "instruction on the queries; '' for none"}
+    instruction: str | None = field(
+        default=None,
+        metadata={
+            "help": f"instruction on the queries; '' for none; default {INSTRUCTION!r}. Only models trained "
+            "with instructions get one (see --use-instructions)"
+        },
     )
     out: str = field(
         default="results",
@@ -48,22 +52,27 @@ class Config(EncoderOptions):
             raise EvalError(f"--num-docs {self.num_docs}: must be between 2 and 625")
 
 
-def _accuracies(cfg: Config, theta: float | None, data: dict | None) -> tuple[dict[int, float], dict]:
-    """One model load (the encoder is freed on return, before the next load): accuracy per length."""
+def _accuracies(
+    cfg: Config, theta: float | None, data: dict | None
+) -> tuple[dict[int, float], dict, str | None]:
+    """One model load (the encoder is freed on return, before the next load): accuracy per length,
+    the data, and the instruction the queries got."""
     # Room for the longest document plus BOS/EOS: passkey documents must never be truncated.
     encoder = cfg.load_encoder(max_length=max(cfg.length_list) + 8, rope_theta=theta)
     if data is None:  # the same documents for every run, lengths counted with the model's tokenizer
         count = token_counter(encoder.tokenizer)
         data = {n: build(n, cfg.num_docs, cfg.seed, count) for n in cfg.length_list}
-    return {n: top1_accuracy(encoder, data[n], cfg.instruction or None) for n in cfg.length_list}, data
+    instruction = pick_instruction(encoder, cfg.instruction, INSTRUCTION)  # None for a model without
+    return {n: top1_accuracy(encoder, data[n], instruction) for n in cfg.length_list}, data, instruction
 
 
 def main(cfg: Config) -> dict:
     runs: dict[str, dict[int, float]] = {}
     data = None
+    instruction = None
     for theta in [None] + ([cfg.rope_theta] if cfg.rope_theta is not None else []):
         label = "as trained" if theta is None else f"rope_theta={theta:g}"
-        runs[label], data = _accuracies(cfg, theta, data)
+        runs[label], data, instruction = _accuracies(cfg, theta, data)
     path = out_file(cfg.out, "passkey.json")
     png = path.with_suffix(".png")
     plot(cfg.length_list, runs, png, f"Passkey retrieval: {Path(cfg.model).name or cfg.model}")
@@ -73,6 +82,7 @@ def main(cfg: Config) -> dict:
         "num_docs": cfg.num_docs,
         "seed": cfg.seed,
         "lengths": cfg.length_list,
+        "instruction": instruction,
         "accuracy": {
             r: {str(n): a for n, a in acc.items()} for r, acc in runs.items()
         },  # run -> length -> top-1
@@ -80,7 +90,9 @@ def main(cfg: Config) -> dict:
         "config": {k: str(v) for k, v in asdict(cfg).items()},
     }
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(cfg.length_list, runs) + f"\n-> {path}, {png}")
+    print(
+        table(cfg.length_list, runs) + f"\ninstruction={describe_instruction(instruction)}\n-> {path}, {png}"
+    )
     return result
 
 

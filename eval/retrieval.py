@@ -16,7 +16,7 @@ from eval.cli import run_main
 from eval.errors import EvalError
 from eval.metrics import DEFAULT_K, HEADLINE
 from eval.offline import evaluate_retrieval
-from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
 
 log = logging.getLogger(__name__)
 GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer the query"
@@ -32,7 +32,8 @@ class Config(EncoderOptions):
         default=None,
         metadata={
             "help": "task instruction put on queries (documents get none); '' for none; default: the model's "
-            f"query_instruction from synthembed.json, else {GENERIC_INSTRUCTION!r}"
+            f"query_instruction from synthembed.json, else {GENERIC_INSTRUCTION!r}. Only models trained with "
+            "instructions get one (see --use-instructions)"
         },
     )
     k_values: str = field(
@@ -54,18 +55,15 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     data = load_beir(Path(cfg.data), cfg.split)  # parse and check the files before loading a model
     encoder = cfg.load_encoder()
-    instruction = cfg.instruction
-    if instruction is None:
-        instruction = encoder.spec.default_instruction or GENERIC_INSTRUCTION
-    if encoder.spec.query_template is None:
-        instruction = ""  # the model takes no instruction: record that none was used
-    scores, _ = evaluate_retrieval(encoder, data, instruction or None, cfg.ks)
+    default = encoder.spec.default_instruction or GENERIC_INSTRUCTION
+    instruction = pick_instruction(encoder, cfg.instruction, default)  # None for a model without
+    scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
     result = {
         "format_version": RESULTS_FORMAT,
         "model": cfg.model,
         "data": str(cfg.data),
         "split": cfg.split,
-        "instruction": instruction or None,
+        "instruction": instruction,
         "num_queries": len(data.queries),
         "num_docs": len(data.corpus),
         "scores": scores,
@@ -73,7 +71,8 @@ def main(cfg: Config) -> dict:
     }
     path = out_file(cfg.out, "retrieval.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(" ".join(f"{k}={scores[k]:.4f}" for k in HEADLINE if k in scores) + f"  -> {path}")
+    headline = " ".join(f"{k}={scores[k]:.4f}" for k in HEADLINE if k in scores)
+    print(f"{headline} instruction={describe_instruction(instruction)}  -> {path}")
     return result
 
 

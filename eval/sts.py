@@ -12,8 +12,10 @@ from pathlib import Path
 
 from eval.cli import run_main
 from eval.offline import evaluate_sts
-from eval.options import RESULTS_FORMAT, EncoderOptions, out_file
+from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
 from eval.sts_file import load_sts
+
+STS_INSTRUCTION = "Retrieve semantically similar text."  # mteb's default for STS, as the paper uses
 
 
 @dataclass(kw_only=True)
@@ -21,9 +23,12 @@ class Config(EncoderOptions):
     """Evaluate semantic similarity: cosine of the two embeddings against the gold score."""
 
     data: Path = field(metadata={"help": "TSV or CSV file with a header naming sentence1, sentence2, score"})
-    instruction: str = field(
-        default="Retrieve semantically similar text.",
-        metadata={"help": "instruction on both sentences (models with a query template only); '' for none"},
+    instruction: str | None = field(
+        default=None,
+        metadata={
+            "help": f"instruction on both sentences; '' for none; default {STS_INSTRUCTION!r}. Only models "
+            "trained with instructions get one (see --use-instructions)"
+        },
     )
     out: str = field(default="results", metadata={"help": "results .json file, or a dir that gets sts.json"})
 
@@ -31,21 +36,23 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     data = load_sts(Path(cfg.data))  # check the file before loading a model
     encoder = cfg.load_encoder()
-    # A model without a query template takes no instruction: record that none was used.
-    instruction = cfg.instruction if encoder.spec.query_template is not None else ""
-    scores = evaluate_sts(encoder, data, instruction or None)
+    instruction = pick_instruction(encoder, cfg.instruction, STS_INSTRUCTION)  # None for a model without
+    scores = evaluate_sts(encoder, data, instruction)
     result = {
         "format_version": RESULTS_FORMAT,
         "model": cfg.model,
         "data": str(cfg.data),
-        "instruction": instruction or None,
+        "instruction": instruction,
         "num_pairs": len(data.score),
         "scores": scores,
         "config": {k: str(v) for k, v in asdict(cfg).items()},
     }
     path = out_file(cfg.out, "sts.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"spearman={scores['spearman']:.4f} pearson={scores['pearson']:.4f}  -> {path}")
+    print(
+        f"spearman={scores['spearman']:.4f} pearson={scores['pearson']:.4f} "
+        f"instruction={describe_instruction(instruction)}  -> {path}"
+    )
     return result
 
 

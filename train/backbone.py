@@ -38,6 +38,15 @@ def attn_implementation() -> str:
     return "sdpa"
 
 
+def sep_as_eos(tok) -> bool:
+    """Our EOS rule for encoders: a tokenizer without EOS but with [SEP] (BERT-style, which ends every
+    sequence with it) gets [SEP] as its EOS. Returns whether it did; eval applies the same rule."""
+    if tok.eos_token_id is None and tok.sep_token_id is not None:
+        tok.eos_token = tok.sep_token
+        return True
+    return False
+
+
 def load_tokenizer(name: str, padding_side: str = "right"):
     """The model's tokenizer, checked for an EOS token, padded with EOS when it has no pad token.
 
@@ -50,10 +59,8 @@ def load_tokenizer(name: str, padding_side: str = "right"):
         tok = AutoTokenizer.from_pretrained(name)
     except OSError as e:
         raise ConfigError(f"--model {name}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
-    if tok.eos_token_id is None and tok.sep_token_id is not None:
-        # Encoder (BERT-style) tokenizers end a sequence with [SEP]; it plays the EOS role for us.
+    if sep_as_eos(tok):
         log.info("tokenizer of %s has no EOS token; using its SEP token %r as EOS", name, tok.sep_token)
-        tok.eos_token = tok.sep_token
     try:
         check_tokenizer(tok)
     except ValueError as e:

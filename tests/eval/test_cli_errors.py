@@ -44,7 +44,8 @@ def test_missing_and_bad_files(capsys, tmp_path, our_model_dir, beir_dir):
 def test_model_that_cannot_be_loaded(capsys, tmp_path, sts_file):
     (tmp_path / "empty").mkdir()
     line = _fails(capsys, sts.Config, sts.main, ["--model", str(tmp_path / "empty"), "--data", str(sts_file)])
-    assert line.startswith(f"error: --model {tmp_path / 'empty'}: neither synthembed.json")
+    assert line.startswith(f"error: --model {tmp_path / 'empty'}: no synthembed.json")
+    assert "or config.json (a Hugging Face model) found" in line
     line = _fails(
         capsys, sts.Config, sts.main, ["--model", str(tmp_path / "a" / "b" / "c"), "--data", str(sts_file)]
     )

@@ -118,7 +118,7 @@ def test_load_errors(tmp_path, our_model_dir):
     with pytest.raises(EvalError, match="no such directory"):
         read_spec(str(tmp_path / "missing" / "model"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EvalError, match="neither synthembed.json .* nor modules.json"):
+    with pytest.raises(EvalError, match="no synthembed.json .*, modules.json .* or config.json"):
         read_spec(str(tmp_path / "empty"))
     bad = write_our_model_dir(tmp_path / "v2", format_version=2)
     with pytest.raises(EvalError, match="format_version 2 is not supported"):

@@ -83,6 +83,8 @@ def test_override_files(tmp_path):
 class Spy:
     """Records what the mteb adapter asks the encoder for."""
 
+    takes_instructions = True
+
     def __init__(self):
         self.calls = []
         self.spec = None
@@ -98,7 +100,7 @@ def test_adapter_passes_instruction_and_normalisation():
 
     spy = Spy()
     adapter = MtebEncoder.__new__(MtebEncoder)  # no model needed to check the routing
-    adapter.encoder, adapter.overrides = spy, {"SciFact": "custom"}
+    adapter.encoder, adapter.overrides, adapter.logged = spy, {"SciFact": "custom"}, set()
     batches = [{"text": ["a", "b"]}, {"text": ["c"]}]
     kw = dict(hf_split="test", hf_subset="default")
     adapter.encode(
@@ -111,6 +113,14 @@ def test_adapter_passes_instruction_and_normalisation():
     assert spy.calls[0] == (3, "custom", None)
     assert spy.calls[1] == (3, None, None)
     assert spy.calls[2][1].startswith("Given a online banking query") and spy.calls[2][2] is False
+
+    spy.takes_instructions = False  # a model trained without instructions: none, even from the overrides
+    spy.calls.clear()
+    adapter.encode(
+        batches, task_metadata=mteb.get_task("SciFact").metadata, prompt_type=PromptType.query, **kw
+    )
+    adapter.encode(batches, task_metadata=mteb.get_task("Banking77Classification").metadata, **kw)
+    assert spy.calls == [(3, None, None), (3, None, False)]
 
 
 def test_main_writes_mteb_results_and_summary(our_model_dir, beir_dir, sts_file, tmp_path):
