@@ -57,7 +57,7 @@ def test_a_finished_run_balances_with_faults_of_every_kind(fake, tmp_path):
     assert run_generate(out, server, num_examples=40, concurrency=16) == 0
     stats = assert_balanced(out, server)
     a = stats["accounting"]
-    assert a["examples"]["rejected"] > 0 and a["examples"]["errors"] >= 0 and a["examples"]["duplicates"] > 0
+    assert a["examples"]["rejected"] > 0 and a["brainstorm"]["useful"] > 0
     assert stats["calls"]["http_requests_this_run"] == len(server.requests)
 
 
