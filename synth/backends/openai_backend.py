@@ -194,7 +194,10 @@ class OpenAIBackend:
                 capped = True
                 self.counters.cap(request.max_tokens)
             try:
-                return await self._with_retries(request, mode, max_tokens)
+                completion = await self._with_retries(request, mode, max_tokens)
+                if completion.finish_reason == "length" and 0 < completion.completion_tokens < max_tokens:
+                    self._cut_short(completion)
+                return completion
             except openai.APIStatusError as err:
                 refusal = Refusal.of(err.status_code, err.body)
                 if (overflow := context_overflow(refusal)) is not None:
@@ -304,6 +307,20 @@ class OpenAIBackend:
             log.warning("%s: the model produces at most %d tokens per answer; max_tokens is capped to that",
                         self.where, overflow.output_limit)  # fmt: skip
         return overflow.prompt_tokens
+
+    def _cut_short(self, completion: Completion) -> None:
+        """An answer cut for length before max_tokens ran out met the context's end (llama-cpp-python
+        shortens max_tokens to the context without saying so): the context is what it used up."""
+        used = completion.prompt_tokens + completion.completion_tokens
+        known = self.counters.context_length
+        if completion.prompt_tokens > 0 and (known is None or used < known):
+            self.counters.context_length = used
+            self.counters.context_source = "answer cut at the context's end"
+            log.warning(
+                "%s: an answer stopped at %d tokens, before max_tokens: the model's context is %d tokens; "
+                "max_tokens is capped to fit from now on",
+                self.where, completion.completion_tokens, used,
+            )  # fmt: skip
 
     async def _probe_context(self) -> None:
         """Read the context length from `/v1/models` (and llama-server's `/props`) once, before the

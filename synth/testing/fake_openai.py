@@ -264,8 +264,8 @@ class FakeOpenAI(LoopbackServer):
         prompt_tokens, finish = len(prompt) // 4, "stop"
         if self.context_length is not None:  # count as the context check does
             prompt_tokens = self.prompt_tokens(prompt)
-            # llama-cpp-python stops the answer at the context's end, without saying so
-            room = self.context_length - prompt_tokens
+            # llama-cpp-python stops the answer at the context's end, without saying so (or at max_tokens)
+            room = min(self.context_length - prompt_tokens, body.get("max_tokens") or self.context_length)
             if self.context_errors == "llama-cpp-python" and completion_tokens > room:
                 content, completion_tokens, finish = content[: 4 * room], room, "length"
         return web.json_response({

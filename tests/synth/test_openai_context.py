@@ -103,3 +103,16 @@ def test_prompt_longer_than_the_context_fails_that_call_only(fake, errors):
     assert len(server.requests) == 1  # capping could not help, so it was not tried
     c = backend.counters
     assert (c.context_overflows, c.context_length, c.retries) == (1, 64, {})
+
+
+def test_answer_cut_at_the_context_end_teaches_the_context(fake):
+    # llama-cpp-python shortens max_tokens to what the context leaves and stops there ("length")
+    server = fake(context_length=256, models_style="llama-cpp-python", context_errors="llama-cpp-python")
+    backend = OpenAIBackend("fake", API_KEY, server.url, timeout=5)
+    (first,), (later,) = ask(backend, [["g:0:0"], ["g:1:0"]])
+    assert first.finish_reason == "length" and first.prompt_tokens + first.completion_tokens == 256
+    assert later.completion_tokens == capped_from_estimate(256)  # cut at max_tokens now, as asked
+    c = backend.counters
+    assert (c.context_length, c.context_source) == (256, "answer cut at the context's end")
+    assert [r["max_tokens"] for r in server.requests] == [ASKED, capped_from_estimate(256)]
+    assert c.capped == 1 and c.requests == 2
