@@ -65,7 +65,21 @@ def build_stats(
             "answered_from_journal_this_run": sum(t.calls for t in ledger.steps.values()) - made,
             "abandoned_in_flight_this_run": ledger.abandoned,
             "http_requests_this_run": counters.requests,
+            "cut_off_on_the_wire_this_run": counters.cut_off,
             "retries_this_run": dict(counters.retries),
+            "guided": {
+                "mode": counters.guided_mode,
+                "fallbacks": list(counters.guided_fallbacks),
+                "resends": counters.guided_resends,
+            },  # fmt: skip
+            "context": {
+                "length": counters.context_length,
+                "source": counters.context_source,
+                "capped": counters.capped,
+                "capped_largest_ask": counters.capped_largest_ask,
+                "resends": counters.context_resends,
+                "overflows": counters.context_overflows,
+            },  # fmt: skip
         },
         "tokens": {"prompt": ledger.prompt_tokens, "completion": ledger.completion_tokens},
         "cost_usd": round(runner.cost, 6),

@@ -35,6 +35,25 @@ def _step_line(name: str, step: dict, categories: tuple[str, ...]) -> list[str]:
     return lines
 
 
+def _server_lines(calls: dict) -> list[str]:
+    """What the server could not do: guided decoding it refused, lengths its context could not hold."""
+    lines = []
+    guided = calls.get("guided") or {}
+    if guided.get("fallbacks"):
+        lines.append(
+            f"  guided decoding: {guided['mode']} after the server refused: " + "; ".join(guided["fallbacks"])
+        )
+    context = calls.get("context") or {}
+    if context.get("capped"):
+        lines.append(
+            f"  max_tokens lowered on {context['capped']:,} calls to fit the {context['length']:,}-token context "
+            f"(asked up to {context['capped_largest_ask']:,}; from {context['source']}): asked lengths could not fit"
+        )
+    if context.get("overflows"):
+        lines.append(f"  {context['overflows']:,} calls failed: their prompt alone fills the model's context")
+    return lines
+
+
 def format_summary(stats: dict, out: Path) -> str:
     calls = stats["calls"]
     accounting = stats["accounting"]
@@ -79,6 +98,7 @@ def format_summary(stats: dict, out: Path) -> str:
         f"  tokens: {stats['tokens']['prompt']:,} prompt + {stats['tokens']['completion']:,} completion; "
         f"cost ${stats['cost_usd']:.4f}",
     ]
+    lines += _server_lines(calls)
     if calls.get("abandoned_in_flight_this_run"):
         lines.append(
             f"  {calls['abandoned_in_flight_this_run']} calls were cut off in flight (sent, never answered): "

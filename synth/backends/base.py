@@ -53,6 +53,7 @@ def prompt_tokens_bound(prompt: str) -> int:
 @dataclass
 class BackendCounters:
     requests: int = 0  # every request that reached the server, resends included
+    cut_off: int = 0  # of those, requests on the wire when the run was interrupted (never answered)
     retries: dict[str, int] = field(default_factory=dict)  # by cause: "429", "500", "timeout", ...
     # Guided decoding: the response_format requests carry now ("json_schema", "json_object_schema"
     # = json_object with llama-cpp-python's schema extension, "json_object", "off"; None where the

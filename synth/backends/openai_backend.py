@@ -370,15 +370,19 @@ class OpenAIBackend:
         self.counters.requests += 1
         # The raw response skips building the SDK's pydantic ChatCompletion: we need four fields,
         # and that model construction was a third of the client's CPU per call.
-        raw = await self.client.chat.completions.with_raw_response.create(
-            model=self.model,
-            messages=[{"role": "user", "content": request.prompt}],
-            temperature=self.temperature,
-            top_p=self.top_p,
-            extra_headers={"X-Synthembed-Call": request.key},  # lets server logs tie calls to the journal
-            **{self.tokens_param: max_tokens},
-            **extra,
-        )
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(
+                model=self.model,
+                messages=[{"role": "user", "content": request.prompt}],
+                temperature=self.temperature,
+                top_p=self.top_p,
+                extra_headers={"X-Synthembed-Call": request.key},  # ties server logs to the journal
+                **{self.tokens_param: max_tokens},
+                **extra,
+            )
+        except asyncio.CancelledError:
+            self.counters.cut_off += 1  # on the wire at Ctrl-C: the server may answer, we never hear it
+            raise
         self.any_success = True
         try:
             body = json.loads(raw.http_response.content)

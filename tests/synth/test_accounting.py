@@ -128,8 +128,10 @@ def test_ctrl_c_balances_and_counts_calls_cut_off_in_flight(fake, tmp_path):
     stats = assert_balanced(out)
     cut = stats["calls"]["abandoned_in_flight_this_run"]
     assert cut > 0 and "cut off in flight" in err
-    # no retries here: every request sent was answered into the journal or cut off
-    assert stats["calls"]["http_requests_this_run"] <= stats["calls"]["journaled"] + cut
+    # no retries here: every request sent was answered into the journal or cut off on the wire
+    on_wire = stats["calls"]["cut_off_on_the_wire_this_run"]
+    assert 0 < on_wire <= cut
+    assert stats["calls"]["http_requests_this_run"] == stats["calls"]["journaled"] + on_wire
 
 
 def test_weak_brainstorms_are_bounded_and_tasks_reused(fake, tmp_path):
@@ -159,3 +161,16 @@ def test_one_language_leaves_bitext_out_of_the_default_mix(fake, tmp_path):
     assert "bitext (which pairs two languages) is left out" in result.stderr
     stats = read_stats(out)
     assert "bitext" not in stats["generator"]["task_mix"] and "bitext" not in stats["per_task_type"]
+
+
+def test_the_summary_says_when_asked_lengths_could_not_fit_the_context(fake, tmp_path):
+    server = fake(context_length=700, models_style="vllm")
+    out = tmp_path / "run"
+    result = run_cli(generate_cmd(out, server.url, "--num-examples", "6", "--languages", "en",
+                                  "--task-types", "retrieval"))  # fmt: skip
+    stats = read_stats(out)
+    context = stats["calls"]["context"]
+    assert context["length"] == 700 and context["capped"] > 0
+    assert f"to fit the 700-token context (asked up to {context['capped_largest_ask']:,}" in result.stderr
+    assert "asked lengths could not fit" in result.stderr
+    assert max(r["max_tokens"] for r in server.requests) < 700
