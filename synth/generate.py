@@ -14,7 +14,7 @@ import sys
 import time
 
 from synth.backends.base import Backend, BackendError
-from synth.card import render_card
+from synth.card.render import render_card
 from synth.cli import fail, parse
 from synth.config import GenerateConfig
 from synth.dataset import write_json, write_jsonl, write_rows, write_text

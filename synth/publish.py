@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from synth.card import NotADatasetDir, load_stats, write_card
+from synth.card.render import NotADatasetDir, load_stats, write_card
 from synth.cli import OneLineParser
 from synth.secrets import RedactingFilter, redact
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from synth.analysis import analyse
+from synth.answers import analyse
 from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
 from synth.dedup import Deduper

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from synth.card import cli, write_card
-from synth.card_values import card_languages, example_rows
+from synth.card.__main__ import cli
+from synth.card.render import write_card
+from synth.card.values import card_languages, example_rows
 from synth.config import GenerateConfig
 from synth.dataset import write_json
 from synth.generate import main

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from synth.analysis import analyse
+from synth.answers import analyse
 from synth.dataset import read_rows
 from synth.langcheck import (
     asked_languages,

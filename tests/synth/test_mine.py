@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from synth.dataset import DATA_FILE, read_rows, write_json, write_rows
-from synth.embedder import STEncoder, resolve_query_format
-from synth.mine import MineConfig, cli, main
-from synth.mined_dir import row_counts
-from synth.mining import MiningOptions, mine
-from synth.neighbours import Guard, nearest_negatives
+from synth.mining.cli import MineConfig, cli, main
+from synth.mining.dirs import row_counts
+from synth.mining.embedder import STEncoder, resolve_query_format
+from synth.mining.negatives import MiningOptions, mine
+from synth.mining.neighbours import Guard, nearest_negatives
 from synth.text import normalize
 from tests.synth.conftest import run_cli, run_generate
 

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import REPO, generate_cmd, read_stats, run_cli
+from .conftest import REPO, generate_cmd, run_cli
 from .test_accounting import assert_balanced
 from .test_progress import bar_states
 

@@ -220,8 +220,8 @@ def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Pat
     import pyarrow.parquet as pq
 
     from synth.dataset import DATA_FILE
-    from synth.mine import MineConfig
-    from synth.mine import main as mine
+    from synth.mining.cli import MineConfig
+    from synth.mining.cli import main as mine
 
     src = root / "plain"
     (src / DATA_FILE).parent.mkdir(parents=True)

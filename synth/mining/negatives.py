@@ -2,7 +2,7 @@
 
 Each row's query is embedded (the encoder decides the query format) and so is every distinct positive
 of its group; the k nearest positives other than its own, minus probable false negatives
-(:class:`synth.neighbours.Guard`), become the row's `mined_negatives`, best first. With
+(:class:`synth.mining.neighbours.Guard`), become the row's `mined_negatives`, best first. With
 `consistency_k`, a row whose own positive ranks below k among its group's positives for its own
 query is dropped: the consistency filter of E5 (Wang et al., 2022), which kept a pair only if a
 model ranked its positive in the top 2.
@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from synth.neighbours import Guard, nearest_negatives
+from synth.mining.neighbours import Guard, nearest_negatives
 from synth.text import normalize
 
 

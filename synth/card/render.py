@@ -2,7 +2,7 @@
 
 Numbers come from `stats.json` (counts, rejects, duplicates, generator, cost) and from the parquet
 rows (lengths, examples); the two figures are drawn into `plots/` beside the card. What the card
-shows is computed in `synth.card_values`; the Jinja template only lays it out. Keys that older
+shows is computed in `synth.card.values`; the Jinja template only lays it out. Keys that older
 dataset dirs lack (`language_check`, `decontamination`, `brainstorm`) render as "not recorded".
 
 `python -m synth.card DIR [--license X]` re-renders card and plots of an existing dir; the license
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import jinja2
@@ -23,16 +22,15 @@ import pyarrow.parquet as pq
 import yaml
 
 from data_cards import TEMPLATE_DIR
-from synth.card_values import card_values
-from synth.cli import OneLineParser
-from synth.dataset import write_text
-from synth.plots import (
+from synth.card.plots import (
     LENGTH_PER_TASK_TYPE,
     ROWS_PER_LANGUAGE,
     lengths_by_task_type,
     plot_length_per_task_type,
     plot_rows_per_language,
 )
+from synth.card.values import card_values
+from synth.dataset import write_text
 from synth.secrets import redact
 
 PROG = "synth.card"
@@ -129,24 +127,3 @@ def write_card(out: Path, license: str | None = None) -> Path:
     path = out / "README.md"
     write_text(path, render_card(out, stats, license))
     return path
-
-
-def cli(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(
-        prog=PROG, description="Re-render the data card (README.md) and plots of a dataset dir."
-    )
-    parser.add_argument("dir", type=Path, help="dataset dir written by synth.generate")
-    parser.add_argument("--license", default=None,
-                        help="license id for the card's metadata (default: the card's current one, else 'other')")  # fmt: skip
-    args = parser.parse_args(argv)
-    try:
-        path = write_card(args.dir, args.license)
-    except NotADatasetDir as err:
-        sys.stderr.write(f"{PROG}: error: {err}\n")
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import jinja2
 
-from synth.card import DEFAULT_LICENSE, existing_license, render_card
+from synth.card.render import DEFAULT_LICENSE, existing_license, render_card
 from synth.dataset import write_text
-from synth.mining import Mined, MiningOptions
+from synth.mining.negatives import Mined, MiningOptions
 
 MINING_FORMAT_VERSION = 1
 CARD_SECTION = """

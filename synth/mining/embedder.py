@@ -1,4 +1,4 @@
-"""Any sentence-transformers model as the :class:`synth.mining.Encoder` that mining needs.
+"""Any sentence-transformers model as the :class:`synth.mining.negatives.Encoder` that mining needs.
 
 Query format: `instruct` embeds `Instruct: {instruction}\\nQuery: {query}` (the E5-mistral format our
 trained models use); `plain` embeds the query alone behind the model's recorded "query" prompt, if
