@@ -1,7 +1,9 @@
-"""Everything the generator computes from one answer text, as one picklable function.
+"""What one answer is worth: everything the generator computes from an answer text.
 
-`analyse` parses and validates an answer, checks its language and fingerprints the texts that dedup
-compares, in one pass: about 0.8 ms of CPU for a 300-word answer. It holds no state of the run.
+`analyse` parses and validates a step-2 answer, checks its language and fingerprints the texts that
+dedup compares, in one pass: about 0.8 ms of CPU for a 300-word answer. `classify_brainstorm` and
+`classify_example` turn a journal record into its ledger entry (`synth.ledger`). Nothing here holds
+state of the run.
 Handing it to worker processes was tried and measured slower (bench/generate_throughput.py at
 concurrency 256: 0.67 of the plain loop against 0.77 inline): pickling and the executor's
 thread cost more than the work they moved.
@@ -14,8 +16,9 @@ from functools import lru_cache
 
 from synth.dedup import Fingerprint, Signer
 from synth.langcheck import check_answer
+from synth.ledger import Entry
 from synth.tasks import TASK_TYPES
-from synth.validate import Reject, validate_example
+from synth.validate import BrainstormAnswer, Reject, validate_brainstorm, validate_example
 
 
 @dataclass
@@ -51,3 +54,30 @@ def analyse(task_type: str, text: str, knobs: dict, language_check: bool) -> Ana
     return Analysis(
         fields, fingerprints=[signer.fingerprint(t) for t in dedup_texts(task_type, query, positive)]
     )
+
+
+def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
+    """A step-1 journal record -> (its ledger entry, the valid task definitions or None)."""
+    if "error" in record:
+        return Entry("brainstorm", "errors", record["error"]), None
+    try:
+        answer = validate_brainstorm(record["text"])
+    except Reject as r:
+        return Entry("brainstorm", "rejected", r.reason, r.detail), None
+    return Entry("brainstorm", "useful"), answer
+
+
+def classify_example(
+    task_type: str, knobs: dict, record: dict, language_check: bool, max_tokens: int | None = None
+) -> tuple[Entry, Analysis | None]:
+    """A step-2 journal record -> (its ledger entry, the analysis of a valid answer or None). A valid
+    answer is `held` until the fold places it (kept, duplicate or decontaminated)."""
+    if "error" in record:
+        return Entry("examples", "errors", record["error"]), None
+    if record["finish"] == "length":
+        detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
+        return Entry("examples", "rejected", "truncated", detail), None
+    result = analyse(task_type, record["text"], knobs, language_check)
+    if result.fields is None:
+        return Entry("examples", "rejected", result.reason, result.detail), None
+    return Entry("examples", "held"), result

@@ -13,16 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synth.rows import ROW_SCHEMA
+
 DATA_FILE = "data/train-00000-of-00001.parquet"
-ROW_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()), ("task_type", pa.string()), ("instruction", pa.string()),
-        ("query", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
-        ("language", pa.string()), ("language_pair", pa.string()), ("model", pa.string()),
-        ("source", pa.string()), ("knobs", pa.string()), ("template", pa.string()),
-        ("template_hash", pa.string()), ("call", pa.string()),
-    ]
-)  # fmt: skip
 
 
 def _replace_atomically(path: Path, write) -> None:

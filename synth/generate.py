@@ -28,7 +28,7 @@ from synth.progress import Progress
 from synth.publish import PublishError, check_repo_id, publish, resolve_token
 from synth.runner import Limits, Runner
 from synth.secrets import RedactingFilter, redact, redact_url
-from synth.stats import build_stats
+from synth.stats import RunTally, build_stats
 from synth.summary import format_summary
 from synth.tasks import fit_to_languages, parse_task_mix
 
@@ -109,14 +109,15 @@ def main(cfg: GenerateConfig) -> int:
     if runner is None:
         return 130
     runner.settle()  # every journal record in the ledger, also after Ctrl-C
-    progress.close(runner.ledger, len(runner.rows), runner.cost)
+    tally = runner.tally()
+    progress.close(tally.ledger, len(tally.rows), tally.cost)
     generator = {"backend": cfg.backend, "model": cfg.model, "base_url": redact_url(cfg.base_url) if cfg.base_url else None,
                  "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
                  "examples_per_task": cfg.examples_per_task, "max_reasks": cfg.max_reasks,
                  "languages": languages, "task_mix": task_mix}  # fmt: skip
-    stats = build_stats(runner, language_check=cfg.language_check, status=status, generator=generator, templates=template_hashes(),
+    stats = build_stats(tally, language_check=cfg.language_check, status=status, generator=generator, templates=template_hashes(),
                         elapsed_s=time.monotonic() - started)  # fmt: skip
-    write_outputs(cfg, runner, stats)
+    write_outputs(cfg, tally, stats)
     print(format_summary(stats, cfg.out), file=sys.stderr)
     if cfg.push_to_hub and status == "complete":
         try:
@@ -137,10 +138,10 @@ async def _run(runner: Runner, backend: Backend, journal: Journal) -> None:
         await journal.close()
 
 
-def write_outputs(cfg: GenerateConfig, runner: Runner, stats: dict) -> None:
-    write_rows(cfg.out, runner.rows)
+def write_outputs(cfg: GenerateConfig, tally: RunTally, stats: dict) -> None:
+    write_rows(cfg.out, tally.rows)
     write_json(cfg.out / "stats.json", stats)
-    write_jsonl(cfg.out / ".synth" / "rejects.jsonl", runner.rejects())
+    write_jsonl(cfg.out / ".synth" / "rejects.jsonl", tally.rejects)
     write_text(cfg.out / "README.md", render_card(cfg.out, stats, cfg.license))
 
 

@@ -17,20 +17,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from synth.answers import analyse
+from synth.answers import classify_brainstorm, classify_example
 from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
-from synth.dedup import Deduper
+from synth.fold import Folder, Outcome
 from synth.journal import Journal, JournalMismatch
 from synth.ledger import Entry, Ledger
 from synth.plan import (
     Plan,
-    PlannedCall,
     brainstorm_max_tokens,
     brainstorm_prompt,
     completion_token_estimate,
@@ -41,9 +39,9 @@ from synth.plan import (
 from synth.pools import BrainstormResult, TaskPool
 from synth.pricing import Price, estimate_prompt_tokens
 from synth.progress import Progress
-from synth.render import template_hash
+from synth.stats import RunTally
 from synth.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
-from synth.validate import Reject, json_schema, validate_brainstorm
+from synth.validate import json_schema
 
 PRIOR_KEEP_RATE = 0.9
 
@@ -69,16 +67,6 @@ class BudgetReached(Exception):
     def __init__(self, which: str):
         super().__init__(which)
         self.which = which
-
-
-@dataclass
-class Outcome:
-    call: PlannedCall
-    task: str | None
-    fields: dict[str, str] | None
-    key: str = ""
-    fingerprints: list | None = None  # of the dedup texts, computed with the validation
-    incomplete: str | None = None  # set when a budget stopped this call before it finished
 
 
 @dataclass
@@ -114,10 +102,10 @@ class Runner:
         self.plan = plan
         self.limits = limits
         self.price = price
-        self.model = model
         self.progress = progress
         self.language_check = language_check
-        self.decontaminator = decontaminator
+        self.ledger = Ledger()
+        self.folder = Folder(limits.target, model, self.ledger, decontaminator)
         self.pools = {
             name: TaskPool(
                 name,
@@ -130,19 +118,13 @@ class Runner:
             for name, t in TASK_TYPES.items()
             if t.fixed_instruction is None
         }
-        self.dedup = Deduper()
-        self.rows: list[dict] = []
-        self.ledger = Ledger()
         # Tokens of answers already in the journal count against --max-cost: they were paid for.
         for record in journal.records.values():
             usage = record.get("usage", (0, 0))
             self.ledger.prompt_tokens += usage[0]
             self.ledger.completion_tokens += usage[1]
-        self.rejected_examples = 0  # example calls whose every attempt was rejected or failed
         self.inflight = 0
-        self.cursor = 0
         self.stopped_by: str | None = None
-        self._outcomes: dict[int, Outcome] = {}
         self._running: dict[int, asyncio.Task] = {}
         self._fatal: BaseException | None = None
         self._wakeup = asyncio.Event()
@@ -201,7 +183,7 @@ class Runner:
 
     def _show(self) -> None:
         if self.progress is not None:
-            self.progress.update(self.ledger, len(self.rows), self.cost)
+            self.progress.update(self.ledger, len(self.folder.rows), self.cost)
 
     # ---- step 1 -------------------------------------------------------------------------------
     async def _brainstorm(self, task_type: str, b: int) -> BrainstormResult:
@@ -211,22 +193,18 @@ class Runner:
         for attempt in range(self.limits.max_reasks + 1):
             key = f"b:{task_type}:{b}:{attempt}"
             record = await self._call(key, prompt, max_tokens, BRAINSTORM_SCHEMA, est)
-            entry, tasks = self._classify_brainstorm(record)
+            entry, answer = self._classify_brainstorm(record)
             self.ledger.record(key, entry)
-            if tasks:
-                return BrainstormResult(tasks, attempt + 1)
+            if answer is not None:
+                return BrainstormResult(answer.tasks, attempt + 1)
         return BrainstormResult([], self.limits.max_reasks + 1)
 
-    def _classify_brainstorm(self, record: dict) -> tuple[Entry, list[str]]:
-        if "error" in record:
-            return Entry("brainstorm", "errors", record["error"]), []
-        try:
-            answer = validate_brainstorm(record["text"])
-        except Reject as r:
-            return Entry("brainstorm", "rejected", r.reason, r.detail), []
-        self.ledger.task_definitions["valid"] += len(answer.tasks)
-        self.ledger.task_definitions.update(item["reason"] for item in answer.rejected)
-        return Entry("brainstorm", "useful"), answer.tasks
+    def _classify_brainstorm(self, record: dict):
+        entry, answer = classify_brainstorm(record)
+        if answer is not None:
+            self.ledger.task_definitions["valid"] += len(answer.tasks)
+            self.ledger.task_definitions.update(item["reason"] for item in answer.rejected)
+        return entry, answer
 
     # ---- step 2 -------------------------------------------------------------------------------
     async def _generate(self, index: int) -> Outcome:
@@ -241,7 +219,7 @@ class Runner:
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
-            entry, result = self._classify_example(call, record, max_tokens)
+            entry, result = classify_example(call.task_type, call.knobs, record, self.language_check, max_tokens)
             self.ledger.record(key, entry)
             if result is not None:
                 outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
@@ -249,18 +227,6 @@ class Runner:
             if entry.reason == "truncated":
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
         return outcome
-
-    def _classify_example(self, call: PlannedCall, record: dict, max_tokens: int | None = None):
-        """(ledger entry, analysis or None): a valid answer is `held` until the fold places it."""
-        if "error" in record:
-            return Entry("examples", "errors", record["error"]), None
-        if record["finish"] == "length":
-            detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
-            return Entry("examples", "rejected", "truncated", detail), None
-        result = analyse(call.task_type, record["text"], call.knobs, self.language_check)
-        if result.fields is None:
-            return Entry("examples", "rejected", result.reason, result.detail), None
-        return Entry("examples", "held"), result
 
     async def _generate_or_stop(self, index: int) -> Outcome:
         try:
@@ -278,73 +244,20 @@ class Runner:
         if task.exception() is not None:
             self._fatal = self._fatal or task.exception()
             return
-        self._outcomes[index] = task.result()
+        self.folder.add(task.result())
 
-    # ---- folding results in index order ------------------------------------------------------
     def _fold(self) -> None:
-        while self.cursor in self._outcomes and len(self.rows) < self.limits.target:
-            outcome = self._outcomes[self.cursor]
-            if outcome.incomplete:
-                return  # the prefix ends here until a later run finishes this call
-            del self._outcomes[self.cursor]
-            self.cursor += 1
-            if outcome.fields is None:
-                self.rejected_examples += 1
-                continue
-            self._place(outcome)
+        self.folder.fold()
         self._show()
-
-    def _place(self, outcome: Outcome) -> None:
-        """A valid answer next in line: a row, a duplicate, or dropped by decontamination."""
-        row = self._row(outcome)
-        if self.decontaminator and self.decontaminator.contaminated(
-            [row["query"], row["positive"], row["negative"]]
-        ):
-            self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
-            return
-        texts = [row["query"]] if row["task_type"] == "classification" else [row["query"], row["positive"]]
-        duplicate = self.dedup.check(texts)
-        if duplicate:
-            self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
-        else:
-            self.rows.append(row)
-            self.ledger.record(outcome.key, Entry("examples", "kept"))
-
-    def _row(self, outcome: Outcome) -> dict:
-        call = outcome.call
-        query, positive, negative = TASK_TYPES[call.task_type].to_row_fields(outcome.fields)
-        content = json.dumps([call.task_type, outcome.task, query, positive, negative], ensure_ascii=False)
-        template = TASK_TYPES[call.task_type].generate_template
-        pair = (
-            f"{call.knobs['language']}-{call.knobs['target_language']}"
-            if call.task_type == "bitext"
-            else None
-        )
-        return {
-            "id": hashlib.sha256(content.encode()).hexdigest()[:16],
-            "task_type": call.task_type,
-            "instruction": outcome.task,
-            "query": query,
-            "positive": positive,
-            "negative": negative,
-            "language": call.knobs["language"],
-            "language_pair": pair,
-            "model": self.model,
-            "source": "synthetic",
-            "knobs": json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
-            "template": template,
-            "template_hash": template_hash(template),
-            "call": outcome.key,
-        }
 
     # ---- scheduling ---------------------------------------------------------------------------
     def _want_more(self, next_index: int) -> bool:
         if self.stopped_by or len(self._running) >= 2 * self.limits.concurrency:
             return False
         # Share of calls that became rows so far, pulled towards a prior while there are few.
-        rate = max(0.05, (len(self.rows) + PRIOR_KEEP_RATE * 10) / (self.cursor + 10))
-        outstanding = next_index - self.cursor
-        return len(self.rows) + rate * outstanding < self.limits.target
+        rows, cursor = len(self.folder.rows), self.folder.cursor
+        rate = max(0.05, (rows + PRIOR_KEEP_RATE * 10) / (cursor + 10))
+        return rows + rate * (next_index - cursor) < self.limits.target
 
     async def run(self) -> None:
         with fewer_gc_passes():
@@ -358,7 +271,7 @@ class Runner:
                 self._fold()
                 if self._fatal is not None:
                     raise self._fatal
-                if len(self.rows) >= self.limits.target:
+                if self.folder.complete:
                     break
                 while self._want_more(next_index):
                     task = loop.create_task(self._generate_or_stop(next_index))
@@ -407,7 +320,8 @@ class Runner:
             if call_step(key) == "brainstorm":
                 entry, _ = self._classify_brainstorm(record)
             else:
-                entry, _ = self._classify_example(self.plan[int(key.split(":")[1])], record)
+                call = self.plan[int(key.split(":")[1])]
+                entry, _ = classify_example(call.task_type, call.knobs, record, self.language_check)
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"
         for key, entry in list(self.ledger.entries.items()):
@@ -433,4 +347,24 @@ class Runner:
 
     @property
     def complete(self) -> bool:
-        return len(self.rows) >= self.limits.target
+        return self.folder.complete
+
+    def tally(self, journaled: int | None = None) -> RunTally:
+        """What stats.json is made of, typed: the runner's state is not read past this point."""
+        decontaminator = self.folder.decontaminator
+        return RunTally(
+            rows=self.folder.rows,
+            target=self.limits.target,
+            ledger=self.ledger,
+            journaled=len(self.journal.records) if journaled is None else journaled,
+            rejected_examples=self.folder.rejected_examples,
+            examples_folded=self.folder.cursor,
+            pools={t: p.stats() for t, p in self.pools.items() if p.calls_folded or sum(p.served.values())},
+            counters=self.backend.counters,
+            price=self.price,
+            cost=self.cost,
+            rejects=self.rejects(),
+            decontamination=None
+            if decontaminator is None
+            else {"sets": [str(p) for p in decontaminator.paths], "texts_indexed": decontaminator.texts_indexed},
+        )

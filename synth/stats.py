@@ -1,17 +1,41 @@
-"""stats.json: what a run really made, computed from the runner's folded state."""
+"""stats.json: what a run really made, computed from a typed `RunTally` (never from the runner).
+
+`Runner.tally()` gathers the tally once the run is over and settled; `build_stats` turns it into the
+JSON object written beside the rows, which the card, the summary and `synth.mine` read back.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
+from synth.backends.base import BackendCounters
 from synth.decontam import CHAR_NGRAM, NGRAM_WORDS
 from synth.langcheck import detector_version, unjudged_languages
+from synth.ledger import Ledger
+from synth.pricing import Price
 
 STATS_VERSION = 2  # 2: rejects per step, accounting, task_definitions
 
 
+@dataclass(frozen=True)
+class RunTally:
+    rows: list[dict]  # the dataset's rows, in order
+    target: int  # --num-examples
+    ledger: Ledger  # every journal record's category, settled
+    journaled: int  # journal records (calls) in all
+    rejected_examples: int  # example calls whose every attempt failed
+    examples_folded: int  # example calls folded into the prefix
+    pools: dict[str, dict]  # per brainstormed task type: TaskPool.stats()
+    counters: BackendCounters  # HTTP requests, retries, guided mode, context caps of this run
+    price: Price
+    cost: float  # USD over the whole journal
+    rejects: list[dict]  # every rejected answer, as in .synth/rejects.jsonl
+    decontamination: dict | None  # {"sets", "texts_indexed"}, or None without --decontaminate
+
+
 def build_stats(
-    runner,
+    tally: RunTally,
     *,
     language_check: bool = True,
     status: str,
@@ -19,24 +43,23 @@ def build_stats(
     templates: dict[str, str],
     elapsed_s: float,
 ) -> dict:
-    rows = runner.rows
-    ledger = runner.ledger
+    rows = tally.rows
+    ledger = tally.ledger
     per_type = Counter(r["task_type"] for r in rows)
     per_language = Counter(r["language"] for r in rows)
     per_type_language: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
         per_type_language[r["task_type"]][r["language"]] += 1
-    rejects = runner.rejects()
-    accounting = ledger.balance(len(runner.journal.records))
+    accounting = ledger.balance(tally.journaled)
     examples = ledger.steps["examples"]
     accounting["calls_per_row"] = _calls_per_row(accounting, len(rows))
-    counters = runner.backend.counters
+    counters = tally.counters
     made = sum(t.made for t in ledger.steps.values())
     return {
         "format_version": STATS_VERSION,
         "status": status,
         "rows": len(rows),
-        "target": runner.limits.target,
+        "target": tally.target,
         "per_task_type": dict(sorted(per_type.items())),
         "per_language": dict(per_language.most_common()),
         "per_language_pair": dict(
@@ -48,18 +71,16 @@ def build_stats(
             "near": examples.why("duplicates").get("near", 0),
         },  # fmt: skip
         "rejects": ledger.rejects(),
-        "rejected_examples": runner.rejected_examples,
-        "examples_folded": runner.cursor,
-        "brainstorm": {
-            t: p.stats() for t, p in runner.pools.items() if p.calls_folded or sum(p.served.values())
-        },
+        "rejected_examples": tally.rejected_examples,
+        "examples_folded": tally.examples_folded,
+        "brainstorm": tally.pools,
         "task_definitions": {
             "valid": ledger.task_definitions["valid"],
             "rejected": {k: v for k, v in ledger.task_definitions.most_common() if k != "valid"},
         },
         "accounting": accounting,
         "calls": {
-            "journaled": len(runner.journal.records),
+            "journaled": tally.journaled,
             "failed": accounting["brainstorm"]["errors"] + accounting["examples"]["errors"],
             "made_this_run": made,
             "answered_from_journal_this_run": sum(t.calls for t in ledger.steps.values()) - made,
@@ -82,17 +103,17 @@ def build_stats(
             },  # fmt: skip
         },
         "tokens": {"prompt": ledger.prompt_tokens, "completion": ledger.completion_tokens},
-        "cost_usd": round(runner.cost, 6),
+        "cost_usd": round(tally.cost, 6),
         "price_per_million": {
-            "input": runner.price.input_per_million,
-            "output": runner.price.output_per_million,
-            "known": runner.price.known,
+            "input": tally.price.input_per_million,
+            "output": tally.price.output_per_million,
+            "known": tally.price.known,
         },  # fmt: skip
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),
-        "language_check": _language_check(rejects, language_check),
-        "decontamination": _decontamination(runner),
+        "language_check": _language_check(tally.rejects, language_check),
+        "decontamination": _decontamination(tally.decontamination, examples.categories["decontaminated"]),
     }
 
 
@@ -118,10 +139,8 @@ def _language_check(rejects: list[dict], enabled: bool) -> dict:
     }
 
 
-def _decontamination(runner) -> dict:
-    d = runner.decontaminator
+def _decontamination(d: dict | None, dropped: int) -> dict:
     if d is None:
         return {"sets": [], "dropped": 0}
-    return {"sets": [str(p) for p in d.paths], "ngram_words": NGRAM_WORDS, "char_ngram": CHAR_NGRAM,
-            "texts_indexed": d.texts_indexed,
-            "dropped": runner.ledger.steps["examples"].categories["decontaminated"]}  # fmt: skip
+    return {"sets": d["sets"], "ngram_words": NGRAM_WORDS, "char_ngram": CHAR_NGRAM,
+            "texts_indexed": d["texts_indexed"], "dropped": dropped}  # fmt: skip

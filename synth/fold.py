@@ -1,0 +1,106 @@
+"""Folding step-2 outcomes into rows, strictly in call-index order.
+
+Calls finish in any order; their outcomes wait here until every earlier call has been folded. Then
+each valid answer becomes a row, a duplicate (exact or near, on the fingerprints computed with its
+validation) or a decontaminated drop, and the ledger moves it out of `held`. Which rows are kept
+therefore depends only on the answers in the journal, never on timing: a resumed run writes exactly
+the rows an uninterrupted run with the same answers would.
+
+    outcomes 2, 0 arrive -> fold: row 0 (call 1 still out, so 2 waits) -> 1 arrives -> fold: 1, 2
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from synth.answers import dedup_texts
+from synth.decontam import Decontaminator
+from synth.dedup import Deduper
+from synth.ledger import Entry, Ledger
+from synth.plan import PlannedCall
+from synth.render import template_hash
+from synth.rows import Row, row_id
+from synth.tasks import TASK_TYPES
+
+
+@dataclass
+class Outcome:
+    """What step-2 call `call.index` came to: valid fields (under journal key `key`), or None when
+    every attempt failed; `incomplete` when a budget stopped it before it finished."""
+
+    call: PlannedCall
+    task: str | None
+    fields: dict[str, str] | None
+    key: str = ""
+    fingerprints: list | None = None  # of the dedup texts, computed with the validation
+    incomplete: str | None = None
+
+
+def make_row(outcome: Outcome, model: str) -> Row:
+    call = outcome.call
+    query, positive, negative = TASK_TYPES[call.task_type].to_row_fields(outcome.fields)
+    template = TASK_TYPES[call.task_type].generate_template
+    pair = f"{call.knobs['language']}-{call.knobs['target_language']}" if call.task_type == "bitext" else None
+    return Row(
+        id=row_id(call.task_type, outcome.task, query, positive, negative),
+        task_type=call.task_type,
+        instruction=outcome.task,
+        query=query,
+        positive=positive,
+        negative=negative,
+        language=call.knobs["language"],
+        language_pair=pair,
+        model=model,
+        source="synthetic",
+        knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
+        template=template,
+        template_hash=template_hash(template),
+        call=outcome.key,
+    )
+
+
+class Folder:
+    def __init__(self, target: int, model: str, ledger: Ledger, decontaminator: Decontaminator | None = None):
+        self.target = target
+        self.model = model
+        self.ledger = ledger
+        self.decontaminator = decontaminator
+        self.dedup = Deduper()
+        self.rows: list[dict] = []
+        self.cursor = 0  # the next call index to fold
+        self.rejected_examples = 0  # example calls whose every attempt was rejected or failed
+        self._waiting: dict[int, Outcome] = {}
+
+    @property
+    def complete(self) -> bool:
+        return len(self.rows) >= self.target
+
+    def add(self, outcome: Outcome) -> None:
+        self._waiting[outcome.call.index] = outcome
+
+    def fold(self) -> None:
+        """Fold the outcomes that continue the prefix, up to the target; an incomplete outcome ends
+        the prefix until a later run finishes its call."""
+        while self.cursor in self._waiting and not self.complete:
+            outcome = self._waiting[self.cursor]
+            if outcome.incomplete:
+                return
+            del self._waiting[self.cursor]
+            self.cursor += 1
+            if outcome.fields is None:
+                self.rejected_examples += 1
+            else:
+                self._place(outcome)
+
+    def _place(self, outcome: Outcome) -> None:
+        row = make_row(outcome, self.model)
+        if self.decontaminator and self.decontaminator.contaminated([row.query, row.positive, row.negative]):
+            self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
+            return
+        duplicate = self.dedup.check(dedup_texts(row.task_type, row.query, row.positive), outcome.fingerprints)
+        if duplicate:
+            self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
+        else:
+            self.rows.append(row.as_dict())
+            self.ledger.record(outcome.key, Entry("examples", "kept"))

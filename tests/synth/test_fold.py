@@ -1,0 +1,60 @@
+"""The fold (synth.fold.Folder): outcomes arriving in any order give the same rows, in call order."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+
+from synth.answers import analyse
+from synth.fold import Folder, Outcome
+from synth.ledger import Entry, Ledger
+from synth.plan import Plan
+from synth.rows import COLUMNS, ROW_SCHEMA, Row
+from synth.testing.fake_openai import FakeLLM, Faults
+
+
+def outcomes(n: int) -> list[Outcome]:
+    """n sts outcomes with real answers from the fake LLM; every 7th is a copy of the one before."""
+    plan = Plan(1, {"sts": 1.0}, {"en": 1.0}, 3)
+    llm, made = FakeLLM(Faults()), []
+    for i in range(n):
+        call = plan[i]
+        prompt = f'"S1" "S2" "S3" written in English. triple of {call.knobs["unit"]}s'
+        text = made[-1][1] if i % 7 == 6 else llm.answer(prompt, random.Random(i))[0]
+        result = analyse("sts", text, call.knobs, language_check=False)
+        assert result.fields is not None, result.reason
+        made.append((Outcome(call, "Retrieve semantically similar text.", result.fields, f"g:{i}:0",
+                             result.fingerprints), text))  # fmt: skip
+    return [o for o, _ in made]
+
+
+def fold_all(order: list[Outcome], target: int) -> tuple[list[dict], Ledger]:
+    ledger = Ledger()
+    for o in order:
+        ledger.record(o.key, Entry("examples", "held"))
+    folder = Folder(target, "fake", ledger)
+    for o in order:
+        folder.add(o)
+        folder.fold()
+    return folder.rows, ledger
+
+
+def test_rows_do_not_depend_on_arrival_order_and_the_ledger_follows():
+    made = outcomes(40)
+    in_order, ledger = fold_all(made, target=30)
+    shuffled = made[:]
+    random.Random(3).shuffle(shuffled)
+    assert fold_all(shuffled, target=30)[0] == in_order
+    assert len(in_order) == 30 and [r["call"] for r in in_order] == sorted(
+        (r["call"] for r in in_order), key=lambda k: int(k.split(":")[1])
+    )
+    counts = ledger.steps["examples"].categories
+    assert counts["duplicates"] >= 4 and counts["kept"] == 30
+    assert counts["kept"] + counts["duplicates"] + counts["held"] == 40  # the rest wait past the target
+
+
+def test_the_row_contract_is_written_once():
+    row = Row(**{c: "x" for c in COLUMNS})
+    table = pa.Table.from_pylist([row.as_dict()], schema=ROW_SCHEMA)
+    assert table.column_names == list(COLUMNS) and ROW_SCHEMA.field("negative").nullable
