@@ -34,26 +34,25 @@ def _signer() -> Signer:
     return Signer()
 
 
-def dedup_texts(task_type: str, query: str, positive: str) -> list[str]:
-    """The texts a row is deduplicated on: query and positive, but never a classification label
-    (many rows share a label by design)."""
-    return [query] if task_type == "classification" else [query, positive]
+def dedup_texts(task_type: str, fields: dict[str, str]) -> list[str]:
+    """The texts a row is deduplicated on, as `synth.tasks` declares them: query and positive, but
+    never a classification label (many rows share a label by design) nor a corpus passage."""
+    return [fields[k] for k in TASK_TYPES[task_type].dedup_keys()]
 
 
-def analyse(task_type: str, text: str, knobs: dict, language_check: bool) -> Analysis:
+def analyse(
+    task_type: str, text: str, knobs: dict, language_check: bool, passages: tuple[str, ...] = ()
+) -> Analysis:
     try:
-        fields = validate_example(task_type, text, knobs)
+        fields = validate_example(task_type, text, knobs, passages)
         if language_check:
             problem = check_answer(task_type, fields, knobs)
             if problem is not None:
                 raise Reject(problem.reason, problem.detail)
     except Reject as r:
         return Analysis(reason=r.reason, detail=r.detail)
-    query, positive, _ = TASK_TYPES[task_type].to_row_fields(fields)
     signer = _signer()
-    return Analysis(
-        fields, fingerprints=[signer.fingerprint(t) for t in dedup_texts(task_type, query, positive)]
-    )
+    return Analysis(fields, fingerprints=[signer.fingerprint(t) for t in dedup_texts(task_type, fields)])
 
 
 def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
@@ -68,7 +67,12 @@ def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
 
 
 def classify_example(
-    task_type: str, knobs: dict, record: dict, language_check: bool, max_tokens: int | None = None
+    task_type: str,
+    knobs: dict,
+    record: dict,
+    language_check: bool,
+    max_tokens: int | None = None,
+    passages: tuple[str, ...] = (),
 ) -> tuple[Entry, Analysis | None]:
     """A step-2 journal record -> (its ledger entry, the analysis of a valid answer or None). A valid
     answer is `held` until the fold places it (kept, duplicate or decontaminated)."""
@@ -77,7 +81,7 @@ def classify_example(
     if record["finish"] == "length":
         detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
         return Entry("examples", "rejected", "truncated", detail), None
-    result = analyse(task_type, record["text"], knobs, language_check)
+    result = analyse(task_type, record["text"], knobs, language_check, passages)
     if result.fields is None:
         return Entry("examples", "rejected", result.reason, result.detail), None
     return Entry("examples", "held"), result

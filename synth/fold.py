@@ -39,9 +39,9 @@ class Outcome:
 
 def make_row(outcome: Outcome, model: str) -> Row:
     call = outcome.call
-    query, positive, negative = TASK_TYPES[call.task_type].to_row_fields(outcome.fields)
-    template = TASK_TYPES[call.task_type].generate_template
-    pair = f"{call.knobs['language']}-{call.knobs['target_language']}" if call.task_type == "bitext" else None
+    spec = TASK_TYPES[call.task_type]
+    query, positive, negative = spec.to_row_fields(outcome.fields)
+    template = spec.generate_template
     return Row(
         id=row_id(call.task_type, outcome.task, query, positive, negative),
         task_type=call.task_type,
@@ -50,7 +50,7 @@ def make_row(outcome: Outcome, model: str) -> Row:
         positive=positive,
         negative=negative,
         language=call.knobs["language"],
-        language_pair=pair,
+        language_pair=spec.language_pair(call.knobs),
         model=model,
         source="synthetic",
         knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
@@ -98,7 +98,7 @@ class Folder:
         if self.decontaminator and self.decontaminator.contaminated([row.query, row.positive, row.negative]):
             self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
             return
-        duplicate = self.dedup.check(dedup_texts(row.task_type, row.query, row.positive), outcome.fingerprints)
+        duplicate = self.dedup.check(dedup_texts(row.task_type, outcome.fields), outcome.fingerprints)
         if duplicate:
             self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
         else:

@@ -99,6 +99,8 @@ def check_fields(fields: dict[str, str], languages: dict[str, str]) -> LanguageP
     `languages` maps field name -> asked language code; fields missing from it are not checked
     (classification labels, say, are a word or two)."""
     for name, asked in languages.items():
+        if name not in fields:  # an optional field left out
+            continue
         detected = wrong_language(fields[name], asked)
         if detected is not None:
             detail = f"{name}: asked {asked}, detected {detected}"
@@ -109,6 +111,8 @@ def check_fields(fields: dict[str, str], languages: dict[str, str]) -> LanguageP
 def check_scripts(fields: dict[str, str], languages: dict[str, str]) -> LanguageProblem | None:
     """The script rule's verdict on the first field whose script cannot be its asked language's."""
     for name, asked in languages.items():
+        if name not in fields:
+            continue
         why = wrong_script(fields[name], asked)
         if why is not None:
             return LanguageProblem(name, asked, "wrong_script", f"{name}: asked {asked}, {why}")
@@ -124,29 +128,14 @@ def check_answer(task_type: str, fields: dict[str, str], knobs: dict) -> Languag
 
 def text_languages(task_type: str, knobs: dict) -> dict[str, str]:
     """Every field asked to be in a language, with that language: queries, inputs and documents;
-    not classification labels, which are category names (often kept in English by the LLM and fine
-    for training)."""
-    language = knobs["language"]
-    if task_type == "bitext":
-        return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
-    keys = ("input_text",) if task_type == "classification" else TASK_TYPES[task_type].keys
-    return dict.fromkeys(keys, language)
+    not classification labels (declared without a language in `synth.tasks`)."""
+    return TASK_TYPES[task_type].field_languages(knobs)
 
 
 def asked_languages(task_type: str, knobs: dict) -> dict[str, str]:
-    """Which language the fields worth checking were asked to be in.
+    """Which language the fields the detector reads were asked to be in.
 
     One long field per language of the answer is enough: an LLM that slips into another language
     does so for the whole answer far more often than for one field of it, and detection is the
-    generator's largest CPU cost per call. Bitext checks both sides, and its bad translation S3,
-    which is the likeliest to slip. Labels and short queries are too short to judge."""
-    language = knobs["language"]
-    if task_type == "bitext":
-        return {"S1": language, "S2": knobs["target_language"], "S3": knobs["target_language"]}
-    return {
-        "retrieval": {"positive_document": language},
-        "classification": {"input_text": language},
-        "short_short": {"input": language, "positive_document": language},  # both short: check both
-        "long_long": {"positive_document": language},
-        "sts": {"S1": language},
-    }[task_type]
+    generator's largest CPU cost per call. `synth.tasks` marks those fields (`detect=True`)."""
+    return TASK_TYPES[task_type].field_languages(knobs, detect_only=True)

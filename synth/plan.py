@@ -13,8 +13,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from synth.knobs import WeightedChoice, call_rng, requested_words, sample_knobs
-from synth.languages import language_name
+from synth.knobs import WeightedChoice, call_rng
 from synth.pricing import tokens_per_word
 from synth.render import render, template_hash
 from synth.tasks import TASK_TYPES
@@ -47,9 +46,9 @@ class Plan:
             i = len(self._calls)
             rng = call_rng(self.seed, "gen", i)
             task_type = self.types(rng)
-            knobs = sample_knobs(task_type, rng, self.languages)
+            knobs = TASK_TYPES[task_type].sample_knobs(rng, self.languages)
             slot = None
-            if TASK_TYPES[task_type].fixed_instruction is None:
+            if TASK_TYPES[task_type].instruction == "brainstorm":
                 slot = self._per_type[task_type] // self.examples_per_task
             self._per_type[task_type] += 1
             self._calls.append(PlannedCall(i, task_type, knobs, slot))
@@ -57,11 +56,7 @@ class Plan:
 
 
 def template_variables(call: PlannedCall, task: str | None) -> dict:
-    variables = dict(call.knobs)
-    variables["language"] = language_name(call.knobs["language"])
-    if call.task_type == "bitext":
-        variables["source_language"] = variables.pop("language")
-        variables["target_language"] = language_name(call.knobs["target_language"])
+    variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
     if task is not None:
         variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
     return variables
@@ -76,18 +71,8 @@ def brainstorm_prompt(task_type: str) -> str:
 
 
 def expected_completion_words(task_type: str, knobs: dict) -> float:
-    """What a compliant answer is likely to hold, in words (LLMs overshoot "at least N")."""
-    low, high = requested_words(task_type, knobs)
-    if task_type == "retrieval":
-        return 2 * 1.3 * low + 15  # two documents and a query
-    if task_type == "classification":
-        return (0.8 * high if high else 1.3 * low) + 10
-    if task_type == "long_long":
-        return 2 * 1.3 * low
-    if task_type == "short_short":
-        return 30
-    unit_words = {"phrase": 6, "sentence": 20, "passage": 120}[knobs["unit"]]
-    return 3 * unit_words
+    """What a compliant answer is likely to hold, in words, from the declared lengths."""
+    return TASK_TYPES[task_type].expected_words(knobs)
 
 
 def completion_token_estimate(task_type: str, knobs: dict) -> int:

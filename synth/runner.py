@@ -116,7 +116,7 @@ class Runner:
                 fallback=t.fallback_tasks,
             )  # fmt: skip
             for name, t in TASK_TYPES.items()
-            if t.fixed_instruction is None
+            if t.instruction == "brainstorm"
         }
         # Tokens of answers already in the journal count against --max-cost: they were paid for.
         for record in journal.records.values():
@@ -215,11 +215,13 @@ class Runner:
         max_tokens = max_tokens_for(call.task_type, call.knobs, self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + completion_token_estimate(call.task_type, call.knobs)
         schema = json_schema(call.task_type)
-        outcome = Outcome(call, task if spec.fixed_instruction is None else spec.fixed_instruction, None)
+        outcome = Outcome(call, spec.fixed_instruction or task, None)
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
-            entry, result = classify_example(call.task_type, call.knobs, record, self.language_check, max_tokens)
+            entry, result = classify_example(
+                call.task_type, call.knobs, record, self.language_check, max_tokens
+            )
             self.ledger.record(key, entry)
             if result is not None:
                 outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
@@ -366,5 +368,8 @@ class Runner:
             rejects=self.rejects(),
             decontamination=None
             if decontaminator is None
-            else {"sets": [str(p) for p in decontaminator.paths], "texts_indexed": decontaminator.texts_indexed},
+            else {
+                "sets": [str(p) for p in decontaminator.paths],
+                "texts_indexed": decontaminator.texts_indexed,
+            },
         )

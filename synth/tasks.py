@@ -1,40 +1,31 @@
-"""The six task types of the paper and how each one's LLM output maps onto a training row.
+"""Every task type, declared once: knobs, answer keys and their roles, length rules, languages,
+dedup fields (see `synth.task_spec` for what each entry means, and shared/design.md).
 
-Step-2 answers carry task-specific keys (see shared/design.md); `to_row_fields` maps them onto
-(query, positive, negative). sts and bitext have no brainstorm step: their instruction is fixed.
+The paper's six types write every example from scratch; sts and bitext have no brainstorm step, their
+instruction is fixed. A new task type is one entry here plus its templates in prompts/.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from synth.knobs import (
+    CLARITY,
+    CLASSIFICATION_NUM_WORDS,
+    DIFFICULTY_ASYMMETRIC,
+    DIFFICULTY_SYMMETRIC,
+    HIGH_SCORES,
+    LONG_LONG_MIN_WORDS,
+    LOW_SCORES_BITEXT,
+    LOW_SCORES_STS,
+    QUERY_LENGTHS,
+    QUERY_TYPES,
+    RETRIEVAL_NUM_WORDS,
+    SHORT_SHORT_MAX_WORDS,
+    UNIT_MAX_WORDS,
+    UNIT_TYPICAL_WORDS,
+    UNITS,
+)
+from synth.task_spec import Field, Knob, Length, TaskType
 from synth.weights import parse_weighted
-
-
-@dataclass(frozen=True)
-class TaskType:
-    name: str
-    keys: tuple[str, ...]  # the exact keys of the step-2 JSON object
-    query_key: str
-    positive_key: str
-    negative_key: str | None
-    paper_count: int  # examples of this type in the paper's 500k-example data set
-    fixed_instruction: str | None = None  # set for types without a brainstorm step
-    # Used only when brainstorming gave no task at all (a weak model): see synth.pools.
-    fallback_tasks: tuple[str, ...] = ()
-
-    @property
-    def brainstorm_template(self) -> str | None:
-        return None if self.fixed_instruction else f"{self.name}_brainstorm.j2"
-
-    @property
-    def generate_template(self) -> str:
-        return f"{self.name}_generate.j2"
-
-    def to_row_fields(self, obj: dict[str, str]) -> tuple[str, str, str | None]:
-        negative = obj[self.negative_key] if self.negative_key else None
-        return obj[self.query_key], obj[self.positive_key], negative
-
 
 # Step-1 answers are a JSON list of task definitions; guided decoding needs an object at the root
 # (OpenAI's structured outputs), so guided brainstorms get {"tasks": [...]}, which validation accepts.
@@ -82,25 +73,88 @@ FALLBACK_LONG_LONG = (
     "Given a product's full description, retrieve descriptions of competing products.",
 )
 
-TASK_TYPES: dict[str, TaskType] = {
-    t.name: t
-    for t in (
-        TaskType("retrieval", ("user_query", "positive_document", "hard_negative_document"),
-                 "user_query", "positive_document", "hard_negative_document", 167_000,
-                 fallback_tasks=FALLBACK_RETRIEVAL),
-        TaskType("classification", ("input_text", "label", "misleading_label"),
-                 "input_text", "label", "misleading_label", 122_000,
-                 fallback_tasks=FALLBACK_CLASSIFICATION),
-        TaskType("sts", ("S1", "S2", "S3"), "S1", "S2", "S3", 99_000,
-                 fixed_instruction="Retrieve semantically similar text."),
-        TaskType("bitext", ("S1", "S2", "S3"), "S1", "S2", "S3", 89_000,
-                 fixed_instruction="Retrieve parallel sentences."),
-        TaskType("long_long", ("input", "positive_document"), "input", "positive_document", None, 17_000,
-                 fallback_tasks=FALLBACK_LONG_LONG),
-        TaskType("short_short", ("input", "positive_document"), "input", "positive_document", None, 13_000,
-                 fallback_tasks=FALLBACK_SHORT_SHORT),
-    )
-}  # fmt: skip
+LANGUAGE = Knob(name="language", language="run")
+DIFFICULTY = Knob(name="difficulty", values=DIFFICULTY_ASYMMETRIC)
+UNIT_LENGTH = Length(at_most=UNIT_MAX_WORDS, typical=UNIT_TYPICAL_WORDS, by="unit")
+SHORT_TEXT = Length(at_most=SHORT_SHORT_MAX_WORDS, typical=15)
+LONG_TEXT = Length(at_least=LONG_LONG_MIN_WORDS)
+
+
+def _symmetric_knobs(low_scores: tuple[float, ...], *languages: Knob) -> tuple[Knob, ...]:
+    return (*languages, Knob(name="unit", values=UNITS), Knob(name="high_score", values=HIGH_SCORES),
+            Knob(name="low_score", values=low_scores), Knob(name="difficulty", values=DIFFICULTY_SYMMETRIC))  # fmt: skip
+
+
+def _declare(*types: TaskType) -> dict[str, TaskType]:
+    return {t.name: t for t in types}
+
+
+TASK_TYPES: dict[str, TaskType] = _declare(
+    TaskType(
+        name="retrieval", instruction="brainstorm", paper_count=167_000, fallback_tasks=FALLBACK_RETRIEVAL,
+        knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
+               Knob(name="clarity", values=CLARITY), Knob(name="num_words", values=RETRIEVAL_NUM_WORDS), DIFFICULTY),
+        fields=(Field(key="user_query", role="query", typical_words=15, dedup=True),
+                Field(key="positive_document", role="positive", detect=True, length=Length(at_least="num_words"), dedup=True),
+                Field(key="hard_negative_document", role="negative", length=Length(at_least="num_words"))),
+        distinct=(("positive_document", "hard_negative_document", "positive_equals_negative"),),
+        query_not_in_documents=True,
+    ),
+    TaskType(
+        name="classification", instruction="brainstorm", paper_count=122_000,
+        fallback_tasks=FALLBACK_CLASSIFICATION,
+        knobs=(LANGUAGE, Knob(name="num_words", values=CLASSIFICATION_NUM_WORDS), Knob(name="clarity", values=CLARITY),
+               DIFFICULTY),
+        # Labels are category names, often kept in English by the LLM and fine for training: no language,
+        # and never a dedup text (many rows share a label by design).
+        fields=(Field(key="input_text", role="query", detect=True, length=Length(spec="num_words"), dedup=True),
+                Field(key="label", role="positive", language=None, typical_words=5),
+                Field(key="misleading_label", role="negative", language=None, typical_words=5)),
+        distinct=(("label", "misleading_label", "label_equals_misleading"),),
+    ),
+    TaskType(
+        name="sts", instruction="fixed", paper_count=99_000, fixed_instruction="Retrieve semantically similar text.",
+        knobs=_symmetric_knobs(LOW_SCORES_STS, LANGUAGE),
+        fields=(Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
+                Field(key="S2", role="positive", length=UNIT_LENGTH, dedup=True),
+                Field(key="S3", role="negative", length=UNIT_LENGTH)),
+        distinct=(("S2", "S3", "positive_equals_negative"), ("S1", "S2", "query_equals_positive")),
+    ),
+    TaskType(
+        name="bitext", instruction="fixed", paper_count=89_000, fixed_instruction="Retrieve parallel sentences.",
+        knobs=_symmetric_knobs(LOW_SCORES_BITEXT, Knob(name="language", language="run", var="source_language"),
+                               Knob(name="target_language", language="other")),
+        # Both sides are checked, and the bad translation S3 too: it is the likeliest to slip.
+        fields=(Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
+                Field(key="S2", role="positive", language="target_language", detect=True, length=UNIT_LENGTH,
+                      dedup=True),
+                Field(key="S3", role="negative", language="target_language", detect=True, length=UNIT_LENGTH)),
+        distinct=(("S2", "S3", "positive_equals_negative"), ("S1", "S2", "query_equals_positive")),
+    ),
+    TaskType(
+        name="long_long", instruction="brainstorm", paper_count=17_000, fallback_tasks=FALLBACK_LONG_LONG,
+        knobs=(LANGUAGE,),
+        fields=(Field(key="input", role="query", length=LONG_TEXT, dedup=True),
+                Field(key="positive_document", role="positive", detect=True, length=LONG_TEXT, dedup=True)),
+        query_not_in_documents=True,
+    ),
+    TaskType(
+        name="short_short", instruction="brainstorm", paper_count=13_000, fallback_tasks=FALLBACK_SHORT_SHORT,
+        knobs=(LANGUAGE,),
+        # Both short: the detector reads both.
+        fields=(Field(key="input", role="query", detect=True, length=SHORT_TEXT, dedup=True),
+                Field(key="positive_document", role="positive", detect=True, length=SHORT_TEXT, dedup=True)),
+        query_not_in_documents=True,
+    ),
+)  # fmt: skip
+
+
+def task_type(name: str) -> TaskType:
+    """The declaration of `name`, or one error listing the declared types."""
+    try:
+        return TASK_TYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown task type {name!r}; declared: {', '.join(TASK_TYPES)}") from None
 
 
 def parse_task_mix(task_types: str | None, task_mix: str | None) -> dict[str, float]:
@@ -109,12 +163,17 @@ def parse_task_mix(task_types: str | None, task_mix: str | None) -> dict[str, fl
     if task_types and task_mix:
         raise ValueError("--task-types and --task-mix: give one of them, not both")
     spec = task_mix or task_types
+    paper = {name: float(t.paper_count) for name, t in TASK_TYPES.items() if t.paper_count}
     if not spec:
-        return {name: float(t.paper_count) for name, t in TASK_TYPES.items()}
+        return paper
     flag = "--task-mix" if task_mix else "--task-types"
-    paper = {name: float(t.paper_count) for name, t in TASK_TYPES.items()}
     return parse_weighted(
-        spec, flag, TASK_TYPES, paper.__getitem__, "task type", allow_weights=bool(task_mix)
+        spec,
+        flag,
+        TASK_TYPES,
+        lambda n: float(TASK_TYPES[n].paper_count or 1),
+        "task type",
+        allow_weights=bool(task_mix),
     )
 
 

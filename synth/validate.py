@@ -7,8 +7,8 @@ Step 1 (`validate_brainstorm`): each item of the list must read as an instructio
 is set aside with a reason (`task_too_short`, `task_identifier`, `task_fragment`, `task_not_text`);
 a weak model's broken JSON otherwise turns into tasks such as "regression" or `"query": "x"`.
 
-Step 2 (`validate_example`), the length rule: every long field of an answer (`requested_lengths`:
-the documents, classification's input, the S1-S3 of a triple) must have at least MIN_WORDS_FACTOR
+Step 2 (`validate_example`), the length rule: every long field of an answer (declared in
+`synth.tasks` with a `Length`: the documents, classification's input, the S1-S3 of a triple) must have at least MIN_WORDS_FACTOR
 (one half) of the words its prompt asked, and, where the prompt set a maximum, at most
 MAX_WORDS_FACTOR times it plus MAX_WORDS_SLACK. Words are counted per field in its language
 (characters / average word length for scripts written without spaces). Anything else is rejected as
@@ -24,7 +24,6 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from synth.knobs import field_language, requested_lengths
 from synth.parsing import ParseError, extract_json
 from synth.tasks import TASK_TYPES
 from synth.text import count_words, count_words_any, normalize
@@ -53,21 +52,22 @@ class Reject(ValueError):
 
 @cache
 def schema_model(task_type: str) -> type[BaseModel]:
-    keys = TASK_TYPES[task_type].keys
+    spec = TASK_TYPES[task_type]
     return create_model(  # type: ignore[call-overload]
         f"{task_type}_example",
         __config__=ConfigDict(extra="ignore", strict=True),
-        **{k: (str, ...) for k in keys},
+        **{f.key: (str | None, None) if f.optional else (str, ...) for f in spec.fields},
     )
 
 
 def json_schema(task_type: str) -> dict:
     """JSON schema of a step-2 answer, for backends that offer guided decoding."""
-    keys = TASK_TYPES[task_type].keys
+    spec = TASK_TYPES[task_type]
     return {
         "type": "object",
-        "properties": {k: {"type": "string"} for k in keys},
-        "required": list(keys),
+        "properties": {k: {"type": "string"} for k in spec.keys},
+        # Strict structured outputs (OpenAI) require every property; an optional one may come empty.
+        "required": list(spec.keys),
         "additionalProperties": False,
     }
 
@@ -160,13 +160,16 @@ def task_problem(task: str) -> tuple[str, str] | None:
     return None
 
 
-def validate_example(task_type: str, text: str, knobs: dict) -> dict[str, str]:
-    """The answer's fields for `task_type`, or `Reject`."""
+def validate_example(
+    task_type: str, text: str, knobs: dict, passages: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The answer's fields for `task_type`, or `Reject`. `passages`: the corpus passages a grounded
+    prompt read (they are the positives, and a query must not copy them)."""
     value = parse_answer(text)
     if not isinstance(value, dict):
         raise Reject("not_an_object", f"expected a JSON object, got {type(value).__name__}")
     spec = TASK_TYPES[task_type]
-    missing = [k for k in spec.keys if k not in value]
+    missing = [k for k in spec.required_keys if k not in value]
     if missing:
         raise Reject("missing_keys", f"missing {', '.join(missing)}")
     try:
@@ -174,36 +177,39 @@ def validate_example(task_type: str, text: str, knobs: dict) -> dict[str, str]:
     except ValidationError as err:
         bad = ", ".join(str(e["loc"][0]) for e in err.errors())
         raise Reject("wrong_type", f"not a string: {bad}") from None
-    obj = {k: v.strip() for k, v in obj.items()}
-    empty = [k for k, v in obj.items() if not v]
+    obj = {k: (v or "").strip() for k, v in obj.items()}
+    optional = {f.key for f in spec.fields if f.optional}
+    empty = [k for k, v in obj.items() if not v and k not in optional]
     if empty:
         raise Reject("empty_field", ", ".join(empty))
-    _check_semantics(task_type, obj, knobs)
+    obj = {k: v for k, v in obj.items() if v}  # an optional field left empty is absent
+    _check_semantics(task_type, obj, knobs, passages)
     return obj
 
 
-def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict) -> None:
+def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict, passages: tuple[str, ...]) -> None:
     spec = TASK_TYPES[task_type]
-    query, positive, negative = spec.to_row_fields(obj)
-    if negative is not None and normalize(positive) == normalize(negative):
-        reason = "label_equals_misleading" if task_type == "classification" else "positive_equals_negative"
-        raise Reject(reason, "the positive and the negative are the same text")
-    if task_type in ("sts", "bitext") and normalize(query) == normalize(positive):
-        raise Reject("query_equals_positive", "S1 and S2 are the same text")
-    language = knobs["language"]
-    if task_type in ("retrieval", "short_short", "long_long"):
+    for a, b, reason in spec.distinct:
+        if a in obj and b in obj and normalize(obj[a]) == normalize(obj[b]):
+            raise Reject(reason, f"{a} and {b} are the same text")
+    if spec.query_not_in_documents:
+        query = obj[spec.field("query").key]
+        documents = [obj[f.key] for f in spec.fields if f.role in ("positive", "negative") and f.key in obj]
         q = normalize(query)
-        if count_words(query, language) >= QUERY_COPY_MIN_WORDS and any(
-            q in normalize(d) for d in (positive, negative) if d
+        if count_words(query, knobs["language"]) >= QUERY_COPY_MIN_WORDS and any(
+            q in normalize(d) for d in (*documents, *passages)
         ):
             raise Reject("query_copied", "the query appears verbatim in a document")
-    _check_lengths(task_type, obj, knobs)
+    _check_lengths(spec, obj, knobs)
 
 
-def _check_lengths(task_type: str, obj: dict[str, str], knobs: dict) -> None:
+def _check_lengths(spec, obj: dict[str, str], knobs: dict) -> None:
     """The length rule of the module docstring, on every long field."""
-    for name, (low, high) in requested_lengths(task_type, knobs).items():
-        words = count_words(obj[name], field_language(task_type, name, knobs))
+    languages = spec.field_languages(knobs)
+    for name, (low, high) in spec.lengths(knobs).items():
+        if name not in obj:  # an optional field left out
+            continue
+        words = count_words(obj[name], languages.get(name, knobs["language"]))
         if words < low * MIN_WORDS_FACTOR:
             need = f"{low * MIN_WORDS_FACTOR:g}"
             raise Reject("too_short", f"{name}: {words:.0f} words, asked at least {low} (needs {need})")

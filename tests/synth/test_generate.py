@@ -24,7 +24,7 @@ def test_every_task_type_end_to_end(fake, tmp_path):
     for r in rows:
         spec = TASK_TYPES[r["task_type"]]
         assert r["query"] and r["positive"] and r["language"] in {"en", "de", "ko"}
-        assert (r["negative"] is None) == (spec.negative_key is None)
+        assert (r["negative"] is None) == (spec.field("negative") is None)
         assert r["instruction"] == (spec.fixed_instruction or r["instruction"]) and r["instruction"]
         assert re.fullmatch(r"[0-9a-f]{12}", r["template_hash"]) and r["template"] == spec.generate_template
         knobs = json.loads(r["knobs"])

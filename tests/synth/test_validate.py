@@ -183,9 +183,13 @@ def test_a_maximum_is_three_times_what_was_asked_plus_slack():
     assert err.value.detail == "input_text: 36 words, asked at most 10 (allows 35)"
 
 
-def test_requested_words_still_gives_plan_the_main_text():
-    from synth.knobs import requested_lengths, requested_words
+def test_declared_lengths_give_every_long_field_and_the_token_estimates():
+    from synth.tasks import TASK_TYPES
 
-    assert requested_words("retrieval", {"num_words": 200}) == (200, None)
-    assert requested_words("sts", {"unit": "phrase"}) == (1, 40)
-    assert set(requested_lengths("bitext", {"unit": "passage"})) == {"S1", "S2", "S3"}
+    assert TASK_TYPES["retrieval"].lengths({"num_words": 200}) == {
+        "positive_document": (200, None), "hard_negative_document": (200, None)}  # fmt: skip
+    assert TASK_TYPES["sts"].lengths({"unit": "phrase"})["S2"] == (1, 40)
+    assert set(TASK_TYPES["bitext"].lengths({"unit": "passage"})) == {"S1", "S2", "S3"}
+    assert TASK_TYPES["classification"].lengths({"num_words": "less than 10"}) == {"input_text": (1, 10)}
+    # what the plan budgets max_tokens from: two 200-word documents and a query
+    assert TASK_TYPES["retrieval"].expected_words({"num_words": 200}) == 2 * 1.3 * 200 + 15
