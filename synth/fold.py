@@ -12,7 +12,9 @@ the rows an uninterrupted run with the same answers would.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from synth.answers import dedup_texts
 from synth.decontam import Decontaminator
@@ -23,11 +25,15 @@ from synth.render import template_hash
 from synth.rows import Row, row_id
 from synth.tasks import TASK_TYPES
 
+if TYPE_CHECKING:
+    from synth.corpus import Passage
+
 
 @dataclass
 class Outcome:
     """What step-2 call `call.index` came to: valid fields (under journal key `key`), or None when
-    every attempt failed; `incomplete` when a budget stopped it before it finished."""
+    every attempt failed; `incomplete` when a budget stopped it before it finished. `task` is the
+    row's instruction: brainstormed, fixed, or written by the answer itself."""
 
     call: PlannedCall
     task: str | None
@@ -37,32 +43,46 @@ class Outcome:
     incomplete: str | None = None
 
 
-def make_row(outcome: Outcome, model: str) -> Row:
+def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) -> list[Row]:
+    """The rows of a valid answer: one, or one per corpus passage it read (they are its positives)."""
     call = outcome.call
     spec = TASK_TYPES[call.task_type]
     query, positive, negative = spec.to_row_fields(outcome.fields)
     template = spec.generate_template
-    return Row(
-        id=row_id(call.task_type, outcome.task, query, positive, negative),
-        task_type=call.task_type,
-        instruction=outcome.task,
-        query=query,
-        positive=positive,
-        negative=negative,
-        language=call.knobs["language"],
-        language_pair=spec.language_pair(call.knobs),
-        model=model,
-        source="synthetic",
-        knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
-        template=template,
-        template_hash=template_hash(template),
-        call=outcome.key,
-    )
+    common = dict(task_type=call.task_type, instruction=outcome.task, query=query, negative=negative,
+                  language=call.knobs["language"], language_pair=spec.language_pair(call.knobs), model=model,
+                  source="synthetic", knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
+                  template=template, template_hash=template_hash(template), call=outcome.key)  # fmt: skip
+    if not passages:
+        return [
+            Row(
+                id=row_id(call.task_type, outcome.task, query, positive, negative),
+                positive=positive,
+                **common,
+            )
+        ]
+    return [
+        Row(
+            id=row_id(call.task_type, outcome.task, query, p.text, negative),
+            positive=p.text,
+            passage_id=p.id,
+            **common,
+        )
+        for p in passages
+    ]
 
 
 class Folder:
-    def __init__(self, target: int, model: str, ledger: Ledger, decontaminator: Decontaminator | None = None):
+    def __init__(
+        self,
+        target: int,
+        model: str,
+        ledger: Ledger,
+        decontaminator: Decontaminator | None = None,
+        corpus: Mapping[str, Passage] | None = None,
+    ):
         self.target = target
+        self.corpus = corpus or {}
         self.model = model
         self.ledger = ledger
         self.decontaminator = decontaminator
@@ -94,13 +114,17 @@ class Folder:
                 self._place(outcome)
 
     def _place(self, outcome: Outcome) -> None:
-        row = make_row(outcome, self.model)
-        if self.decontaminator and self.decontaminator.contaminated([row.query, row.positive, row.negative]):
+        rows = make_rows(outcome, self.model, [self.corpus[p] for p in outcome.call.passages])
+        if self.decontaminator and any(
+            self.decontaminator.contaminated([r.query, r.positive, r.negative]) for r in rows
+        ):
             self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
             return
-        duplicate = self.dedup.check(dedup_texts(row.task_type, outcome.fields), outcome.fingerprints)
+        duplicate = self.dedup.check(
+            dedup_texts(outcome.call.task_type, outcome.fields), outcome.fingerprints
+        )
         if duplicate:
             self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
         else:
-            self.rows.append(row.as_dict())
+            self.rows.extend(r.as_dict() for r in rows)
             self.ledger.record(outcome.key, Entry("examples", "kept"))

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from synth.knobs import WeightedChoice, call_rng
 from synth.pricing import tokens_per_word
 from synth.render import render, template_hash
 from synth.tasks import TASK_TYPES
+
+if TYPE_CHECKING:
+    from synth.corpus import Passage
+    from synth.grounding import Grounding
 
 MAX_TOKENS_FLOOR = 512
 JSON_OVERHEAD_TOKENS = 64
@@ -27,17 +33,26 @@ class PlannedCall:
     index: int
     task_type: str
     knobs: dict
-    slot: int | None  # task slot in the brainstorm pool; None for sts and bitext
+    slot: int | None  # task slot in the brainstorm pool; None for types that do not brainstorm
+    passages: tuple[str, ...] = ()  # corpus passage ids a grounded call reads; they are its positives
 
 
 class Plan:
     def __init__(
-        self, seed: int, task_mix: dict[str, float], languages: dict[str, float], examples_per_task: int
+        self,
+        seed: int,
+        task_mix: dict[str, float],
+        languages: dict[str, float],
+        examples_per_task: int,
+        grounding: Grounding | None = None,
+        corpus: Mapping[str, Passage] | None = None,
     ):
         self.seed = seed
         self.types = WeightedChoice(task_mix)
         self.languages = WeightedChoice(languages)
         self.examples_per_task = examples_per_task
+        self.grounding = grounding
+        self.corpus = corpus or {}  # passage id -> Passage, for grounded prompts and rows
         self._calls: list[PlannedCall] = []
         self._per_type: Counter[str] = Counter()
 
@@ -46,24 +61,29 @@ class Plan:
             i = len(self._calls)
             rng = call_rng(self.seed, "gen", i)
             task_type = self.types(rng)
-            knobs = TASK_TYPES[task_type].sample_knobs(rng, self.languages)
-            slot = None
-            if TASK_TYPES[task_type].instruction == "brainstorm":
-                slot = self._per_type[task_type] // self.examples_per_task
+            spec = TASK_TYPES[task_type]
+            knobs = spec.sample_knobs(rng, self.languages)
+            j = self._per_type[task_type]  # this call is the j-th of its type
+            slot = j // self.examples_per_task if spec.instruction == "brainstorm" else None
+            passages = self.grounding.passages_for(j, spec.hops(knobs)) if spec.passages else ()
             self._per_type[task_type] += 1
-            self._calls.append(PlannedCall(i, task_type, knobs, slot))
+            self._calls.append(PlannedCall(i, task_type, knobs, slot, passages))
         return self._calls[index]
 
 
-def template_variables(call: PlannedCall, task: str | None) -> dict:
+def template_variables(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> dict:
     variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
     if task is not None:
         variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
+    if passages:  # the user's text: inserted as values too
+        variables.update(
+            passage=passages[0].text, title=passages[0].title, passages=[p.text for p in passages]
+        )
     return variables
 
 
-def generate_prompt(call: PlannedCall, task: str | None) -> str:
-    return render(TASK_TYPES[call.task_type].generate_template, **template_variables(call, task))
+def generate_prompt(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> str:
+    return render(TASK_TYPES[call.task_type].generate_template, **template_variables(call, task, passages))
 
 
 def brainstorm_prompt(task_type: str) -> str:

@@ -7,9 +7,11 @@ The fields are written here once; the parquet schema (`ROW_SCHEMA`) and the colu
         query="do bats see", positive="Most bats see well ...", negative="Bats hunt ...",
         language="en", language_pair=None, model="gpt-4o-mini", source="synthetic",
         knobs='{"clarity": "clear", ...}', template="retrieval_generate.j2",
-        template_hash="9c1e...", call="g:17:0")
+        template_hash="9c1e...", call="g:17:0", passage_id=None)
 
-`synth.mine` adds one optional column, `MINED_NEGATIVES` (a list of strings), to a copy of a dir.
+Rows grounded in a corpus (`--corpus`) carry the id of their positive passage; one answer of a
+multi-hop type gives one row per passage it read. `synth.mine` adds one optional column,
+`MINED_NEGATIVES` (a list of strings), to a copy of a dir.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Row:
     template: str  # the step-2 template's file name
     template_hash: str  # its SHA-256, first 12 hex digits
     call: str  # the journal key of the answer, e.g. "g:17:0"
+    passage_id: str | None = None  # grounded rows: the corpus passage that is the positive
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)  # a plain dataclass: its __dict__ is exactly its fields

@@ -105,7 +105,7 @@ class Runner:
         self.progress = progress
         self.language_check = language_check
         self.ledger = Ledger()
-        self.folder = Folder(limits.target, model, self.ledger, decontaminator)
+        self.folder = Folder(limits.target, model, self.ledger, decontaminator, plan.corpus)
         self.pools = {
             name: TaskPool(
                 name,
@@ -211,7 +211,9 @@ class Runner:
         call = self.plan[index]
         spec = TASK_TYPES[call.task_type]
         task = await self.pools[call.task_type].get(call.slot) if call.slot is not None else None
-        prompt = generate_prompt(call, task)
+        passages = [self.plan.corpus[p] for p in call.passages]
+        texts = tuple(p.text for p in passages)
+        prompt = generate_prompt(call, task, passages)
         max_tokens = max_tokens_for(call.task_type, call.knobs, self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + completion_token_estimate(call.task_type, call.knobs)
         schema = json_schema(call.task_type)
@@ -220,11 +222,13 @@ class Runner:
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est)
             entry, result = classify_example(
-                call.task_type, call.knobs, record, self.language_check, max_tokens
+                call.task_type, call.knobs, record, self.language_check, max_tokens, texts
             )
             self.ledger.record(key, entry)
             if result is not None:
                 outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
+                if spec.instruction == "answer":  # the answer wrote its own task definition
+                    outcome.task = result.fields[spec.field("instruction").key]
                 return outcome
             if entry.reason == "truncated":
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
@@ -323,7 +327,10 @@ class Runner:
                 entry, _ = self._classify_brainstorm(record)
             else:
                 call = self.plan[int(key.split(":")[1])]
-                entry, _ = classify_example(call.task_type, call.knobs, record, self.language_check)
+                texts = tuple(self.plan.corpus[p].text for p in call.passages)
+                entry, _ = classify_example(
+                    call.task_type, call.knobs, record, self.language_check, None, texts
+                )
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"
         for key, entry in list(self.ledger.entries.items()):

@@ -53,7 +53,8 @@ class Length(_Declared):
     """The words a field was asked to have, resolved against the call's knobs.
 
     at_least / at_most: words, or (at_least) the name of a knob holding them; at_most and typical
-    may be keyed by the value of knob `by`; `spec` names a knob reading "less than N" / "at least N".
+    may be keyed by the value of knob `by`; `spec` names a knob reading "less than N" / "at least N";
+    `of_passage`: at least this share of the words of the corpus passage the prompt showed.
 
     >>> Length(spec="num_words").resolve({"num_words": "less than 10"})
     (1, 10)
@@ -64,13 +65,16 @@ class Length(_Declared):
     spec: str | None = None
     by: str | None = None
     typical: int | dict[str, int] | None = None  # what a compliant answer usually has (token estimates)
+    of_passage: float | None = None
 
     def knob_names(self) -> set[str]:
         names = {n for n in (self.spec, self.by) if n}
         return names | ({self.at_least} if isinstance(self.at_least, str) else set())
 
-    def resolve(self, knobs: dict) -> tuple[int, int | None]:
+    def resolve(self, knobs: dict, passage_words: int = 0) -> tuple[int, int | None]:
         """(minimum, maximum or None) words asked."""
+        if self.of_passage is not None:
+            return max(1, round(self.of_passage * passage_words)), None
         if self.spec is not None:
             value = str(knobs[self.spec])
             n = int(value.split()[-1])
@@ -112,9 +116,12 @@ class TaskType(_Declared):
     fields: tuple[Field, ...]
     knobs: tuple[Knob, ...]
     paper_count: int = 0  # its weight in the default mix (examples in the paper's 500k); 0: not in it
+    corpus_weight: int = 0  # its weight in the default mix of a --corpus run; 0: not in it
     fixed_instruction: str | None = None
     fallback_tasks: tuple[str, ...] = ()  # used when brainstorming gave no task (synth.pools)
-    passages: int = 0  # corpus passages its prompt reads; they are the row's positives
+    passages: int = (
+        0  # corpus passages its prompt reads (a `hops` knob may ask fewer); they are the positives
+    )
     distinct: tuple[tuple[str, str, str], ...] = ()  # (key, key, reject reason): must not be the same text
     query_not_in_documents: bool = False  # a long query copied into a document is rejected
 
@@ -140,6 +147,8 @@ class TaskType(_Declared):
             problems.append("a brainstormed type needs fallback_tasks")
         if "language" not in knobs:
             problems.append("a 'language' knob")
+        if self.corpus_weight and not self.passages:
+            problems.append("corpus_weight is for types that read passages")
         for f in self.fields:
             if f.language and f.language not in knobs:
                 problems.append(f"field {f.key!r}: no knob {f.language!r}")
@@ -206,9 +215,13 @@ class TaskType(_Declared):
             (obj.get(negative.key) or None) if negative else None,
         )
 
-    def lengths(self, knobs: dict) -> dict[str, tuple[int, int | None]]:
+    def lengths(self, knobs: dict, passage_words: int = 0) -> dict[str, tuple[int, int | None]]:
         """{key: (minimum, maximum)} words asked of every long field."""
-        return {f.key: f.length.resolve(knobs) for f in self.fields if f.length}
+        return {f.key: f.length.resolve(knobs, passage_words) for f in self.fields if f.length}
+
+    def hops(self, knobs: dict) -> int:
+        """Corpus passages one call reads."""
+        return int(knobs.get("hops", self.passages))
 
     def expected_words(self, knobs: dict) -> float:
         return sum(f.length.expected(knobs) if f.length else f.typical_words for f in self.fields)

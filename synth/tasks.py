@@ -146,6 +146,26 @@ TASK_TYPES: dict[str, TaskType] = _declare(
                 Field(key="positive_document", role="positive", detect=True, length=SHORT_TEXT, dedup=True)),
         query_not_in_documents=True,
     ),
+    # Grounded in the user's corpus (--corpus): the LLM reads passages and writes the instruction and a
+    # query they answer; the passages are the positives. The query's language is a knob like any other,
+    # so cross-lingual queries come free; the passage's own language is the user's and is not checked.
+    TaskType(
+        name="grounded_query", instruction="answer", passages=1, corpus_weight=4,
+        knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
+               Knob(name="clarity", values=CLARITY), DIFFICULTY),
+        fields=(Field(key="task", role="instruction", language=None, typical_words=15),
+                Field(key="query", role="query", typical_words=12, dedup=True),
+                Field(key="hard_negative", role="negative", language=None, optional=True,
+                      length=Length(of_passage=0.5, typical=150))),
+        query_not_in_documents=True,
+    ),
+    TaskType(
+        name="multi_hop", instruction="answer", passages=3, corpus_weight=1,
+        knobs=(LANGUAGE, Knob(name="hops", values=(2, 3)), Knob(name="clarity", values=CLARITY), DIFFICULTY),
+        fields=(Field(key="task", role="instruction", language=None, typical_words=20),
+                Field(key="query", role="query", typical_words=25, dedup=True)),
+        query_not_in_documents=True,
+    ),
 )  # fmt: skip
 
 
@@ -157,24 +177,31 @@ def task_type(name: str) -> TaskType:
         raise ValueError(f"unknown task type {name!r}; declared: {', '.join(TASK_TYPES)}") from None
 
 
-def parse_task_mix(task_types: str | None, task_mix: str | None) -> dict[str, float]:
-    """Weights per task type: the paper's counts, restricted by `--task-types a,b` or set by
-    `--task-mix a:0.7,b:0.3` (a bare name in --task-mix keeps its paper weight)."""
+def default_weight(name: str) -> float:
+    """A type's share of its family's default mix: the paper's types by their example counts, the
+    grounded types by their corpus weights."""
+    spec = TASK_TYPES[name]
+    family = [t for t in TASK_TYPES.values() if bool(t.passages) == bool(spec.passages)]
+    weight = (lambda t: t.corpus_weight) if spec.passages else (lambda t: t.paper_count)
+    return (weight(spec) or 1) / (sum(weight(t) for t in family) or 1)
+
+
+def parse_task_mix(task_types: str | None, task_mix: str | None, corpus: bool = False) -> dict[str, float]:
+    """Weights per task type: the default mix (the paper's counts; with a corpus, the grounded types'
+    weights), restricted by `--task-types a,b` or set by `--task-mix a:0.7,b:0.3` (a bare name in
+    --task-mix keeps its default share)."""
     if task_types and task_mix:
         raise ValueError("--task-types and --task-mix: give one of them, not both")
     spec = task_mix or task_types
-    paper = {name: float(t.paper_count) for name, t in TASK_TYPES.items() if t.paper_count}
     if not spec:
-        return paper
+        weights = {n: float(t.corpus_weight if corpus else t.paper_count) for n, t in TASK_TYPES.items()}
+        return {n: w for n, w in weights.items() if w}
     flag = "--task-mix" if task_mix else "--task-types"
-    return parse_weighted(
-        spec,
-        flag,
-        TASK_TYPES,
-        lambda n: float(TASK_TYPES[n].paper_count or 1),
-        "task type",
-        allow_weights=bool(task_mix),
-    )
+    mix = parse_weighted(spec, flag, TASK_TYPES, default_weight, "task type", allow_weights=bool(task_mix))
+    grounded = [n for n in mix if TASK_TYPES[n].passages]
+    if grounded and not corpus:
+        raise ValueError(f"{flag}: {', '.join(grounded)} read passages of a corpus: give --corpus")
+    return mix
 
 
 def fit_to_languages(

@@ -189,6 +189,13 @@ def validate_example(
 
 def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict, passages: tuple[str, ...]) -> None:
     spec = TASK_TYPES[task_type]
+    instruction = spec.field("instruction")
+    if instruction is not None and (problem := task_problem(obj[instruction.key])) is not None:
+        raise Reject(problem[0], f"{instruction.key}: {problem[1]}")
+    negative = spec.field("negative")
+    if passages and negative is not None and negative.key in obj:
+        if any(normalize(obj[negative.key]) == normalize(p) for p in passages):
+            raise Reject("positive_equals_negative", f"{negative.key} repeats the passage")
     for a, b, reason in spec.distinct:
         if a in obj and b in obj and normalize(obj[a]) == normalize(obj[b]):
             raise Reject(reason, f"{a} and {b} are the same text")
@@ -200,13 +207,13 @@ def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict, passages:
             q in normalize(d) for d in (*documents, *passages)
         ):
             raise Reject("query_copied", "the query appears verbatim in a document")
-    _check_lengths(spec, obj, knobs)
+    _check_lengths(spec, obj, knobs, count_words_any(passages[0]) if passages else 0)
 
 
-def _check_lengths(spec, obj: dict[str, str], knobs: dict) -> None:
+def _check_lengths(spec, obj: dict[str, str], knobs: dict, passage_words: int) -> None:
     """The length rule of the module docstring, on every long field."""
     languages = spec.field_languages(knobs)
-    for name, (low, high) in spec.lengths(knobs).items():
+    for name, (low, high) in spec.lengths(knobs, passage_words).items():
         if name not in obj:  # an optional field left out
             continue
         words = count_words(obj[name], languages.get(name, knobs["language"]))

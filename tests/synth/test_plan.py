@@ -72,7 +72,7 @@ def test_every_template_renders_and_names_its_output_keys():
         for key in TASK_TYPES[call.task_type].keys:
             assert f'"{key}"' in prompt
         done.add(call.task_type)
-    assert done == set(TASK_TYPES)
+    assert done == {n for n, t in TASK_TYPES.items() if not t.passages}  # grounded ones: test_grounded.py
     for name, spec in TASK_TYPES.items():
         if spec.brainstorm_template:
             assert "JSON list" in brainstorm_prompt(name) and "about 20" in brainstorm_prompt(name)
