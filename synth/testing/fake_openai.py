@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from synth.languages import LANGUAGES
+from synth.testing.fake_grounded import grounded_answer, judge_answer, passages_in
 from synth.testing.loopback import LoopbackServer
 from synth.testing.vocab import WORDS
 
@@ -101,6 +102,8 @@ class FakeLLM:
         return json.dumps(self.faults.brainstorm_extra + tasks)
 
     def example(self, prompt: str, rng: random.Random) -> dict:
+        if passages_in(prompt):
+            return grounded_answer(prompt, rng)
         keys = [k for k in ALL_KEYS if f'"{k}"' in prompt]
         if asked := [int(n) for n in _AT_LEAST.findall(prompt)]:
             doc = int(max(asked) * rng.uniform(1.0, 1.25))  # the documents' length, not the query's
@@ -131,6 +134,8 @@ class FakeLLM:
         """(answer text, name of the fault injected or None)."""
         if prompt.startswith("Brainstorm"):
             return self.brainstorm(rng), None
+        if prompt.startswith("You judge"):
+            return judge_answer(prompt), None
         f = self.faults
         fault = None
         shape = (tuple(k for k in ALL_KEYS if f'"{k}"' in prompt), tuple(_WRITTEN_IN.findall(prompt)),
