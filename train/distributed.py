@@ -1,11 +1,13 @@
-"""Process-group helpers: gathering embeddings WITH gradients, and the loss over the global batch.
+"""Process-group helpers: gathering embeddings WITH gradients into the global candidate set.
 
-Each process embeds its slice of the global batch. ``global_info_nce`` gathers every process's
-positives and hard negatives (rank order, so the candidate list is exactly the one a single process
-would build from the joined batch) and scores the local queries against all of them. The gather keeps
-the autograd graph: the backward of the gather sums, over all processes, the gradient each one's loss
-sends to this process's embeddings (an all-reduce), then takes the local slice. With gradients
-averaged across processes by DDP/DeepSpeed that is exactly the gradient of the global mean loss:
+Each process embeds its slice of the global batch. ``gather_candidates`` gathers every process's
+positives and hard negatives (rank order, so the candidates are exactly the ones a single process
+would have from the joined batch); a loss of :mod:`train.losses` then scores the local queries
+against all of them. Gathering knows nothing of the loss, the loss nothing of processes. The gather
+keeps the autograd graph: the backward of the gather sums, over all processes, the gradient each
+one's loss sends to this process's embeddings (an all-reduce), then takes the local slice. With
+gradients averaged across processes by DDP/DeepSpeed that is exactly the gradient of the global
+mean loss:
 
     d/dθ (1/W) Σ_r loss_r = (1/W) Σ_r [Σ_r' ∂loss_r'/∂e_r] ∂e_r/∂θ
 
@@ -18,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from train.losses import info_nce
+from train.losses import Candidates
 
 
 def world() -> tuple[int, int]:
@@ -62,18 +64,16 @@ def gather_with_grad(x: Tensor) -> Tensor:
     return _GatherWithGrad.apply(x, sizes)
 
 
-def global_info_nce(q: Tensor, d: Tensor, n_pos: int, temperature: float) -> Tensor:
-    """Local loss of this rank's queries against the GLOBAL candidate set.
+def gather_candidates(q: Tensor, d: Tensor, n_pos: int) -> Candidates:
+    """This rank's queries and the GLOBAL positives and hard negatives, gathered with gradients.
 
-    q: (B, H) local queries; d: (B + M, H) local positives then local hard negatives.
-    Candidates: [positives of rank 0, 1, ...] + [negatives of rank 0, 1, ...]; query i of rank r
-    has its positive at r * B + i (every rank holds the same B).
+    q: (B, H) local queries; d: (B + M, H) local positives then local hard negatives. Query i of
+    rank r has its positive at ``positives[r * B + i]`` (every rank holds the same B).
     """
-    rank, size = world()
+    rank, _ = world()
     positives = gather_with_grad(d[:n_pos])  # (W * B, H)
     negatives = gather_with_grad(d[n_pos:])  # (Σ M_r, H)
-    cands = torch.cat([positives, negatives])  # (W * B + Σ M_r, H)
-    return info_nce(q, cands, temperature, offset=rank * n_pos)
+    return Candidates(q, positives, negatives, offset=rank * n_pos)
 
 
 def mean_over_ranks(x: float) -> float:

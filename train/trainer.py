@@ -1,8 +1,9 @@
 """The training loop: global batches -> local slice -> contrastive step -> metrics and checkpoints.
 
 One step = one global contrastive batch = one optimizer update. Each process embeds its slice; the
-loss scores local queries against the gathered global candidates (:mod:`train.distributed`), either
-in one pass or chunk by chunk (:mod:`train.grad_cache`, same loss and gradients).
+loss (:mod:`train.losses`) scores local queries against the global candidates gathered by
+:mod:`train.distributed`, either in one pass or chunk by chunk (:mod:`train.grad_cache`, same loss
+and gradients).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from train.checkpoint import load_checkpoint, save_checkpoint
 from train.collator import Collator, ContrastiveBatch
 from train.config import ConfigError
 from train.data import Example
-from train.distributed import global_info_nce, mean_over_ranks, world
+from train.distributed import gather_candidates, mean_over_ranks, world
 from train.errors import NonFiniteLoss
 from train.grad_cache import grad_cache_backward
+from train.losses import LOSSES
 from train.metrics import MetricsLog, peak_memory_gb
 from train.sampler import NoDuplicateBatchSampler
 
@@ -108,6 +110,7 @@ class Trainer:
         output: Path,
         device: torch.device,
         temperature: float,
+        loss: str = "info_nce",  # a key of train.losses.LOSSES
         grad_cache_chunk: int = 0,
         save_steps: int = 0,
         log_steps: int = 1,
@@ -116,6 +119,9 @@ class Trainer:
         self.engine, self.collator, self.examples, self.sampler = engine, collator, examples, sampler
         self.total_steps, self.output, self.device = total_steps, output, device
         self.temperature, self.chunk = temperature, grad_cache_chunk
+        if loss not in LOSSES:
+            raise ValueError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
+        self.contrastive_loss = LOSSES[loss]
         self.save_steps, self.log_steps, self.config = save_steps, log_steps, config or {}
         self.rank, self.world_size = world()
         if sampler.batch_size % self.world_size:
@@ -153,7 +159,7 @@ class Trainer:
         q, d = self._to_device(batch.queries), self._to_device(batch.docs)
 
         def loss_fn(qe: torch.Tensor, de: torch.Tensor) -> torch.Tensor:
-            return global_info_nce(qe, de, batch.n_pos, self.temperature)
+            return self.contrastive_loss(gather_candidates(qe, de, batch.n_pos), self.temperature)
 
         if self.chunk:
             loss = grad_cache_backward(

@@ -44,3 +44,23 @@ def test_bad_temperature_and_missing_positives_raise():
         info_nce(torch.ones(1, 2), torch.ones(1, 2), 0.0)
     with pytest.raises(ValueError, match="positives"):
         info_nce(torch.ones(3, 2), torch.ones(2, 2), 0.02)
+
+
+def test_candidates_loss_scores_one_rank_against_every_rank_s_documents():
+    """Rank 1 of 2 (one query each): its positive is the second of the gathered positives, and the
+    other rank's positive and the hard negative compete with it; temperature 0.5 doubles the cosines."""
+    from train.distributed import gather_candidates
+    from train.losses import LOSSES, Candidates
+
+    q = torch.tensor([[1.0, 0.0]])
+    c = Candidates(
+        q, positives=torch.tensor([[0.0, 1.0], [0.6, 0.8]]), negatives=torch.tensor([[1.0, 0.0]]), offset=1
+    )
+    # scores: rank 0's positive 0.0, own positive 0.6, hard negative 1.0
+    expected = -math.log(math.exp(1.2) / (math.exp(0.0) + math.exp(1.2) + math.exp(2.0)))
+    assert LOSSES["info_nce"](c, 0.5).item() == pytest.approx(expected, abs=1e-6)
+    # One process: the candidates are the local documents as they are, positives first.
+    d = torch.tensor([[0.6, 0.8], [1.0, 0.0]])
+    alone = gather_candidates(q, d, n_pos=1)
+    assert alone.offset == 0 and torch.equal(alone.positives, d[:1]) and torch.equal(alone.negatives, d[1:])
+    assert LOSSES["info_nce"](alone, 0.5).item() == pytest.approx(info_nce(q, d, 0.5).item(), abs=1e-7)
