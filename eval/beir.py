@@ -15,10 +15,10 @@ Not handled: BEIR's zipped downloads, gzipped files, qrels without a header line
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.jsonl import JsonlError, read_jsonl
 from eval.errors import EvalError
 
 
@@ -36,18 +36,15 @@ def _read_jsonl(path: Path, kind: str) -> list[dict]:
         raise EvalError(
             f"{path}: {kind} file not found (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)"
         )
+    needs_keys = "each line needs the keys '_id' and 'text'"
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row or "text" not in row:
-                raise EvalError(f"{path}:{n}: each line needs the keys '_id' and 'text'")
+    try:
+        for n, row in read_jsonl(path):
+            if "_id" not in row or "text" not in row:
+                raise EvalError(f"{path}:{n}: {needs_keys}")
             rows.append(row)
+    except JsonlError as e:  # a line that is no object lacks the keys too: one message for both
+        raise EvalError(str(e) if e.problem == "invalid_json" else f"{path}:{e.line}: {needs_keys}") from None
     return rows
 
 

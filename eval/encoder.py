@@ -28,13 +28,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from common.query_format import QUERY_TEMPLATE
 from eval.batching import plan_batches
 from eval.cache import EmbeddingCache, texts_key
 from eval.errors import EvalError
 from eval.model_spec import ModelSpec, read_spec
 from train.backbone import choose_dtype, load_backbone, sep_as_eos
-from train.config import ConfigError
-from train.inputs import QUERY_TEMPLATE, tokenize
+from train.errors import ConfigError
+from train.inputs import tokenize
 from train.modeling import embed
 
 log = logging.getLogger(__name__)

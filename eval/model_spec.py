@@ -34,8 +34,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.query_format import QUERY_TEMPLATE
 from eval.errors import EvalError
-from train.inputs import QUERY_TEMPLATE
 from train.pooling import POOLING_MODES
 
 SPEC_FILE = "synthembed.json"

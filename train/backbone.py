@@ -16,7 +16,7 @@ import torch
 import transformers
 from packaging.version import Version
 
-from train.config import ConfigError
+from train.errors import ConfigError
 from train.inputs import check_tokenizer
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from train.errors import ConfigError
+
 # E5-mistral's instruction for web-search retrieval; recorded as the sentence-transformers "query"
 # prompt so `model.encode(texts, prompt_name="query")` reproduces our query side out of the box.
 DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
@@ -24,10 +26,6 @@ DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passage
 # import torch, and flag errors should come back in a fraction of a second.
 POOLING_MODES = ("last", "mean")
 QUERY_FORMATS = ("instruct", "plain")  # literal copy of train.inputs.QUERY_FORMATS, for the same reason
-
-
-class ConfigError(ValueError):
-    """A bad flag, file or combination; the message is one line naming the culprit."""
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:

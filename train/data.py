@@ -15,21 +15,17 @@ deduplicate: the batch sampler keeps duplicate texts out of one batch instead.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.config import ConfigError
+from common.jsonl import JsonlError, read_jsonl
+from train.errors import DataError
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("instruction", "query", "positive")
 HUB_PREFIX = "hf://"
-
-
-class DataError(ConfigError):
-    """Unreadable or malformed training data; one line naming the file, the row and the field."""
 
 
 @dataclass(frozen=True)
@@ -44,19 +40,10 @@ class Example:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    try:
+        return [row for _, row in read_jsonl(path)]
+    except JsonlError as e:  # "FILE:LINE: what is wrong" already
+        raise DataError(str(e)) from None
 
 
 def _read_parquet(path: Path) -> list[dict]:

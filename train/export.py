@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from common.query_format import QUERY_TEMPLATE, format_query
 from train.backbone import add_lora, load_backbone
-from train.inputs import QUERY_TEMPLATE, format_query, leading_special, tokenize
+from train.inputs import leading_special, tokenize
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Text -> token ids in the E5-mistral format.
 
-Query side: ``Instruct: {instruction}\\nQuery: {query}`` (``--query-format instruct``, the paper's) or
+Query side: :func:`common.query_format.format_query` (``--query-format instruct``, the paper's) or
 the query alone (``plain``: no instruction, e.g. to keep a base model trained without instructions,
 such as all-MiniLM, in its own format); document side: the text alone.
 Every sequence ends in EOS, appended here rather than by the tokenizer: some tokenizers never add
@@ -17,13 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
+from common.query_format import format_query
+
 QUERY_FORMATS = ("instruct", "plain")  # train.config keeps a literal copy (a test keeps them equal)
-
-
-def format_query(instruction: str, query: str) -> str:
-    """The query-side text; documents are embedded as they are, without an instruction."""
-    return QUERY_TEMPLATE.format(instruction=instruction, query=query)
 
 
 def query_text(instruction: str, query: str, query_format: str = "instruct") -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from train.config import ConfigError, TrainConfig, parse_args, preflight, read_deepspeed_config
-from train.errors import NonFiniteLoss
+from train.config import TrainConfig, parse_args, preflight, read_deepspeed_config
+from train.errors import ConfigError, NonFiniteLoss
 
 log = logging.getLogger("train.lora")
 

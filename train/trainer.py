@@ -21,10 +21,9 @@ from tqdm.auto import tqdm
 
 from train.checkpoint import load_checkpoint, save_checkpoint
 from train.collator import Collator, ContrastiveBatch
-from train.config import ConfigError
 from train.data import Example
 from train.distributed import gather_candidates, mean_over_ranks, world
-from train.errors import NonFiniteLoss
+from train.errors import ConfigError, NonFiniteLoss
 from train.grad_cache import grad_cache_backward
 from train.losses import LOSSES
 from train.metrics import MetricsLog, peak_memory_gb

@@ -1,11 +1,12 @@
 """Any sentence-transformers model as the :class:`synth.mining.negatives.Encoder` that mining needs.
 
-Query format: `instruct` embeds `Instruct: {instruction}\\nQuery: {query}` (the E5-mistral format our
-trained models use); `plain` embeds the query alone behind the model's recorded "query" prompt, if
-any (e.g. "query: " for multilingual-e5); `auto` picks `instruct` when one of the model's recorded
-prompts is in the Instruct format (our exported models, e5-mistral, gte-Qwen) and `plain` otherwise
-(all-MiniLM and other models trained without instructions). Documents get the model's recorded
-document prompt ("document", "passage" or "corpus"), if any, and never its default prompt.
+Query format: `instruct` embeds `common.query_format.format_query(instruction, query)` (the
+E5-mistral format our trained models use); `plain` embeds the query alone behind the model's
+recorded "query" prompt, if any (e.g. "query: " for multilingual-e5); `auto` picks `instruct` when
+one of the model's recorded prompts is in the Instruct format (our exported models, e5-mistral,
+gte-Qwen) and `plain` otherwise (all-MiniLM and other models trained without instructions).
+Documents get the model's recorded document prompt ("document", "passage" or "corpus"), if any,
+and never its default prompt.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.query_format import format_query, is_instruct_prompt
 from synth.secrets import redact
 
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"  # shared/design.md, the query side
 QUERY_FORMATS = ("auto", "instruct", "plain")
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 INSTALL = "pip install 'synthembed[train]' (or: pip install sentence-transformers)"
@@ -34,7 +35,7 @@ def resolve_query_format(query_format: str, prompts: dict[str, str]) -> str:
         raise ValueError(f"--query-format: {query_format!r} is not one of {', '.join(QUERY_FORMATS)}")
     if query_format != "auto":
         return query_format
-    return "instruct" if any("Instruct:" in p for p in prompts.values()) else "plain"
+    return "instruct" if any(is_instruct_prompt(p) for p in prompts.values()) else "plain"
 
 
 class STEncoder:
@@ -77,10 +78,7 @@ class STEncoder:
 
     def encode_queries(self, instructions: list[str], queries: list[str]) -> np.ndarray:
         if self.query_format == "instruct":
-            texts = [
-                QUERY_TEMPLATE.format(instruction=i, query=q)
-                for i, q in zip(instructions, queries, strict=True)
-            ]
+            texts = [format_query(i, q) for i, q in zip(instructions, queries, strict=True)]
         else:
             texts = list(queries)
         return self._encode(texts, self.query_prompt, "queries")

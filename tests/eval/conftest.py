@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from common.query_format import QUERY_TEMPLATE
+
 WORDS = [f"w{i}" for i in range(120)]
 EXTRA = [
     "Instruct",
@@ -34,7 +36,6 @@ EXTRA = [
 ]
 SPECIALS = ["[UNK]", "<pad>", "<s>", "</s>", "[CLS]", "[SEP]"]
 VOCAB = {w: i for i, w in enumerate(SPECIALS + EXTRA + WORDS)}
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {query}"
 
 
 def build_tokenizer(kind: str = "mistral", padding_side: str = "right"):

@@ -49,6 +49,10 @@ def test_beir_empty_corpus_and_bad_lines(beir_dir):
     (beir_dir / "corpus.jsonl").write_text('{"_id": "d0", "text": "x"}\n{not json\n')
     with pytest.raises(EvalError, match=r"corpus.jsonl:2: not valid JSON"):
         load_beir(beir_dir)
+    for bad in ('["d1", "x"]', '{"_id": "d1"}'):  # not an object, or an object without 'text'
+        (beir_dir / "corpus.jsonl").write_text(f'{{"_id": "d0", "text": "x"}}\n\n{bad}\n')
+        with pytest.raises(EvalError, match=r"corpus.jsonl:3: each line needs the keys '_id' and 'text'"):
+            load_beir(beir_dir)
 
 
 def test_sts_tsv_with_unbalanced_quotes_and_csv(tmp_path, sts_file):

@@ -26,7 +26,8 @@ def _train_vectors(model_dir, texts, instruction=None):
     """What training computes: train.inputs formatting/tokenization + train.modeling.embed."""
     from transformers import AutoModel, AutoTokenizer
 
-    from train.inputs import format_query, tokenize
+    from common.query_format import format_query
+    from train.inputs import tokenize
     from train.modeling import embed
 
     model, tok = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
@@ -48,7 +49,7 @@ def test_same_vectors_as_training(tmp_path, padding_side):
 
 
 def test_spec_of_our_dir_matches_train(our_model_dir):
-    from train.inputs import QUERY_TEMPLATE
+    from common.query_format import QUERY_TEMPLATE
 
     spec = read_spec(str(our_model_dir))
     assert (spec.kind, spec.pooling, spec.add_eos, spec.max_length) == ("synthembed", "last", True, 512)

@@ -65,7 +65,7 @@ def exported_plain(tmp_path_factory):
 def test_exported_dir_embeds_like_sentence_transformers(exported):
     from sentence_transformers import SentenceTransformer
 
-    from train.inputs import format_query
+    from common.query_format import format_query
 
     rng = random.Random(0)
     texts = [sentence(rng, 1, 25) for _ in range(12)]

@@ -12,7 +12,7 @@ import torch
 from tests.train.conftest import EXTRA, FILLER, SPECIALS, TOPICS, make_rows, small_config, write_dataset_dir
 from train.backbone import choose_dtype, load_backbone, set_rope_theta
 from train.checkpoint import check_adapter
-from train.config import ConfigError
+from train.errors import ConfigError
 
 
 def test_dtype_is_bf16_or_fp32_never_fp16():

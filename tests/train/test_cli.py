@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from tests.train.conftest import build_tokenizer, cli_args, make_rows, small_config, write_dataset_dir
-from train.config import ConfigError, TrainConfig, build_parser, parse_args
+from train.config import TrainConfig, build_parser, parse_args
+from train.errors import ConfigError
 from train.lora import cli
 
 REPO = Path(__file__).resolve().parents[2]

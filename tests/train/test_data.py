@@ -6,7 +6,8 @@ import pytest
 
 from tests.train.conftest import make_rows, write_dataset_dir
 from train.collator import Collator
-from train.data import DataError, load_examples
+from train.data import load_examples
+from train.errors import DataError
 
 
 def test_reads_parquet_and_jsonl_dirs_files_and_mixes_them(tmp_path):
@@ -60,6 +61,13 @@ def test_bad_json_line(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x.jsonl").write_text(json.dumps(make_rows(1)[0]) + "\n{oops\n")
     with pytest.raises(DataError, match="x.jsonl:2: not valid JSON"):
+        load_examples([str(tmp_path)])
+
+
+def test_a_line_that_is_no_object_is_named_by_its_line_number_counting_blank_lines(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.jsonl").write_text(json.dumps(make_rows(1)[0]) + "\n\n[1, 2]\n")
+    with pytest.raises(DataError, match="x.jsonl:3: expected a JSON object, got list"):
         load_examples([str(tmp_path)])
 
 

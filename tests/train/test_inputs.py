@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.query_format import QUERY_TEMPLATE, format_query
 from tests.train.conftest import build_tokenizer
-from train.inputs import QUERY_TEMPLATE, format_query, tokenize
+from train.inputs import tokenize
 
 
 def test_query_format():

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tests.train.conftest import make_rows, small_config, write_dataset_dir, write_mined_dir
-from train.data import DataError, Example, load_examples
+from train.data import Example, load_examples
+from train.errors import DataError
 from train.negatives import candidates, draw_negatives
 from train.sampler import NoDuplicateBatchSampler
 
@@ -108,7 +109,8 @@ def test_training_on_a_mined_dir_scores_each_query_against_k_hard_negatives(mine
     as the identity). A drawn negative that is another row's positive is embedded once."""
     from transformers import AutoModel, AutoTokenizer
 
-    from train.inputs import format_query, tokenize
+    from common.query_format import format_query
+    from train.inputs import tokenize
     from train.lora import main
     from train.modeling import embed
 

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
+from common.query_format import format_query
 from tests.train.conftest import make_rows, small_config, write_dataset_dir
-from train.inputs import format_query, tokenize
+from train.inputs import tokenize
 from train.modeling import embed
 
 HELD_OUT = make_rows(48, seed=99)
