@@ -1,8 +1,8 @@
 """Tiny offline models and data for the eval tests; nothing touches the network or the working dir.
 
-* ``our_model_dir``: a 2-layer Mistral (hidden 32) with random weights, a word-level tokenizer built
-  here, and ``synthembed.json`` as train's export writes it (last-token pooling, EOS appended).
-* ``st_model_dir``: a 2-layer BERT in the sentence-transformers layout (mean pooling + Normalize).
+* ``our_model_dir``: the shared 2-layer Mistral and word-level tokenizer (tests/tiny_models.py) with
+  ``synthembed.json`` as train's export writes it (last-token pooling, EOS appended).
+* ``st_model_dir``: the shared 2-layer BERT in the sentence-transformers layout (mean pooling + Normalize).
 * ``beir_dir`` / ``sts_file``: small data sets over the tokenizer's vocabulary, so distinct texts
   are distinct token sequences (no [UNK] collisions that would create ties in rankings).
 """
@@ -16,69 +16,7 @@ from pathlib import Path
 import pytest
 
 from common.query_format import QUERY_TEMPLATE
-
-WORDS = [f"w{i}" for i in range(120)]
-EXTRA = [
-    "Instruct",
-    "Query",
-    ":",
-    "find",
-    "the",
-    "passage",
-    "about",
-    "text",
-    "what",
-    "is",
-    "passkey",
-    "of",
-    "'s",
-    ".",
-]
-SPECIALS = ["[UNK]", "<pad>", "<s>", "</s>", "[CLS]", "[SEP]"]
-VOCAB = {w: i for i, w in enumerate(SPECIALS + EXTRA + WORDS)}
-
-
-def build_tokenizer(kind: str = "mistral", padding_side: str = "right"):
-    """Word-level tokenizer; ``bert`` wraps every input in [CLS] ... [SEP] like BERT's."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(vocab=VOCAB, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if kind == "bert":
-        tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", VOCAB["[CLS]"]), ("[SEP]", VOCAB["[SEP]"])]
-        )
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", cls_token="[CLS]", sep_token="[SEP]"
-        )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="<pad>",
-        eos_token="</s>",
-        padding_side=padding_side,
-    )
-
-
-def build_mistral(seed: int = 0, **overrides):
-    import torch
-    from transformers import AutoModel, MistralConfig
-
-    torch.manual_seed(seed)
-    cfg = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=len(VOCAB),
-        max_position_embeddings=4096,
-        pad_token_id=VOCAB["<pad>"],
-        eos_token_id=VOCAB["</s>"],
-    )
-    cfg.update(overrides)
-    return AutoModel.from_config(MistralConfig(**cfg)).eval()
+from tests.tiny_models import WORDS, build_mistral, build_tokenizer, write_st_dir
 
 
 def write_our_model_dir(out: Path, padding_side: str = "right", **spec) -> Path:
@@ -108,41 +46,7 @@ def our_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def st_model_dir(tmp_path_factory) -> Path:
     """A tiny BERT that ``SentenceTransformer(dir)`` loads: Transformer -> mean Pooling -> Normalize."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    out = tmp_path_factory.mktemp("st-model")
-    torch.manual_seed(1)
-    cfg = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        pad_token_id=VOCAB["<pad>"],
-    )
-    BertModel(cfg).eval().save_pretrained(out)
-    build_tokenizer("bert").save_pretrained(out)
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]
-    (out / "modules.json").write_text(json.dumps(modules))
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
-    (out / "1_Pooling").mkdir()
-    (out / "1_Pooling" / "config.json").write_text(
-        json.dumps(
-            {
-                "word_embedding_dimension": 32,
-                "pooling_mode_mean_tokens": True,
-                "pooling_mode_cls_token": False,
-            }
-        )
-    )
-    (out / "2_Normalize").mkdir()
-    return out
+    return write_st_dir(tmp_path_factory.mktemp("st-model"), seed=1)
 
 
 def sentence(rng: random.Random, lo: int, hi: int) -> str:

@@ -13,7 +13,8 @@ from eval import passkey, sts
 from eval.encoder import Encoder
 from eval.errors import EvalError
 from eval.model_spec import default_pooling, read_spec
-from tests.eval.conftest import VOCAB, build_tokenizer, sentence
+from tests.eval.conftest import sentence
+from tests.tiny_models import build_bert, build_mistral, build_tokenizer
 
 INSTR = "find the passage about the text"
 
@@ -21,14 +22,8 @@ INSTR = "find the passage about the text"
 @pytest.fixture(scope="module")
 def causal_dir(tmp_path_factory):
     """A tiny MistralForCausalLM checkpoint (LM head included), as a raw checkpoint is saved."""
-    from transformers import MistralConfig, MistralForCausalLM
-
     out = tmp_path_factory.mktemp("raw-mistral")
-    torch.manual_seed(3)
-    cfg = MistralConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        num_key_value_heads=2, vocab_size=len(VOCAB), max_position_embeddings=4096,
-                        pad_token_id=VOCAB["<pad>"], eos_token_id=VOCAB["</s>"])  # fmt: skip
-    MistralForCausalLM(cfg).eval().save_pretrained(out)
+    build_mistral(seed=3, causal_lm=True).save_pretrained(out)
     build_tokenizer().save_pretrained(out)
     return out
 
@@ -36,13 +31,8 @@ def causal_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     """A tiny BERT with a [CLS] ... [SEP] tokenizer and no EOS token, 128 learned positions."""
-    from transformers import BertConfig, BertModel
-
     out = tmp_path_factory.mktemp("raw-bert")
-    torch.manual_seed(4)
-    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, pad_token_id=VOCAB["<pad>"])  # fmt: skip
-    BertModel(cfg).eval().save_pretrained(out)
+    build_bert(seed=4).save_pretrained(out)
     build_tokenizer("bert").save_pretrained(out)
     return out
 

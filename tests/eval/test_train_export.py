@@ -20,7 +20,8 @@ from eval.encoder import Encoder
 from eval.offline import evaluate_sts
 from eval.sts import STS_INSTRUCTION
 from eval.sts_file import load_sts
-from tests.eval.conftest import build_mistral, build_tokenizer, sentence
+from tests.eval.conftest import sentence
+from tests.tiny_models import build_mistral, build_tokenizer
 
 INSTR = "find the passage about the text"
 

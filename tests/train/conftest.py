@@ -1,4 +1,4 @@
-"""Tiny offline fixtures: a word-level tokenizer trained here, a 2-layer Mistral built from a config,
+"""Tiny offline fixtures: the shared word-level tokenizer and 2-layer Mistral (tests/tiny_models.py),
 and small dataset dirs in the synth layout. Nothing touches the network or the working directory."""
 
 from __future__ import annotations
@@ -9,66 +9,9 @@ from pathlib import Path
 
 import pytest
 
-# Topic words of the learnable data set: a query about a topic has a positive that shares it.
-TOPICS = [f"topic{i}" for i in range(24)]
-FILLER = [f"w{i}" for i in range(40)]
-EXTRA = [
-    "Instruct",
-    "Query",
-    ":",
-    "find",
-    "the",
-    "passage",
-    "about",
-    "text",
-    "on",
-    "hello",
-    "world",
-    "a",
-    "b",
-    "c",
-    "d",
-    "e",
-]
-SPECIALS = ["[UNK]", "<pad>", "<s>", "</s>"]
+from tests.tiny_models import TOPICS, WORDS, build_mistral, build_tokenizer, write_st_dir
 
-
-def build_tokenizer(eos: bool = True, bos: bool = False):
-    """A PreTrainedTokenizerFast over a fixed word list; whitespace/punctuation pre-tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + EXTRA + TOPICS + FILLER)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    kwargs = {"pad_token": "<pad>", "unk_token": "[UNK]"}
-    if eos:
-        kwargs["eos_token"] = "</s>"
-    if bos:
-        kwargs["bos_token"] = "<s>"
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
-
-
-def build_model(vocab_size: int, seed: int = 0, **overrides):
-    """A 2-layer Mistral-shaped backbone (hidden 32) with random weights."""
-    import torch
-    from transformers import AutoModel, MistralConfig
-
-    torch.manual_seed(seed)
-    cfg = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=vocab_size,
-        max_position_embeddings=256,
-        pad_token_id=1,
-        eos_token_id=3,
-        bos_token_id=2,
-    )
-    cfg.update(overrides)
-    return AutoModel.from_config(MistralConfig(**cfg), attn_implementation="sdpa")
+FILLER = WORDS[:40]  # the rows' other words; a topic word is what a query and its positive share
 
 
 @pytest.fixture
@@ -77,17 +20,16 @@ def tokenizer():
 
 
 @pytest.fixture
-def tiny_model(tokenizer):
-    return build_model(len(tokenizer))
+def tiny_model():
+    return build_mistral()
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """A saved tiny Mistral + tokenizer, what ``--model`` points at in CLI-level tests."""
     out = tmp_path_factory.mktemp("tiny-mistral")
-    tok = build_tokenizer()
-    build_model(len(tok)).save_pretrained(out)
-    tok.save_pretrained(out)
+    build_mistral().save_pretrained(out)
+    build_tokenizer().save_pretrained(out)
     return out
 
 
@@ -181,39 +123,6 @@ def cli_args(cfg) -> list[str]:
     return args
 
 
-def write_tiny_st(out: Path) -> Path:
-    """A 2-layer BERT over the tokenizer's words in the sentence-transformers layout (mean pooling,
-    Normalize): the embedder ``synth.mine`` needs to mine a dataset dir in these tests."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + ["[CLS]", "[SEP]"] + EXTRA + TOPICS + FILLER)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", cls_token="[CLS]", sep_token="[SEP]"
-    ).save_pretrained(out)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64, pad_token_id=vocab["<pad>"])  # fmt: skip
-    BertModel(cfg).eval().save_pretrained(out)
-    modules = [{"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
-               for i, (path, kind) in enumerate([("", "Transformer"), ("1_Pooling", "Pooling"),
-                                                 ("2_Normalize", "Normalize")])]  # fmt: skip
-    (out / "modules.json").write_text(json.dumps(modules))
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
-    (out / "1_Pooling").mkdir()
-    (out / "1_Pooling" / "config.json").write_text(
-        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
-    )
-    (out / "2_Normalize").mkdir()
-    return out
-
-
 def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Path:
     """``python -m synth.mine`` (its main, as the CLI runs it) on a synth-layout dir of ``rows``."""
     import pyarrow as pa
@@ -226,7 +135,7 @@ def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Pat
     src = root / "plain"
     (src / DATA_FILE).parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), src / DATA_FILE)
-    cfg = MineConfig(data=src, model=str(write_tiny_st(root / "st")), out=root / "mined",
+    cfg = MineConfig(data=src, model=str(write_st_dir(root / "st")), out=root / "mined",
                      num_negatives=num_negatives, guard="none", progress=False, device="cpu")  # fmt: skip
     assert mine(cfg) == 0
     return root / "mined"

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.train.conftest import EXTRA, FILLER, SPECIALS, TOPICS, make_rows, small_config, write_dataset_dir
+from tests.tiny_models import build_bert, build_tokenizer
+from tests.train.conftest import make_rows, small_config, write_dataset_dir
 from train.backbone import choose_dtype, load_backbone, set_rope_theta
 from train.checkpoint import check_adapter
 from train.errors import ConfigError
@@ -70,33 +71,9 @@ def test_check_adapter_refuses_ungathered_zero3_shards_and_all_zero():
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
     """A tiny BERT with a [CLS] ... [SEP] tokenizer and no EOS token: an encoder backbone."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from tokenizers.processors import TemplateProcessing
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    words = [*SPECIALS, "[CLS]", "[SEP]", *EXTRA, *TOPICS, *FILLER]
-    vocab = {w: i for i, w in enumerate(words)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="<pad>", unk_token="[UNK]"
-    )
     out = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=len(words),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=1,
-    )
-    BertModel(cfg).save_pretrained(out)
-    fast.save_pretrained(out)
+    build_bert(num_attention_heads=4, max_position_embeddings=64).save_pretrained(out)
+    build_tokenizer("bert").save_pretrained(out)
     return out
 
 
@@ -198,7 +175,6 @@ def test_real_minilm_encoder_trains_and_exports_for_sentence_transformers(tmp_pa
 def test_training_tokenizer_pads_right_and_borrows_eos_for_padding(tmp_path):
     """Right padding is the documented guard against the fp16 left-padding NaN; a tokenizer without
     a pad token (Mistral's) pads with EOS, the mask says what is padding."""
-    from tests.train.conftest import build_tokenizer
     from train.backbone import load_tokenizer
 
     tok = build_tokenizer()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import build_tokenizer, cli_args, make_rows, small_config, write_dataset_dir
+from tests.tiny_models import build_tokenizer
+from tests.train.conftest import cli_args, make_rows, small_config, write_dataset_dir
 from train.config import TrainConfig, build_parser, parse_args
 from train.errors import ConfigError
 from train.lora import cli

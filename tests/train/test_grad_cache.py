@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.train.conftest import build_model, build_tokenizer, make_rows
+from tests.tiny_models import build_mistral, build_tokenizer
+from tests.train.conftest import make_rows
 from train.backbone import add_lora
 from train.collator import Collator
 from train.data import Example
@@ -15,7 +16,7 @@ from train.modeling import Encoder
 def _setup(dropout: float):
     tok = build_tokenizer()
     torch.manual_seed(0)
-    enc = Encoder(add_lora(build_model(len(tok)), r=4, alpha=8, dropout=dropout, target="all-linear"), "last")
+    enc = Encoder(add_lora(build_mistral(), r=4, alpha=8, dropout=dropout, target="all-linear"), "last")
     # Non-zero LoRA B so the adapter takes part in the forward pass (peft initialises B to 0).
     with torch.no_grad():
         for n, p in enc.named_parameters():

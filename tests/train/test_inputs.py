@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.query_format import QUERY_TEMPLATE, format_query
-from tests.train.conftest import build_tokenizer
+from tests.tiny_models import build_tokenizer
 from train.inputs import tokenize
 
 

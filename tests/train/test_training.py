@@ -60,7 +60,7 @@ def test_loss_falls_and_held_out_retrieval_improves(trained, model_dir):
     tok = AutoTokenizer.from_pretrained(out)
     before = retrieval_accuracy(AutoModel.from_pretrained(model_dir), tok, HELD_OUT)
     after = retrieval_accuracy(AutoModel.from_pretrained(out), tok, HELD_OUT)
-    assert after >= before + 0.2, (before, after)  # measured: 0.0 -> 0.375 (chance is 1/48)
+    assert after >= before + 0.2, (before, after)  # measured: 0.0 -> 0.333 (chance is 1/48)
 
 
 def test_metrics_lines_and_tensorboard(trained):
@@ -133,7 +133,7 @@ def test_sentence_transformers_gives_the_trainers_embeddings(trained, model_dir)
 
 
 def test_lora_weights_change_and_base_weights_do_not(tokenizer, tmp_path, dataset_dir):
-    from tests.train.conftest import build_model
+    from tests.tiny_models import build_mistral
     from train.backbone import add_lora
     from train.collator import Collator
     from train.data import load_examples
@@ -143,9 +143,7 @@ def test_lora_weights_change_and_base_weights_do_not(tokenizer, tmp_path, datase
     from train.sampler import NoDuplicateBatchSampler
     from train.trainer import Trainer
 
-    enc = Encoder(
-        add_lora(build_model(len(tokenizer)), r=4, alpha=8, dropout=0.1, target="all-linear"), "last"
-    )
+    enc = Encoder(add_lora(build_mistral(), r=4, alpha=8, dropout=0.1, target="all-linear"), "last")
     before = {n: p.detach().clone() for n, p in enc.named_parameters()}
     opt = torch.optim.AdamW([p for p in enc.parameters() if p.requires_grad], lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
