@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-Problem = Literal["invalid_json", "not_object"]
+Problem = Literal["invalid_json", "not_object", "not_utf8"]
 
 
 class JsonlError(ValueError):
@@ -31,8 +31,14 @@ class JsonlError(ValueError):
 
 def read_jsonl(path: Path | str) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line number, object) for every non-blank line; JsonlError on the first bad one."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise JsonlError(
+                    path, n, "not_utf8", f"not UTF-8 text (byte {e.start} of the line)"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -44,7 +44,7 @@ def _read_jsonl(path: Path, kind: str) -> list[dict]:
                 raise EvalError(f"{path}:{n}: {needs_keys}")
             rows.append(row)
     except JsonlError as e:  # a line that is no object lacks the keys too: one message for both
-        raise EvalError(str(e) if e.problem == "invalid_json" else f"{path}:{e.line}: {needs_keys}") from None
+        raise EvalError(f"{path}:{e.line}: {needs_keys}" if e.problem == "not_object" else str(e)) from None
     return rows
 
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.jsonl import JsonlError, read_jsonl
+from synth.rows import TRAINING_REQUIRED
 from train.errors import DataError
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("instruction", "query", "positive")
+REQUIRED = TRAINING_REQUIRED  # the row contract is written once, in synth.rows
+
 HUB_PREFIX = "hf://"
 
 
