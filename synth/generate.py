@@ -13,9 +13,9 @@ import os
 import sys
 import time
 
+from common.cli import fail, parse
 from synth.backends.base import Backend, BackendError
 from synth.card.render import render_card
-from synth.cli import fail, parse
 from synth.config import GenerateConfig
 from synth.dataset import write_json, write_jsonl, write_rows, write_text
 from synth.decontam import DecontamError, Decontaminator

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth.cli import fail, parse
+from common.cli import fail, parse
 from synth.mining.dirs import (
     DatasetError,
     check_out,
