@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import parse
 from synth.card.render import NotADatasetDir, load_stats, write_card
-from synth.cli import OneLineParser
 from synth.secrets import RedactingFilter, redact
 
 PROG = "synth.publish"
@@ -149,22 +150,25 @@ def publish(out: Path, repo: str, private: bool = False, token: str | None = Non
     return str(url) if revision == "main" else f"{url}/tree/{revision}"
 
 
+@dataclass
+class PublishConfig:
+    """The flags of `python -m synth.publish` (its description is the module's first line)."""
+
+    dir: Path = field(metadata={"help": "dataset dir written by synth.generate", "positional": True})
+    repo: str = field(metadata={"help": "Hub dataset repo id, 'org/name'"})
+    private: bool = field(default=False, metadata={"help": "create the repo private (if it does not exist)"})
+    revision: str = field(
+        default="main", metadata={"help": "branch to commit to (created from main if missing)"}
+    )
+
+
 def cli(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
-    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    parser.add_argument("dir", type=Path, help="dataset dir written by synth.generate")
-    parser.add_argument("--repo", required=True, help="Hub dataset repo id, 'org/name'")
-    parser.add_argument(
-        "--private", action="store_true", help="create the repo private (if it does not exist)"
-    )
-    parser.add_argument(
-        "--revision", default="main", help="branch to commit to (created from main if missing)"
-    )
-    args = parser.parse_args(argv)
+    cfg = parse(PublishConfig, argv, PROG, __doc__.splitlines()[0].split(": ", 1)[1])
     try:
-        url = publish(args.dir, args.repo, args.private, None, revision=args.revision)
+        url = publish(cfg.dir, cfg.repo, cfg.private, None, revision=cfg.revision)
     except PublishError as err:
         sys.stderr.write(f"{PROG}: error: {err}\n")
         return 1

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import parse
 from synth.card.render import PROG, NotADatasetDir, write_card
-from synth.cli import OneLineParser
+
+
+@dataclass
+class CardConfig:
+    """Re-render the data card (README.md) and plots of a dataset dir."""
+
+    dir: Path = field(metadata={"help": "dataset dir written by synth.generate", "positional": True})
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "license id for the card's metadata (default: the card's current one, else 'other')"
+        },
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(
-        prog=PROG, description="Re-render the data card (README.md) and plots of a dataset dir."
-    )
-    parser.add_argument("dir", type=Path, help="dataset dir written by synth.generate")
-    parser.add_argument("--license", default=None,
-                        help="license id for the card's metadata (default: the card's current one, else 'other')")  # fmt: skip
-    args = parser.parse_args(argv)
+    cfg = parse(CardConfig, argv, PROG)
     try:
-        path = write_card(args.dir, args.license)
+        path = write_card(cfg.dir, cfg.license)
     except NotADatasetDir as err:
         sys.stderr.write(f"{PROG}: error: {err}\n")
         return 1
