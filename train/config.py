@@ -7,16 +7,20 @@ which the CLI prints as one line before any model is loaded.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib.util
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.cli import OneLineParser
+from common.cli import build_parser as build_config_parser
 from train.errors import ConfigError
 
+PROG = "python -m train.lora"
+DESCRIPTION = "LoRA contrastive training of an LLM embedder on a synth dataset dir (E5-mistral recipe)."
 # E5-mistral's instruction for web-search retrieval; recorded as the sentence-transformers "query"
 # prompt so `model.encode(texts, prompt_name="query")` reproduces our query side out of the box.
 DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
@@ -39,7 +43,6 @@ class TrainConfig:
         None,
         "training rows: a synth dataset dir (DIR/data/*.parquet|*.jsonl), a .jsonl/.parquet file, or hf://owner/name "
         "for a Hub dataset; repeat the flag to mix sets",
-        action="append",
         required=True,
     )
     output: Path = _opt(
@@ -59,7 +62,7 @@ class TrainConfig:
     weight_decay: float = _opt(0.0, "AdamW weight decay")
     max_grad_norm: float = _opt(
         1.0,
-        "clip the global gradient norm to this before each update; 0 = no clipping (DeepSpeed's own default is 1.0)",
+        "clip the global gradient norm to this before each update (1.0, as in DeepSpeed's own configs); 0 = no clipping",
     )
     warmup_steps: int = _opt(100, "linear warm-up steps, then linear decay to 0 (paper: 100)")
     max_length: int = _opt(
@@ -69,9 +72,7 @@ class TrainConfig:
     pooling: str = _opt(
         "last", "pooling: 'last' (hidden state at the EOS; decoder LLMs) or 'mean' (encoder backbones)"
     )
-    normalize: bool = _opt(
-        True, "L2-normalise embeddings (cosine similarity)", action=argparse.BooleanOptionalAction
-    )
+    normalize: bool = _opt(True, "L2-normalise embeddings (cosine similarity)")
     query_format: str = _opt(
         "instruct",
         "query side: 'instruct' ('Instruct: {instruction}\\nQuery: {query}', the paper's) or 'plain' (the query "
@@ -98,7 +99,6 @@ class TrainConfig:
     gradient_checkpointing: bool = _opt(
         True,
         "recompute activations in backward to save memory (non-reentrant)",
-        action=argparse.BooleanOptionalAction,
     )
     save_steps: int = _opt(
         500, "write a checkpoint every N optimizer steps and after the last one; 0 = no checkpoints"
@@ -106,7 +106,6 @@ class TrainConfig:
     resume: bool = _opt(
         False,
         "continue from the newest checkpoint in OUTPUT/checkpoints (model, optimizer, scheduler, sampler, RNG)",
-        action="store_true",
     )
     seed: int = _opt(42, "seed for data order, LoRA init and dropout")
     grad_cache_chunk: int = _opt(
@@ -118,9 +117,7 @@ class TrainConfig:
         None,
         "DeepSpeed JSON config (e.g. train/configs/zero3.json); batch sizes, bf16 and gradient_clipping are filled in from the flags",
     )
-    load_in_4bit: bool = _opt(
-        False, "QLoRA: load the base in 4-bit NF4 via bitsandbytes (needs a CUDA GPU)", action="store_true"
-    )
+    load_in_4bit: bool = _opt(False, "QLoRA: load the base in 4-bit NF4 via bitsandbytes (needs a CUDA GPU)")
     rope_theta: float | None = _opt(
         None, "override the RoPE base frequency, e.g. 100000 for the paper's long-context variant"
     )
@@ -223,37 +220,12 @@ def preflight(cfg: TrainConfig) -> None:
             raise ConfigError("--deepspeed needs deepspeed: pip install --no-build-isolation deepspeed")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train.lora",
-        description="LoRA contrastive training of an LLM embedder on a synth dataset dir (E5-mistral recipe).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for f in dataclasses.fields(TrainConfig):
-        meta = dict(f.metadata)
-        kw: dict[str, Any] = {"help": meta.pop("help"), "dest": f.name}
-        action = meta.pop("action", None)
-        kw["required"] = meta.pop("required", False)
-        if action is not None:
-            kw["action"] = action
-        if action not in ("store_true", argparse.BooleanOptionalAction, "append"):
-            kw["type"] = _arg_type(f)
-        if not kw["required"]:
-            kw["default"] = f.default
-        p.add_argument("--" + f.name.replace("_", "-"), **kw)
-    return p
+def build_parser() -> OneLineParser:
+    return build_config_parser(TrainConfig, PROG, DESCRIPTION)
 
 
-def _arg_type(f: dataclasses.Field) -> Any:
-    t = str(f.type)
-    if t.startswith("Path"):
-        return Path
-    for name, fn in (("int", int), ("float", float)):
-        if t.startswith(name):
-            return fn
-    return str
-
-
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    ns = build_parser().parse_args(argv)
-    return TrainConfig(**vars(ns))
+def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    """Flags -> TrainConfig. A bad value or combination raises ConfigError, which train.lora's cli
+    prints as one `error: ...` line like every other ConfigError (common.cli.parse would print it
+    with the program name)."""
+    return TrainConfig(**vars(build_parser().parse_args(argv)))
