@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 
 from common.cli import fail, parse
 from synth.backends.base import Backend, BackendError
+from synth.backends.build import make_backend
 from synth.card.render import render_card
 from synth.config import GenerateConfig
 from synth.dataset import write_json, write_jsonl, write_rows, write_text
@@ -34,26 +34,6 @@ from synth.tasks import fit_to_languages, parse_task_mix
 
 PROG = "synth.generate"
 log = logging.getLogger(PROG)
-
-
-def make_backend(cfg: GenerateConfig) -> Backend:
-    guided = cfg.guided == "on" or (cfg.guided == "auto" and cfg.backend == "vllm")
-    if cfg.backend == "vllm":
-        from synth.backends.vllm_backend import VLLMBackend
-
-        return VLLMBackend(
-            cfg.model, cfg.tensor_parallel_size, cfg.concurrency, cfg.temperature, cfg.top_p, guided
-        )
-    if cfg.backend == "openai-batch":
-        from synth.backends.openai_batch import OpenAIBatchBackend
-
-        return OpenAIBatchBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.out / ".synth" / "batches.json",
-                                  cfg.base_url, cfg.timeout, cfg.max_retries, cfg.temperature, cfg.top_p, guided,
-                                  cfg.batch_window, cfg.batch_max_requests, cfg.batch_poll_s)  # fmt: skip
-    from synth.backends.openai_backend import OpenAIBackend
-
-    return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
-                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, cfg.guided, cfg.concurrency)  # fmt: skip
 
 
 def main(cfg: GenerateConfig) -> int:
@@ -93,7 +73,7 @@ def main(cfg: GenerateConfig) -> int:
     except DecontamError as err:
         fail(PROG, str(err), 2)
     try:
-        backend = make_backend(cfg)
+        backend = make_backend(cfg, cfg.out / ".synth")
         limits = Limits(cfg.num_examples, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency,
                         cfg.max_tokens_cap, cfg.brainstorm_share)  # fmt: skip
         progress = Progress(cfg.num_examples, disable=not cfg.progress)
