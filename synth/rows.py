@@ -11,7 +11,7 @@ The fields are written here once; the parquet schema (`ROW_SCHEMA`) and the colu
 
 Rows grounded in a corpus (`--corpus`) carry the id of their positive passage; one answer of a
 multi-hop type gives one row per passage it read. `synth.mine` adds one optional column,
-`MINED_NEGATIVES` (a list of strings), to a copy of a dir.
+`MINED_NEGATIVES` (a list of strings), to a copy of a dir; `synth.judge` adds `JUDGE` (a JSON string).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ _ARROW = {str: pa.string(), "str": pa.string(), "str | None": pa.string()}
 ROW_SCHEMA = pa.schema([(f.name, _ARROW[f.type]) for f in fields(Row)])
 TRAINING_REQUIRED = ("instruction", "query", "positive")  # non-empty strings in every row train reads
 MINED_NEGATIVES = "mined_negatives"
+JUDGE = "judge"  # synth.judge: JSON of the verdict (scores, or the relabel pick), null where unjudged
 
 
 def row_id(task_type: str, instruction: str, query: str, positive: str, negative: str | None) -> str:

@@ -9,6 +9,7 @@ held-out retrieval rise after training in the adapt tests.
 
 The judge scores a (query, passage) pair 1-5 by the share of the query's words the passage holds
 (as they are, or as aliases), and, asked to pick the best of several passages, picks the one holding most.
+A query holding the word "garbled" (`GARBLED`) gets a cut-off JSON answer every time it is judged.
 
     passage "The turbine blades are inspected every spring for cracks." ->
     query   "turbine kalomis inspected every spring"  (blades -> kalomis)
@@ -25,6 +26,7 @@ _PASSAGE = re.compile(r"<passage[^>]*>\n(.*?)\n</passage>", re.DOTALL)
 _QUERY = re.compile(r"<query>\n(.*?)\n</query>", re.DOTALL)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _WORD = re.compile(r"\w+", re.UNICODE)
+GARBLED = "garbled"  # a query with this word gets an unreadable judge answer
 _SYLLABLES = ("ka", "lo", "mi", "ren", "to", "sa", "vel", "dor", "qui", "ne", "bar", "zo", "fen", "li", "mar",
               "tu", "gra", "pe", "sol", "vin", "ha", "ost", "ri", "cal")  # fmt: skip
 
@@ -85,6 +87,8 @@ def _overlap(query: str, passage: str) -> float:
 def judge_answer(prompt: str) -> str:
     """Scores for one (query, passage), or the best of several passages."""
     query = (_QUERY.findall(prompt) or [""])[0]
+    if GARBLED in query.split():  # a judge that cannot keep to the format, however often asked
+        return '{"relevance": 4, "answerability": '
     passages = passages_in(prompt)
     if '"best"' in prompt:
         best = max(range(len(passages)), key=lambda i: (_overlap(query, passages[i]), -i))

@@ -1,0 +1,143 @@
+"""Reading the dataset dir to judge, and writing the judged copy; the input is only ever read.
+
+The judged dir is built in a hidden temporary dir beside `--out` and renamed into place at the end
+(as `synth.mining.dirs` writes a mined copy), so an interrupted run leaves no half-written dataset.
+Unlike a mined copy, `--out` holds state before it is complete: the judge's journal in
+`OUT/.synth/`, written call by call. The new dir takes a copy of that folder, and a dir left
+half-swapped by a crash (`.OUT.old-PID` without `OUT`) is put back on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth.dataset import DATA_FILE, write_json, write_jsonl, write_text
+from synth.mining.dirs import REWRITTEN, DatasetError
+from synth.rows import JUDGE
+
+REQUIRED_COLUMNS = ("id", "task_type", "instruction", "query", "positive", "language")
+STATE = ".synth"  # the judge's journal, retrieval cache and rejects, inside --out
+JOURNAL = "judge_journal.jsonl"
+
+
+def read_input(data: Path) -> tuple[pa.Table, list[dict]]:
+    """The input table and its rows as dicts (optional columns absent -> None); DatasetError names the file."""
+    if not data.is_dir():
+        raise DatasetError(f"--data: {data} is not a directory")
+    path = data / DATA_FILE
+    if not path.is_file():
+        raise DatasetError(f"--data: {data} is not a dataset dir (no {DATA_FILE})")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise DatasetError(f"--data: cannot read {path}: {err}") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DatasetError(f"--data: {path} lacks the column(s) {', '.join(missing)}")
+    for name in ("query", "positive"):
+        if nulls := table.column(name).null_count:
+            raise DatasetError(f"--data: {path} has {nulls} row(s) with a null {name}")
+    rows = table.to_pylist()
+    for row in rows:
+        for name in ("negative", "language_pair", "passage_id", "call"):
+            row.setdefault(name, None)
+    return table, rows
+
+
+def check_out(data: Path, out: Path) -> None:
+    data_r, out_r = data.resolve(), out.resolve()
+    if out_r == data_r or data_r in out_r.parents or out_r in data_r.parents:
+        raise DatasetError(
+            f"--out: {out} and the input dir {data} contain one another; the input is never modified"
+        )
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out: {out} exists and is not a directory")
+    if out.is_dir() and not is_judge_dir(out):
+        raise DatasetError(f"--out: {out} exists and is not a judged dataset dir; choose another --out")
+
+
+def is_judge_dir(out: Path) -> bool:
+    """Empty, a judged dir, or the state (journal, retrieval cache) of a judge run not yet finished."""
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return True
+    if names == {STATE} and any(p.name.startswith("judge_") for p in (out / STATE).iterdir()):
+        return True
+    try:
+        return "judge" in json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def recover(out: Path) -> None:
+    """Undo what a crash can leave: OUT renamed aside but its successor not yet in place (put it
+    back), and temporary dirs of dead runs (removed)."""
+    for leftover in sorted(out.parent.glob(f".{out.name}.*-*")):
+        kind, _, pid = leftover.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind.endswith(".old") and not out.exists():
+            os.replace(leftover, out)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def output_table(table: pa.Table, rows: list[dict]) -> pa.Table:
+    """The kept rows with the input's columns (a previous judge column replaced) plus `judge`."""
+    fields = [f for f in table.schema if f.name != JUDGE] + [pa.field(JUDGE, pa.string())]
+    return pa.Table.from_pylist(
+        [{f.name: r.get(f.name) for f in fields} for r in rows], schema=pa.schema(fields)
+    )
+
+
+def write_judged_dir(data: Path, out: Path, table: pa.Table, stats: dict, rejects: list[dict], card) -> None:
+    """Build OUT anew beside it and swap it in. `card(tmp)` returns the card's text for the dir
+    being built (it reads the rows and draws the plots there), or None to keep none."""
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / DATA_FILE).parent.mkdir(parents=True)
+        pq.write_table(table, tmp / DATA_FILE, compression="zstd")
+        with open(tmp / DATA_FILE, "rb") as f:
+            os.fsync(f.fileno())
+        write_json(tmp / "stats.json", stats)
+        for item in data.iterdir():
+            if item.name in REWRITTEN or item.name.startswith("."):  # .synth: the generator's journal
+                continue
+            copy = shutil.copytree if item.is_dir() else shutil.copy2
+            copy(item, tmp / item.name)
+        if (text := card(tmp)) is not None:
+            write_text(tmp / "README.md", text)
+        if (out / STATE).is_dir():  # the journal: a rerun pays for nothing it holds
+            shutil.copytree(out / STATE, tmp / STATE)
+        write_jsonl(tmp / STATE / "judge_rejects.jsonl", rejects)
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.replace(out, old)
+    os.replace(tmp, out)  # a crash before this line: `recover` puts `old` back
+    shutil.rmtree(old)
