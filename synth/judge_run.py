@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,16 +46,21 @@ class JudgeLedger:
     completion_tokens: int = 0
     used_tokens: list[int] = field(default_factory=lambda: [0, 0])  # of the calls this run used
     abandoned: int = 0  # sent, never answered (Ctrl-C): not in the journal, asked again by a rerun
+    categories: Counter = field(default_factory=Counter)  # live counts, for the progress bar
+    reasons: Counter = field(default_factory=Counter)  # (category, reason) -> n
 
     def record(self, key: str, category: str, reason: str = "") -> None:
         assert category in CATEGORIES and key not in self.entries, f"{key}: {category} twice or unknown"
         self.entries[key] = (category, reason)
+        self.categories[category] += 1
+        self.reasons[category, reason] += 1
 
     def count(self, category: str) -> int:
-        return sum(1 for c, _ in self.entries.values() if c == category)
+        return self.categories[category]
 
     def why(self, category: str) -> dict[str, int]:
-        return dict(Counter(r for c, r in self.entries.values() if c == category).most_common())
+        counts = Counter({r: n for (c, r), n in self.reasons.items() if c == category and r})
+        return dict(counts.most_common())
 
     def balance(self) -> dict:
         counts = {c: self.count(c) for c in CATEGORIES}
@@ -95,6 +101,7 @@ class JudgeRunner:
         self.verdicts: dict[str, Verdict] = {}
         self.stopped_by: str | None = None
         self.inflight = 0
+        self._shown = 0.0
         self.bar = tqdm(unit="item", desc="judge", disable=not progress, mininterval=0.5, dynamic_ncols=True)
 
     @property
@@ -182,7 +189,11 @@ class JudgeRunner:
             self.bar.update(1)
             self._show()
 
-    def _show(self) -> None:
+    def _show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._shown < 0.5:  # formatting the postfix costs more than a call's work
+            return
+        self._shown = now
         b = self.ledger
         self.bar.set_postfix_str(f"kept {b.count('kept')} dropped {b.count('dropped')} rej {b.count('rejected')} "
                                  f"err {b.count('errors')} ${self.cost:.2f}", refresh=False)  # fmt: skip
@@ -202,7 +213,7 @@ class JudgeRunner:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            self._show()
+            self._show(force=True)
             self.bar.close()
 
     @property
