@@ -1,17 +1,32 @@
-"""Speed and recall of synth's dedup against a plain datasketch MinHashLSH pass, same rows, same run.
+"""Speed and recall of synth.dedup against rensa and datasketch: same rows, same run, same machine.
 
 Rows are generated (a query of ~6 words and a positive of ~80 pseudo-words) with planted duplicates:
 5% exact copies of an earlier row (case and punctuation changed) and 5% near copies (one or two
-words of the positive and one of the query replaced, Jaccard of 5-gram shingles about 0.9). Both
-passes see each row's query and positive, in order, and flag a row that duplicates an earlier one.
-The baseline is datasketch used the usual way: char 5-gram shingles, `MinHash.update_batch` with its
-default SHA-1 hashing, `MinHashLSH(threshold=0.8, num_perm=128)` query then insert, and a set of
-normalised texts for exact copies.
+words of the positive and one of the query replaced: Jaccard of 5-gram shingles about 0.9). Each
+pass does the generator's job: rows in order, a row flagged when a text of it duplicates a text of
+an earlier kept row (exact after `normalize`, or estimated Jaccard >= 0.8), the first kept. Every
+pass normalises, shingles (5-grams of the normalised text without spaces) and signs every text
+itself, inside its timing; all use 128 permutations and threshold 0.8.
 
-    python bench/dedup.py              # 200k rows
-    python bench/dedup.py --rows 20000
+- synth.dedup: `Deduper().check_many(rows)`.
+- rensa: the same job with rensa's streaming API, as its README shows it: 5-gram tokens as str
+  (rensa takes token lists), signed in one `RMinHash.from_token_sets` call, then per row
+  `RMinHashDeduplicator.is_duplicate` (LSH, 16 bands, then its own similarity check) for both
+  texts and `add` if kept. Texts normalised with our `normalize_many`. The time spent building
+  token lists in Python is shown apart: rensa's own work is the rest.
+- rensa batch: rensa's fastest pipeline, which does a different job: our numpy 5-gram hashes (no
+  Python tokens) signed with `digest_matrix_from_flat_token_hashes`, then
+  `RMinHashLSH.insert_matrix_and_query_duplicate_flags`, which flags every text sharing a band with
+  any other (the first of a pair too, so originals count as false positives) with no similarity
+  check, and has no way to give the signatures back for one (`to_rows` costs ~11 us a text).
+- datasketch: the usual way: `MinHash.update_batch` with its default SHA-1 hashing of byte
+  tokens, `MinHashLSH(threshold=0.8)` query then insert, `normalize` per text, a set for exact copies.
 
-Targets (issue 5): recall of planted near duplicates >= 0.95, speed >= the baseline's.
+    python bench/dedup.py                       # 200k rows, all passes
+    python bench/dedup.py --rows 20000 --passes synth.dedup rensa
+
+Targets (scale issue, speed item 6): synth.dedup >= 30,000 rows/s, near recall >= 0.95, no false
+positives, with its speed ratio to rensa and to datasketch measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,18 +34,25 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 
+import numpy as np
+import rensa
 from datasketch import MinHash, MinHashLSH
-from tqdm import tqdm
 
-from synth.dedup import NUM_PERM, THRESHOLD, Deduper
+from synth.dedup import THRESHOLD, Deduper
+from synth.minhash import NUM_BINS, normalize_many
 from synth.testing.fake_openai import VOCAB
 from synth.text import normalize
 
+Rows = list[tuple[str, str]]
+SEED = 42
+RENSA_BANDS = 16
 
-def make_rows(n: int, seed: int = 0) -> tuple[list[tuple[str, str]], set[int], set[int]]:
+
+def make_rows(n: int, seed: int = 0) -> tuple[Rows, set[int], set[int]]:
     rng = random.Random(seed)
-    rows: list[tuple[str, str]] = []
+    rows: Rows = []
     exact, near = set(), set()
     for i in range(n):
         roll = rng.random()
@@ -54,16 +76,84 @@ def make_rows(n: int, seed: int = 0) -> tuple[list[tuple[str, str]], set[int], s
     return rows, exact, near
 
 
-def ours(rows: list[tuple[str, str]]) -> set[int]:
-    d = Deduper()
-    return {i for i, (q, p) in enumerate(tqdm(rows, desc="synth.dedup", mininterval=1)) if d.check([q, p])}
+def ours(rows: Rows, notes: list[str]) -> set[int]:
+    return {i for i, verdict in enumerate(Deduper().check_many(rows)) if verdict}
 
 
-def baseline(rows: list[tuple[str, str]]) -> set[int]:
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+def _flatten(rows: Rows) -> tuple[list[str], list[str]]:
+    """Normalised texts of the rows (query, positive, query, ...) and the same without spaces."""
+    norms = normalize_many([text for row in rows for text in row])
+    return norms, [t.replace(" ", "") for t in norms]
+
+
+def rensa_streaming(rows: Rows, notes: list[str]) -> set[int]:
+    norms, compacts = _flatten(rows)
+    start = time.perf_counter()
+    tokens = [[c[j : j + 5] for j in range(max(1, len(c) - 4))] for c in compacts]
+    notes.append(f"building its token lists took {time.perf_counter() - start:.1f} s")
+    sketches = rensa.RMinHash.from_token_sets(tokens, NUM_BINS, SEED)
+    dedup = rensa.RMinHashDeduplicator(
+        threshold=THRESHOLD, num_perm=NUM_BINS, use_lsh=True, num_bands=RENSA_BANDS, seed=SEED
+    )
     seen: set[str] = set()
     flagged = set()
-    for i, (q, p) in enumerate(tqdm(rows, desc="datasketch", mininterval=1)):
+    for i in range(len(rows)):
+        texts = (2 * i, 2 * i + 1)
+        if any(norms[t] in seen for t in texts) or any(
+            dedup.is_duplicate(str(t), sketches[t]) for t in texts
+        ):
+            flagged.add(i)
+            continue
+        seen.update(norms[t] for t in texts)
+        for t in texts:
+            dedup.add(str(t), sketches[t])
+    return flagged
+
+
+def _shingle_hashes(compacts: list[str], n: int = 5, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(flat uint64 hashes of every text's n-grams, row offsets), vectorised over `chunk` texts at
+    a time: a polynomial over code points mixed by MurmurHash3's 64-bit finaliser."""
+    parts = []
+    for at in range(0, len(compacts), chunk):
+        texts = compacts[at : at + chunk]
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        h = codes[: max(len(codes) - n + 1, 0)] * np.uint64(0x9E3779B97F4A7C15)
+        for j in range(1, n):
+            h += codes[j : j + len(h)] * np.uint64(0xC2B2AE3D27D4EB4F + 2 * j)
+        for mult in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
+            h ^= h >> np.uint64(33)
+            h *= np.uint64(mult)
+        counts = np.maximum(lens - n + 1, 0)
+        inside = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        parts.append(h[np.repeat(np.cumsum(lens) - lens, counts) + inside])
+    offsets = np.zeros(len(compacts) + 1, dtype=np.uint64)
+    np.cumsum([len(c) - n + 1 if len(c) >= n else 0 for c in compacts], out=offsets[1:])
+    return np.concatenate(parts), offsets
+
+
+def rensa_batch(rows: Rows, notes: list[str]) -> set[int]:
+    norms, compacts = _flatten(rows)
+    flat, offsets = _shingle_hashes(compacts)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, NUM_BINS, SEED)
+    lsh = rensa.RMinHashLSH(THRESHOLD, NUM_BINS, RENSA_BANDS)
+    near = lsh.insert_matrix_and_query_duplicate_flags(matrix)
+    seen: set[str] = set()
+    flagged = set()
+    for i in range(len(rows)):
+        texts = (2 * i, 2 * i + 1)
+        if any(norms[t] in seen for t in texts) or near[texts[0]] or near[texts[1]]:
+            flagged.add(i)
+            continue
+        seen.update(norms[t] for t in texts)
+    return flagged
+
+
+def datasketch(rows: Rows, notes: list[str]) -> set[int]:
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_BINS)
+    seen: set[str] = set()
+    flagged = set()
+    for i, (q, p) in enumerate(rows):
         norms = [normalize(q), normalize(p)]
         if any(n in seen for n in norms):
             flagged.add(i)
@@ -71,7 +161,7 @@ def baseline(rows: list[tuple[str, str]]) -> set[int]:
         sketches = []
         for n in norms:
             compact = n.replace(" ", "")
-            m = MinHash(num_perm=NUM_PERM)
+            m = MinHash(num_perm=NUM_BINS)
             m.update_batch([compact[j : j + 5].encode() for j in range(max(1, len(compact) - 4))])
             sketches.append(m)
         if any(lsh.query(m) for m in sketches):
@@ -83,23 +173,36 @@ def baseline(rows: list[tuple[str, str]]) -> set[int]:
     return flagged
 
 
+PASSES: dict[str, Callable[[Rows, list[str]], set[int]]] = {
+    "synth.dedup": ours,
+    "rensa": rensa_streaming,
+    "rensa batch": rensa_batch,
+    "datasketch": datasketch,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=200_000, help="rows to generate")
+    parser.add_argument(
+        "--passes", nargs="+", choices=list(PASSES), default=list(PASSES), help="which to run"
+    )
     args = parser.parse_args()
     rows, exact, near = make_rows(args.rows)
     print(f"{len(rows):,} rows: {len(exact):,} planted exact, {len(near):,} planted near duplicates")
-    results = {}
-    for name, fn in (("synth.dedup", ours), ("datasketch", baseline)):
+    speed = {}
+    for name in args.passes:
+        notes: list[str] = []
         start = time.perf_counter()
-        flagged = fn(rows)
+        flagged = PASSES[name](rows, notes)
         elapsed = time.perf_counter() - start
-        planted = exact | near
-        results[name] = len(rows) / elapsed
-        print(f"{name:<12} {len(rows) / elapsed:>9,.0f} rows/s  ({elapsed:6.1f} s)  "
+        speed[name] = len(rows) / elapsed
+        print(f"{name:<12} {speed[name]:>9,.0f} rows/s  ({elapsed:6.1f} s)  "
               f"recall exact {len(flagged & exact) / len(exact):.3f}  near {len(flagged & near) / len(near):.3f}  "
-              f"false positives {len(flagged - planted)}")  # fmt: skip
-    print(f"speed ratio synth.dedup / datasketch: {results['synth.dedup'] / results['datasketch']:.2f}")
+              f"false positives {len(flagged - exact - near)}" + "".join(f"; {n}" for n in notes))  # fmt: skip
+    if "synth.dedup" in speed:
+        for name in speed.keys() - {"synth.dedup"}:
+            print(f"speed ratio synth.dedup / {name}: {speed['synth.dedup'] / speed[name]:.2f}")
 
 
 if __name__ == "__main__":
