@@ -69,6 +69,14 @@ class GenerateConfig:
     price_in: float | None = opt(None, "USD per 1M prompt tokens (overrides the table)")
     price_out: float | None = opt(None, "USD per 1M completion tokens (overrides the table)")
     language_check: bool = opt(True, "re-ask/reject answers not in the asked language (py3langid)")
+    corpus: Path | None = opt(None, "your documents (a folder of .txt/.md, a .jsonl/.parquet with 'text', a BEIR "
+                              "dir, or passages.jsonl): rows are grounded in their passages (task types "
+                              "grounded_query, multi_hop)")  # fmt: skip
+    chunk_tokens: int = opt(
+        256, "with --corpus: token budget of one passage (documents are chunked on paragraphs)"
+    )
+    neighbour_model: str | None = opt(None, "with --corpus: sentence-transformers model whose embeddings pick the "
+                                      "related passages of multi_hop questions; without it multi_hop is left out")  # fmt: skip
     decontaminate: list[Path] | None = opt(
         None,
         "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) whose 13-word n-grams rows must not share",

@@ -17,11 +17,14 @@ from synth.backends.base import Backend, BackendError
 from synth.backends.build import make_backend
 from synth.card.render import render_card
 from synth.config import GenerateConfig
+from synth.corpus import CorpusError
+from synth.corpus_run import drop_multi_hop, ground
 from synth.dataset import write_json, write_jsonl, write_rows, write_text
 from synth.decontam import DecontamError, Decontaminator
 from synth.dry_run import format_plan, plan_run, save_plan, write_samples
 from synth.journal import Journal, JournalMismatch
 from synth.languages import parse_languages
+from synth.mining.embedder import EmbedderError
 from synth.plan import Plan, template_hashes
 from synth.pricing import price_for
 from synth.progress import Progress
@@ -39,11 +42,12 @@ log = logging.getLogger(PROG)
 def main(cfg: GenerateConfig) -> int:
     try:
         languages = parse_languages(cfg.languages)
-        task_mix = parse_task_mix(cfg.task_types, cfg.task_mix)
-        named = "bitext" in f"{cfg.task_types or ''},{cfg.task_mix or ''}"
-        task_mix, notice = fit_to_languages(task_mix, len(languages), named)
-        if notice:
-            print(notice, file=sys.stderr)
+        task_mix = parse_task_mix(cfg.task_types, cfg.task_mix, corpus=cfg.corpus is not None)
+        named = {t.split(":")[0].strip() for t in f"{cfg.task_types or ''},{cfg.task_mix or ''}".split(",")}
+        task_mix, notice = fit_to_languages(task_mix, len(languages), "bitext" in named)
+        task_mix, notice2 = drop_multi_hop(task_mix, named, cfg.neighbour_model)
+        for line in filter(None, (notice, notice2)):
+            print(line, file=sys.stderr)
         price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
         if cfg.backend == "openai-batch":
             from synth.backends.openai_batch import batch_price  # imports the openai SDK
@@ -57,11 +61,23 @@ def main(cfg: GenerateConfig) -> int:
             resolve_token(None)
         except PublishError as err:
             fail(PROG, str(err), 2)
-    plan = Plan(cfg.seed, task_mix, languages, cfg.examples_per_task)
+    corpus = grounding = None
+    if cfg.corpus is not None:
+        try:
+            corpus, grounding = ground(
+                cfg.corpus, cfg.chunk_tokens, cfg.seed, task_mix, cfg.neighbour_model, cfg.out
+            )
+        except (CorpusError, ValueError, EmbedderError) as err:
+            fail(PROG, str(err), 2 if isinstance(err, CorpusError) else 1)
+    plan = Plan(
+        cfg.seed, task_mix, languages, cfg.examples_per_task, grounding, corpus.index if corpus else None
+    )
     if cfg.dry_run:
         return dry_run(cfg, plan, price)
     fingerprint = {"seed": cfg.seed, "model": cfg.model, "languages": languages, "task_mix": task_mix,
                    "examples_per_task": cfg.examples_per_task, "templates": template_hashes()}  # fmt: skip
+    if corpus is not None:  # another corpus or chunking would ask other questions under the same keys
+        fingerprint["corpus"] = corpus.fingerprint
     started = time.monotonic()
     try:
         journal = Journal(cfg.out / ".synth" / "journal.jsonl", fingerprint)

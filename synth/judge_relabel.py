@@ -71,7 +71,7 @@ def retrieve(
     missing = [q for q in queries if keys[q] not in known]
     if missing:
         encoder = encoder_factory()
-        docs = encoder.encode_documents([p.text for p in corpus.passages])  # (N, H)
+        docs = encoder.encode_documents([p.document for p in corpus.passages])  # (N, H)
         embedded = encoder.encode_queries([i for i, _ in missing], [q for _, q in missing])  # (Q, H)
         index = top_k(embedded, docs, settings["top_k"])
         ids = [p.id for p in corpus.passages]
@@ -124,7 +124,7 @@ def relabel_items(cfg, rows: list[dict], state: Path) -> tuple[list, dict[int, s
         top = retrieved[row["instruction"], row["query"]]
         seed_in_top_k += row["passage_id"] in top[: cfg.top_k]
         ids = candidates(top, row["passage_id"], cfg.top_k, cfg.seed)
-        texts = [row["positive"] if pid == row["passage_id"] else corpus.index[pid].text for pid in ids]
+        texts = [row["positive"] if pid == row["passage_id"] else corpus.index[pid].document for pid in ids]
         shown[i] = (ids, texts)
     retrieval = {"embed_model": cfg.embed_model, "query_format": cfg.query_format, "top_k": cfg.top_k,
                  "corpus": str(cfg.corpus), "passages": len(corpus), "queries": len(queries),

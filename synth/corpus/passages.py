@@ -37,6 +37,12 @@ class Passage:
     title: str  # the document's title, "" if none
     text: str
 
+    @property
+    def document(self) -> str:
+        """The passage as a retriever sees it: "title text", the way eval.beir (and mteb) build a
+        BEIR document, so a training positive and its evaluation document are the same string."""
+        return f"{self.title} {self.text}".strip()
+
 
 def passage_id(doc_id: str, chunk: int) -> str:
     return f"{doc_id}#{chunk}"

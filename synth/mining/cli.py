@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.cli import fail, parse
+from synth.corpus import CorpusError, load_corpus
 from synth.mining.dirs import (
     DatasetError,
     check_out,
@@ -50,6 +51,8 @@ class MineConfig:
     by_language: bool = opt(
         True, "mine within each (task type, language); --no-by-language: within task type"
     )
+    corpus: Path | None = opt(None, "passages to mine from besides the dataset's positives (a corpus as "
+                              "synth.corpus reads it, e.g. the training passages synth.adapt writes)")  # fmt: skip
     consistency_k: int | None = opt(None, "drop rows whose positive ranks below K for its own query (E5: 2)")
     query_format: str = opt("auto", f"query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model "
                             "records an 'Instruct:' prompt, else plain)")  # fmt: skip
@@ -80,13 +83,14 @@ def main(cfg: MineConfig) -> int:
         table = read_table(cfg.data)
         stats_in = read_stats(cfg.data)
         check_out(cfg.data, cfg.out)
+        extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
         encoder = STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,
                                  batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
-    except (DatasetError, EmbedderError) as err:
+    except (DatasetError, EmbedderError, CorpusError) as err:
         fail(PROG, str(err))
     rows = mining_rows(table)
     try:
-        mined = mine(rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device)
+        mined = mine(rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device, extra=extra)
         mining = mining_stats(mined, cfg.options(), source=cfg.data.resolve().name, model=cfg.model,
                               query_format=encoder.query_format, device=encoder.device,
                               elapsed_s=time.monotonic() - started)  # fmt: skip

@@ -15,13 +15,16 @@ model ranked its positive in the top 2.
 Positives are pooled by normalised text (:func:`synth.text.normalize`), so a positive spelled with
 other case or punctuation is the same pool item as the row's own and is never its negative. Also never
 a row's negative: the positives of other rows asking the same query, the query's own text, and the
-row's LLM-written `negative` (already in its own column). Not handled: mining across groups, or from
-a corpus other than the dataset's positives.
+row's LLM-written `negative` (already in its own column). With `extra` texts (the training passages
+of a corpus, `synth.mine --corpus`), every group's pool holds them too, after its positives: a
+passage equal to a row's own positive is that positive, and never its negative. Not handled: mining
+across groups.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,7 +71,7 @@ class Mined:
     ranks: list[int]  # per input row: 1-based rank of its positive for its own query
     keep: list[bool]  # False where the consistency filter dropped the row
     skipped: int  # candidates skipped as probable false negatives, over all rows
-    pools: dict[str, int]  # group -> distinct positives in its pool
+    pools: dict[str, int]  # group -> distinct texts in its pool (positives, then corpus passages)
 
     @property
     def dropped(self) -> int:
@@ -82,21 +85,21 @@ def group_key(row: dict, by_language: bool) -> str:
     return f"{row['task_type']}/{row.get('language_pair') or row['language']}"
 
 
-def build_groups(rows: list[dict], by_language: bool) -> dict[str, Group]:
+def build_groups(rows: list[dict], by_language: bool, extra: Sequence[str] = ()) -> dict[str, Group]:
     members: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         members[group_key(row, by_language)].append(i)
-    return {key: _group(rows, idx) for key, idx in sorted(members.items())}
+    return {key: _group(rows, idx, extra) for key, idx in sorted(members.items())}
 
 
-def _group(rows: list[dict], idx: list[int]) -> Group:
+def _group(rows: list[dict], idx: list[int], extra: Sequence[str] = ()) -> Group:
     slot: dict[str, int] = {}
     texts: list[str] = []
-    for i in idx:
-        key = normalize(rows[i]["positive"])
+    for text in [rows[i]["positive"] for i in idx] + list(extra):
+        key = normalize(text)
         if key not in slot:
             slot[key] = len(texts)
-            texts.append(rows[i]["positive"])
+            texts.append(text)
     own = [slot[normalize(rows[i]["positive"])] for i in idx]
     answers: dict[str, set[int]] = defaultdict(set)  # a query asked in several rows has several positives
     for i, o in zip(idx, own, strict=True):
@@ -112,13 +115,19 @@ def _group(rows: list[dict], idx: list[int]) -> Group:
 
 
 def mine(
-    rows: list[dict], encoder: Encoder, options: MiningOptions, progress: bool = False, device: str = "cpu"
+    rows: list[dict],
+    encoder: Encoder,
+    options: MiningOptions,
+    progress: bool = False,
+    device: str = "cpu",
+    extra: Sequence[str] = (),
 ) -> Mined:
     """Mined negatives, ranks and the consistency verdict for every row, in input order.
 
-    `device`: where the search runs (torch device; the encoder's own is a good choice).
+    `device`: where the search runs (torch device; the encoder's own is a good choice). `extra`:
+    more candidate texts for every group (a corpus's passages).
     """
-    groups = build_groups(rows, options.by_language)
+    groups = build_groups(rows, options.by_language, extra)
     documents = list(dict.fromkeys(t for g in groups.values() for t in g.texts))
     pairs = list(dict.fromkeys((r.get("instruction") or "", r["query"]) for r in rows))
     doc_slot = {t: i for i, t in enumerate(documents)}

