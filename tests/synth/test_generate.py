@@ -13,7 +13,6 @@ from synth.tasks import TASK_TYPES
 
 from .conftest import API_KEY, read_stats, run_generate
 
-
 PAPER_TYPES = [name for name, t in TASK_TYPES.items() if not t.passages]  # the rest need --corpus
 
 
