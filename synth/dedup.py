@@ -62,9 +62,7 @@ class _BandIndex:
         self._runs.append((keys, ids))
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
             (k1, i1), (k2, i2) = self._runs.pop(-2), self._runs.pop()
-            keys, ids = np.concatenate([k1, k2]), np.concatenate([i1, i2])
-            order = np.argsort(keys, kind="stable")  # timsort: a linear merge of the two runs
-            self._runs.append((keys[order], ids[order]))
+            self._runs.append(_merge(k1, i1, k2, i2))
 
     def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index in `queries`, id) for every stored key equal to a query; `queries` sorted, so
@@ -83,6 +81,17 @@ class _BandIndex:
         return np.concatenate(at), np.concatenate(ids)
 
 
+def _merge(k1: np.ndarray, i1: np.ndarray, k2: np.ndarray, i2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs (keys, ids) as one: [1, 4] + [2, 9] -> [1, 2, 4, 9]."""
+    to = np.searchsorted(k1, k2, "right") + np.arange(len(k2))  # where k2's keys land
+    from1 = np.ones(len(k1) + len(k2), dtype=bool)
+    from1[to] = False
+    keys, ids = np.empty_like(from1, dtype=k1.dtype), np.empty_like(from1, dtype=i1.dtype)
+    keys[to], ids[to] = k2, i2
+    keys[from1], ids[from1] = k1, i1
+    return keys, ids
+
+
 class _Signatures:
     """Signatures of kept texts by id, in fixed-size blocks, so that storing never copies what is
     already stored (a doubling array would copy, and fault in, twice the memory)."""
@@ -93,16 +102,16 @@ class _Signatures:
         self._blocks: list[np.ndarray] = []
         self.count = 0
 
-    def append(self, signatures: np.ndarray) -> np.ndarray:
-        """Store (N, NUM_BINS) signatures; return their ids."""
-        ids = np.arange(self.count, self.count + len(signatures))
+    def append(self, signatures: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Store `signatures[rows]` ((N, NUM_BINS), copied once); return their ids."""
+        ids = np.arange(self.count, self.count + len(rows))
         done = 0
-        while done < len(signatures):
+        while done < len(rows):
             block, offset = divmod(self.count, self.BLOCK)
             if block == len(self._blocks):
                 self._blocks.append(np.empty((self.BLOCK, NUM_BINS), dtype=np.uint32))
-            n = min(self.BLOCK - offset, len(signatures) - done)
-            self._blocks[block][offset : offset + n] = signatures[done : done + n]
+            n = min(self.BLOCK - offset, len(rows) - done)
+            np.take(signatures, rows[done : done + n], axis=0, out=self._blocks[block][offset : offset + n])
             done, self.count = done + n, self.count + n
         return ids
 
@@ -166,14 +175,18 @@ class Deduper:
         are resolved in order (`_resolve`), the others kept at once."""
         row_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))  # (T,)
         signed = np.flatnonzero(fps.signed)  # (S,) the text of each band row
-        bands = band_keys(fps.signatures)[signed]  # (S, BANDS)
+        bands = band_keys(fps.signatures)  # (S, BANDS)
+        if len(signed) < len(fps):
+            bands = bands[signed]
         flat = bands.ravel()
         order = np.argsort(flat)  # one sort serves the lookup, the repeats and the new run
         ordered = flat[order]
         near_before = np.zeros(len(fps), dtype=bool)  # near a text kept by an earlier chunk
         at, ids = self._index.lookup(ordered)
-        if len(ids):
-            texts = signed[order[at] // BANDS]
+        if len(ids):  # (text, id) pairs, once each however many bands they share
+            texts, ids = np.divmod(
+                np.unique(signed[order[at] // BANDS] * self._signatures.count + ids), self._signatures.count
+            )
             near_before[texts[self._similar(fps.signatures[texts], self._signatures[ids])]] = True
         same = ordered[1:] == ordered[:-1]
         shared = np.zeros(len(flat), dtype=bool)
@@ -191,7 +204,7 @@ class Deduper:
         self.exact.update(compress(fps.keys, kept.tolist()))
         kept_band_rows = kept[signed]  # (S,)
         id_of = np.full(len(signed), -1, dtype=np.int64)
-        id_of[kept_band_rows] = self._signatures.append(fps.signatures[signed[kept_band_rows]])
+        id_of[kept_band_rows] = self._signatures.append(fps.signatures, signed[kept_band_rows])
         keep = order[np.repeat(kept_band_rows, BANDS)[order]]  # kept band keys, still in order
         self._index.add(flat[keep], id_of[keep // BANDS])
         return verdicts
