@@ -9,7 +9,7 @@ Order matters: the first row of a duplicate group is kept, a row being a group o
 and its positive, say) kept or dropped whole. `Deduper.check` takes one row at a time, as the
 generator folds answers (about 0.1 ms a row); `Deduper.check_many` takes a batch of rows and gives
 the same verdicts as `check` on each row in turn, resolving in order only the rows that share an
-exact key or a band with something (bench/dedup.py: ~40k query-and-positive rows/s on one core).
+exact key or a band with something (bench/dedup.py: ~34k query-and-positive rows/s, one core).
 """
 
 from __future__ import annotations
