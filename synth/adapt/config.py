@@ -1,0 +1,84 @@
+"""The `synth.adapt` command line, as one dataclass: every option's help lives on its field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JUDGE_MODES = ("off", "score", "relabel")
+
+
+def opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class AdaptConfig:
+    corpus: Path | None = opt(None, "your documents: a folder of .txt/.md, a .jsonl/.parquet with 'text' "
+                              "(optional 'title', '_id'), or a BEIR dir", required=True)  # fmt: skip
+    base_model: str | None = opt(None, "the embedder to adapt: a Hub id or a local dir", required=True)
+    out: Path | None = opt(None, "run dir: every stage's output, the report, and what a rerun continues from",
+                           required=True)  # fmt: skip
+    llm_model: str = opt("gpt-4o-mini", "the LLM that writes queries (and judges, with --judge)")
+    backend: str = opt("openai", "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm")
+    base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1")
+    api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
+    concurrency: int | None = opt(None, "LLM calls in flight (default: the backend's)")
+    max_cost: float | None = opt(None, "stop generation and judging once this many USD are spent (exit 3)")
+    timeout: float = opt(300.0, "seconds before one LLM call times out")
+    num_examples: int = opt(1000, "grounded training rows to generate (held-out queries included)")
+    languages: str = opt("en", "query languages, ISO codes, optionally weighted: 'en' or 'en:0.7,de:0.3' "
+                         "(cross-lingual queries for the same passages)")  # fmt: skip
+    seed: int = opt(0, "run seed: the split, the passages each call reads, the knobs")
+    chunk_tokens: int = opt(256, "token budget of one passage; documents are chunked on paragraph boundaries")
+    held_out: float = opt(0.2, "share of source documents held out for evaluation, in (0, 1)")
+    neighbour_model: str | None = opt(None, "embedder for the neighbours of multi-hop questions "
+                                      "(default: --base-model); 'none' leaves multi_hop out")  # fmt: skip
+    judge: str = opt("off", f"LLM judge pass: {', '.join(JUDGE_MODES)} (score: drop rows under --judge-threshold; "
+                     "relabel: the judge picks the best of the top-k passages as the positive)")  # fmt: skip
+    judge_threshold: int = opt(3, "with --judge score: lowest score (1-5) a row keeps")
+    num_negatives: int = opt(7, "hard negatives mined per row from the corpus's training passages")
+    negatives_per_query: int = opt(3, "of those, hard negatives per query in each training step (memory: "
+                                   "batch x (1 + this) documents per step)")  # fmt: skip
+    gradient_checkpointing: bool = opt(True, "recompute activations in the backward pass (less memory, about "
+                                       "a third more compute; off is faster for small models)")  # fmt: skip
+    pooling: str | None = opt(None, "pooling of the base model: last (causal LMs) or mean (encoders); "
+                              "default: train.lora's")  # fmt: skip
+    query_format: str = opt("instruct", "query side: instruct (E5 'Instruct: ...\\nQuery: ...') or plain "
+                            "(for a base trained without instructions)")  # fmt: skip
+    epochs: float = opt(1.0, "training passes over the rows")
+    batch_size: int = opt(64, "contrastive batch of train.lora (queries per step)")
+    lr: float = opt(1e-4, "peak learning rate of train.lora")
+    max_length: int = opt(512, "tokens per sequence for training and evaluation")
+    train_arg: list[str] | None = opt(
+        None, "more train.lora flags, each as one string: --train-arg '--lora-r 8'"
+    )
+    device: str = opt("auto", "torch device for mining, training and evaluation: auto, cpu, cuda, cuda:1")
+    progress: bool = opt(True, "show the progress display")
+
+    def __post_init__(self) -> None:
+        if self.corpus is None or not self.base_model or self.out is None:
+            raise ValueError("--corpus, --base-model and --out are required")
+        if self.judge not in JUDGE_MODES:
+            raise ValueError(f"--judge: {self.judge!r} is not one of {', '.join(JUDGE_MODES)}")
+        if not 0 < self.held_out < 1:
+            raise ValueError(f"--held-out must be in (0, 1), got {self.held_out}")
+        if not 1 <= self.judge_threshold <= 5:
+            raise ValueError(f"--judge-threshold must be in 1..5, got {self.judge_threshold}")
+        if self.negatives_per_query < 0:
+            raise ValueError(f"--negatives-per-query must be >= 0, got {self.negatives_per_query}")
+        for name in ("num_examples", "chunk_tokens", "num_negatives", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.neighbour_model is None:
+            self.neighbour_model = self.base_model
+
+    def settings(self) -> dict:
+        """What a rerun must share with the run it continues (progress, device and the LLM endpoint
+        may change between runs)."""
+        keep = ("corpus", "base_model", "llm_model", "num_examples", "languages", "seed", "chunk_tokens",
+                "held_out", "neighbour_model", "judge", "judge_threshold", "num_negatives", "negatives_per_query", "pooling",
+                "query_format", "epochs", "batch_size", "lr", "max_length", "train_arg")  # fmt: skip
+        return {
+            k: str(getattr(self, k)) if isinstance(getattr(self, k), Path) else getattr(self, k) for k in keep
+        }

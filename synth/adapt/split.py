@@ -1,0 +1,56 @@
+"""Grounded rows split by source document: training rows, and a held-out BEIR dir to evaluate on.
+
+A row belongs to the side of the document its positive passage came from (`synth.corpus`'s split
+is by document, never by passage). Held-out rows never train: each held-out answer becomes one
+query of the BEIR dir, relevant to every passage it was grounded in (one for grounded_query, two or
+three for multi_hop). The BEIR corpus holds every passage of both sides, as a deployed retriever
+would see them; training passages are distractors there. Rows without a passage (synthetic rows of
+the paper's types, mixed in) train.
+
+    rows: g:0:0 (passage a#0, doc a: train)  g:1:0 (b#2, doc b: held out)  g:2:1 (b#0 + c#1, held out)
+    -> train rows [g:0:0]; queries {g:1:0, g:2:1}; qrels {g:1:0: {b#2: 1}, g:2:1: {b#0: 1, c#1: 1}}
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class Split:
+    train_rows: list[dict]
+    queries: dict[str, str]  # query id (the answer's journal key) -> query text
+    qrels: dict[str, dict[str, int]]  # query id -> {passage id: 1}
+    held_out_rows: int
+
+
+def split_rows(rows: Iterable[dict], side_of_passage) -> Split:
+    """`side_of_passage(passage_id) -> "train" | "held_out"`."""
+    train: list[dict] = []
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    held_out = 0
+    for row in rows:
+        passage = row.get("passage_id")
+        if not passage or side_of_passage(passage) == "train":
+            train.append(row)
+            continue
+        held_out += 1
+        qid = row["call"]
+        queries[qid] = row["query"]
+        qrels[qid][passage] = 1
+    return Split(train, queries, dict(qrels), held_out)
+
+
+def leaked(train_rows: Iterable[dict], side_of_passage) -> list[str]:
+    """Passage ids of held-out documents found in training rows (positives or mined negatives'
+    sources): must be empty."""
+    return sorted(
+        {
+            r["passage_id"]
+            for r in train_rows
+            if r.get("passage_id") and side_of_passage(r["passage_id"]) != "train"
+        }
+    )
