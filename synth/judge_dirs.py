@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth.dataset import DATA_FILE, write_json, write_jsonl, write_text
-from synth.mining.dirs import REWRITTEN, DatasetError
+from synth.mining.dirs import REWRITTEN, DatasetError, read_table
 from synth.rows import JUDGE
 
 REQUIRED_COLUMNS = ("id", "task_type", "instruction", "query", "positive", "language")
@@ -28,21 +28,7 @@ JOURNAL = "judge_journal.jsonl"
 
 def read_input(data: Path) -> tuple[pa.Table, list[dict]]:
     """The input table and its rows as dicts (optional columns absent -> None); DatasetError names the file."""
-    if not data.is_dir():
-        raise DatasetError(f"--data: {data} is not a directory")
-    path = data / DATA_FILE
-    if not path.is_file():
-        raise DatasetError(f"--data: {data} is not a dataset dir (no {DATA_FILE})")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise DatasetError(f"--data: cannot read {path}: {err}") from err
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-    if missing:
-        raise DatasetError(f"--data: {path} lacks the column(s) {', '.join(missing)}")
-    for name in ("query", "positive"):
-        if nulls := table.column(name).null_count:
-            raise DatasetError(f"--data: {path} has {nulls} row(s) with a null {name}")
+    table = read_table(data, REQUIRED_COLUMNS, allow_empty=True)
     rows = table.to_pylist()
     for row in rows:
         for name in ("negative", "language_pair", "passage_id", "call"):

@@ -28,7 +28,9 @@ class DatasetError(Exception):
     """The input or output dir cannot be used; the message is one line naming the path."""
 
 
-def read_table(data: Path) -> pa.Table:
+def read_table(data: Path, required: tuple[str, ...] = REQUIRED_COLUMNS, allow_empty: bool = False) -> pa.Table:
+    """The rows of the dataset dir `data` (a later stage's input), checked: the columns `required`,
+    non-null queries and positives; DatasetError names the path and what is wrong."""
     if not data.is_dir():
         raise DatasetError(f"--data: {data} is not a directory")
     path = data / DATA_FILE
@@ -38,10 +40,10 @@ def read_table(data: Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
         raise DatasetError(f"--data: cannot read {path}: {err}") from err
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    missing = [c for c in required if c not in table.column_names]
     if missing:
         raise DatasetError(f"--data: {path} lacks the column(s) {', '.join(missing)}")
-    if table.num_rows == 0:
+    if table.num_rows == 0 and not allow_empty:
         raise DatasetError(f"--data: {path} has no rows to mine")
     for name in ("query", "positive"):
         if nulls := table.column(name).null_count:
