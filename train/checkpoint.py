@@ -25,7 +25,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from train.config import existing_checkpoints_error
 from train.distributed import world
+from train.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,46 @@ def checkpoint_dir(output: Path, step: int) -> Path:
 def latest_checkpoint(output: Path) -> Path | None:
     done = sorted(p.parent for p in (output / "checkpoints").glob("step-*/DONE"))
     return done[-1] if done else None
+
+
+def resume_point(output: Path, resume: bool) -> Path | None:
+    """The checkpoint the run continues from (None: step 0), the same on every rank. Collective.
+
+    Each rank looks at OUTPUT as its own node sees it. On storage every node shares, all agree.
+    On node-local disks they do not (rank 0 alone writes DONE, so other nodes never see a finished
+    checkpoint): resuming on some ranks only would hang the first collective or train mismatched
+    replicas, so every rank raises the same one-line ConfigError instead. Without ``resume``, a
+    checkpoint seen by any rank is refused, as ``preflight`` refuses it for one process.
+    """
+    mine = latest_checkpoint(output)
+    views = _gather_object(mine.name if mine is not None else None)  # per rank: newest finished step
+    if not resume:
+        seen = [(r, v) for r, v in enumerate(views) if v is not None]
+        if seen:
+            where = f" on rank {seen[0][0]}'s node" if len(views) > 1 else ""
+            raise ConfigError(existing_checkpoints_error(output, f"{max(v for _, v in seen)}{where}"))
+        return None
+    if len(set(views)) > 1:
+        r = next(r for r, v in enumerate(views) if v != views[0])
+        raise ConfigError(
+            f"--resume: rank 0 sees checkpoint {views[0] or 'none'} in --output {output} but rank {r} sees "
+            f"{views[r] or 'none'}: with several nodes, --output must be on storage they all share "
+            "(or copy OUTPUT/checkpoints to every node before resuming)"
+        )
+    if views[0] is None:
+        if world()[0] == 0:
+            log.warning("--resume: no finished checkpoint in %s/checkpoints; starting from step 0", output)
+        return None
+    return output / "checkpoints" / views[0]
+
+
+def _gather_object(x: Any) -> list[Any]:
+    _, size = world()
+    if size == 1:
+        return [x]
+    out: list[Any] = [None] * size
+    dist.all_gather_object(out, x)
+    return out
 
 
 def rng_state() -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,15 +196,25 @@ def read_deepspeed_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
+def existing_checkpoints_error(output: Path, newest: str) -> str:
+    """Why a fresh run refuses an OUTPUT that holds finished checkpoints: its checkpoints would
+    interleave with the old run's, and --resume later would pick whichever has the higher step."""
+    return f"--output {output} already holds checkpoints (newest {newest}); pass --resume or use another --output"
+
+
+def launched_processes() -> int:
+    """WORLD_SIZE as torchrun and the deepspeed launcher set it (1 for a plain ``python -m``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def preflight(cfg: TrainConfig) -> None:
     """Checks that need the machine, not just the flags; run before any model is loaded."""
     done = sorted((cfg.output / "checkpoints").glob("step-*/DONE"))
-    if done and not cfg.resume:
-        # A fresh run would interleave its checkpoints with the old run's, and --resume later
-        # would pick whichever has the higher step.
-        raise ConfigError(
-            f"--output {cfg.output} already holds checkpoints (newest {done[-1].parent.name}); pass --resume or use another --output"
-        )
+    # Several processes decide about checkpoints together, once in the process group
+    # (train.checkpoint.resume_point): nodes that do not share OUTPUT's storage see different
+    # checkpoints, and a process stopping here alone would leave the others waiting for it.
+    if done and not cfg.resume and launched_processes() == 1:
+        raise ConfigError(existing_checkpoints_error(cfg.output, done[-1].parent.name))
     if cfg.load_in_4bit:
         import torch
 
@@ -228,4 +240,23 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Flags -> TrainConfig. A bad value or combination raises ConfigError, which train.lora's cli
     prints as one `error: ...` line like every other ConfigError (common.cli.parse would print it
     with the program name)."""
-    return TrainConfig(**vars(build_parser().parse_args(argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return TrainConfig(**vars(build_parser().parse_args(drop_local_rank(argv))))
+
+
+def drop_local_rank(argv: list[str]) -> list[str]:
+    """``argv`` without the ``--local_rank=N`` that the deepspeed launcher (unless ``--no_local_rank``)
+    and ``torch.distributed.launch`` append to every process's flags. The same number is in the
+    LOCAL_RANK environment variable, which is what :func:`train.engine.setup_process_group` reads.
+
+        ["--data", "d", "--local_rank=3"] -> ["--data", "d"];  ["--local-rank", "3"] -> []
+    """
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg.split("=", 1)[0] in ("--local_rank", "--local-rank"):
+            skip = "=" not in arg and i + 1 < len(argv)  # "--local_rank 3": the number is the next word
+        else:
+            out.append(arg)
+    return out

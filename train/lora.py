@@ -28,7 +28,7 @@ def main(cfg: TrainConfig):
     import torch.distributed as dist
 
     from train.backbone import add_lora, choose_dtype, load_backbone, load_tokenizer
-    from train.checkpoint import adapter_state, latest_checkpoint, save_checkpoint
+    from train.checkpoint import adapter_state, resume_point, save_checkpoint
     from train.collator import Collator
     from train.distributed import world
     from train.engine import make_engine, setup_process_group
@@ -48,6 +48,7 @@ def main(cfg: TrainConfig):
     rank, size = world()
     if cfg.batch_size % size:
         raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {size} processes")
+    ckpt = resume_point(cfg.output, cfg.resume)  # collective: all ranks resume from one step, or none do
     sampler = NoDuplicateBatchSampler(
         examples,
         cfg.batch_size,
@@ -84,12 +85,9 @@ def main(cfg: TrainConfig):
         save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
     )  # fmt: skip
     metrics = MetricsLog(cfg.output, resume=cfg.resume)
-    ckpt = latest_checkpoint(cfg.output) if cfg.resume else None
     if ckpt is not None:
         trainer.resume_from(ckpt)
         metrics.truncate_after(trainer.step)
-    elif cfg.resume:
-        log.warning("--resume: no finished checkpoint in %s/checkpoints; starting from step 0", cfg.output)
 
     # -- run ---------------------------------------------------------------------------------
     log.info(

@@ -3,8 +3,10 @@ and small dataset dirs in the synth layout. Nothing touches the network or the w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,33 @@ def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Pat
                      num_negatives=num_negatives, guard="none", progress=False, device="cpu")  # fmt: skip
     assert mine(cfg) == 0
     return root / "mined"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def like(cfg, output: Path):
+    """The reference run's flags with another output dir."""
+    return dataclasses.replace(cfg, output=output, resume=False)
+
+
+def losses(out: Path) -> list[float]:
+    return [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def single(tmp_path_factory, model_dir):
+    """The one-process reference run of the distributed tests: global batch 8, 3 steps, dropout and
+    clipping off, checkpoints at steps 2 and 3. Returns (config, root dir holding its dataset)."""
+    from train.lora import main
+
+    root = tmp_path_factory.mktemp("dist")
+    data = write_dataset_dir(root / "ds", make_rows(64))
+    cfg = small_config(
+        model_dir, data, root / "single", lora_dropout=0.0, max_grad_norm=0.0, max_steps=3, save_steps=2
+    )
+    main(cfg)
+    return cfg, root

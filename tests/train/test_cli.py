@@ -303,3 +303,11 @@ def test_tokenizer_that_cannot_export_fails_before_training(
     assert code == 2
     line = error_line(err)
     assert f"--model {model_dir}" in line and "but training used" in line and "refusing to export" in line
+
+
+@pytest.mark.parametrize("launcher_flag", [["--local_rank=3"], ["--local-rank=3"], ["--local_rank", "3"]])
+def test_the_local_rank_flag_launchers_append_is_dropped(launcher_flag):
+    """The deepspeed launcher appends --local_rank=N (torch.distributed.launch --local-rank=N); the rank
+    is read from LOCAL_RANK, and the flag must not make every process exit with 'unrecognized arguments'."""
+    flags = ["--data", "d", "--output", "o", "--seed", "3"]
+    assert parse_args([*flags[:2], *launcher_flag, *flags[2:]]) == parse_args(flags)

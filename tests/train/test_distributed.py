@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train.conftest import cli_args, small_config
+from tests.train.conftest import cli_args, free_port, like, losses
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(
@@ -38,36 +31,12 @@ def torchrun(
         "-m",
         "torch.distributed.run",
         f"--nproc_per_node={nproc}",
-        f"--master_port={_port()}",
+        f"--master_port={free_port()}",
         "-m",
         module,
         *args,
     ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def like(cfg, output: Path):
-    """The reference run's flags with another output dir."""
-    return dataclasses.replace(cfg, output=output, resume=False)
-
-
-def losses(out: Path) -> list[float]:
-    return [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
-def single(tmp_path_factory, model_dir):
-    """The one-process reference run: global batch 8, 3 steps, dropout off."""
-    from tests.train.conftest import make_rows, write_dataset_dir
-    from train.lora import main
-
-    root = tmp_path_factory.mktemp("dist")
-    data = write_dataset_dir(root / "ds", make_rows(64))
-    cfg = small_config(
-        model_dir, data, root / "single", lora_dropout=0.0, max_grad_norm=0.0, max_steps=3, save_steps=2
-    )
-    main(cfg)
-    return cfg, root
 
 
 def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path):
