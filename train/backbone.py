@@ -125,12 +125,33 @@ def load_backbone(
     return model
 
 
+def unused_linears(model) -> list[str]:
+    """Linear layers no embedding reaches: an encoder's own pooler (BERT's [CLS] dense + tanh), as our
+    pooling reads ``last_hidden_state``. ``all-linear`` LoRA (and a target such as ``dense``) would put
+    adapters there that no loss trains, and DDP stops at the second step on parameters without a
+    gradient ("parameters that were not used in producing loss"). [] for decoder LLMs.
+
+        BertModel -> ["pooler.dense"];  MistralModel -> []
+    """
+    pooler = getattr(model, "pooler", None)
+    if not isinstance(pooler, torch.nn.Module):
+        return []
+    return [
+        ".".join(["pooler", n] if n else ["pooler"])
+        for n, m in pooler.named_modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
+
+
 def add_lora(model, *, r: int, alpha: int, dropout: float, target: str):
-    """Wrap with peft LoRA; only the adapter is trainable afterwards."""
+    """Wrap with peft LoRA (never on :func:`unused_linears`); only the adapter is trainable afterwards."""
     from peft import LoraConfig, get_peft_model
 
     targets = target if target == "all-linear" else [t.strip() for t in target.split(",") if t.strip()]
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
+    skip = (
+        {"exclude_modules": unused} if (unused := unused_linears(model)) else {}
+    )  # decoders: config as before
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none", **skip)
     try:
         model = get_peft_model(model, cfg)
     except ValueError as e:  # peft names the missing modules; keep its words, one line

@@ -183,3 +183,22 @@ def test_training_tokenizer_pads_right_and_borrows_eos_for_padding(tmp_path):
     tok.save_pretrained(tmp_path / "t")
     loaded = load_tokenizer(str(tmp_path / "t"))
     assert loaded.padding_side == "right" and loaded.pad_token_id == loaded.eos_token_id
+
+
+def test_lora_skips_an_encoders_unused_pooler_and_nothing_else():
+    """all-linear on BERT: every attention and MLP projection gets LoRA, the pooler (which our pooling
+    never reads, so its adapter would get no gradient and DDP would stop) does not; a decoder's LoRA
+    config is unchanged (no exclusion recorded)."""
+    from tests.tiny_models import build_mistral
+    from train.backbone import add_lora, unused_linears
+
+    bert = build_bert()
+    assert unused_linears(bert) == ["pooler.dense"]
+    linears = {n for n, m in bert.named_modules() if isinstance(m, torch.nn.Linear)}
+    model = add_lora(bert, r=4, alpha=8, dropout=0.0, target="all-linear")
+    adapted = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert adapted == linears - {"pooler.dense"} and len(adapted) == 12  # 2 layers x 6 projections
+    mistral = add_lora(build_mistral(), r=4, alpha=8, dropout=0.0, target="all-linear")
+    assert (
+        unused_linears(mistral.get_base_model()) == [] and not mistral.peft_config["default"].exclude_modules
+    )

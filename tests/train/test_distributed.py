@@ -40,17 +40,26 @@ def torchrun(
 
 
 def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path):
-    """Two torchrun processes call main() three times: plain DDP, DDP with GradCache (chunk backward
-    passes under no_sync, the last one reduces), and DDP with GradCache and 3 mined negatives per
-    query (ranks gather different numbers of documents). All give the one-process losses step for step."""
+    """Two torchrun processes call main() four times: plain DDP, DDP with GradCache (chunk backward
+    passes under no_sync, the last one reduces), DDP with GradCache and 3 mined negatives per
+    query (ranks gather different numbers of documents), and a BERT encoder with mean pooling (its
+    own pooler is unused: LoRA there made DDP stop at step 2). All give the one-process losses."""
+    from tests.tiny_models import build_bert, build_tokenizer
     from tests.train.conftest import make_rows, write_mined_dir
     from train.lora import main
 
     cfg, _ = single
-    plain, gc, k3 = tmp_path / "ddp", tmp_path / "ddp-gc", tmp_path / "ddp-k3"
+    plain, gc, k3, bert = tmp_path / "ddp", tmp_path / "ddp-gc", tmp_path / "ddp-k3", tmp_path / "ddp-bert"
     mined = write_mined_dir(tmp_path / "m", make_rows(64, seed=5))
     k3_cfg = dataclasses.replace(cfg, data=[str(mined)], output=tmp_path / "single-k3", negatives_per_query=3)
     main(k3_cfg)
+    bert_dir = tmp_path / "bert"  # its hidden and attention dropout off too, as LoRA's: same masks nowhere
+    build_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).save_pretrained(bert_dir)
+    build_tokenizer("bert").save_pretrained(bert_dir)
+    bert_cfg = dataclasses.replace(
+        cfg, model=str(bert_dir), pooling="mean", query_format="plain", output=tmp_path / "single-bert"
+    )
+    main(bert_cfg)
     spec = {
         "runs": [
             {
@@ -66,6 +75,7 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
                 ],
             },
             {"args": [*cli_args(like(k3_cfg, k3)), "--grad-cache-chunk", "5"]},
+            {"args": cli_args(like(bert_cfg, bert))},
         ]
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -76,13 +86,14 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
     assert losses(plain) == pytest.approx(losses(cfg.output), abs=1e-5)
     assert losses(gc) == pytest.approx(losses(cfg.output), abs=1e-5)
     assert losses(k3) == pytest.approx(losses(k3_cfg.output), abs=1e-5)
+    assert losses(bert) == pytest.approx(losses(bert_cfg.output), abs=1e-5)
     docs = [
         [json.loads(x)["documents"] for x in (o / "metrics.jsonl").read_text().splitlines()]
         for o in (k3, k3_cfg.output)
     ]
     assert docs[0] == docs[1] and min(docs[0]) > 16  # the same documents, well over one negative per query
     assert (plain / "modules.json").exists() and (plain / "adapter" / "adapter_model.safetensors").exists()
-    assert proc.stderr.count("trained 3 steps") == 3  # the summary is printed by rank 0 only, once per run
+    assert proc.stderr.count("trained 3 steps") == 4  # the summary is printed by rank 0 only, once per run
 
 
 def test_deepspeed_zero3_matches_and_resumes(single, tmp_path):
