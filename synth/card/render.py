@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import jinja2
@@ -47,6 +48,7 @@ CARD_COLUMNS = (
     "negative",
     "model",
 )
+CARD_ROWS = 20_000  # rows read for lengths and examples; a larger dataset is sampled evenly
 log = logging.getLogger(PROG)
 
 
@@ -73,14 +75,38 @@ def load_stats(out: Path) -> dict:
     return stats
 
 
-def read_text_columns(out: Path) -> list[dict]:
-    """The columns the figures and the models table need, from every data/*.parquet file."""
+def read_text_columns(out: Path, most: int = CARD_ROWS) -> list[dict]:
+    """The columns the figures need, from every data/*.parquet file: every row of a dataset of up to
+    `most` rows; of a larger one, the first row of each task type (the card's examples) and rows
+    spread evenly over the rest (lengths), read a batch at a time, so the card of 100M rows needs
+    no more memory than one of `most`."""
+    files = sorted((out / "data").glob("*.parquet"))
+    step = max(1, -(-sum(pq.ParquetFile(p).metadata.num_rows for p in files) // most))
     rows: list[dict] = []
-    for path in sorted((out / "data").glob("*.parquet")):
-        names = pq.read_schema(path).names
-        columns = [c for c in CARD_COLUMNS if c in names]
-        rows.extend(pq.read_table(path, columns=columns).to_pylist())
+    types: set[str] = set()
+    at = 0
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        columns = [c for c in CARD_COLUMNS if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=8192, columns=columns):
+            picks = []
+            for i, task_type in enumerate(batch.column("task_type").to_pylist()):
+                if (at + i) % step == 0 or task_type not in types:
+                    picks.append(i)
+                    types.add(task_type)
+            rows.extend(batch.take(picks).to_pylist())
+            at += batch.num_rows
     return rows
+
+
+def model_counts(out: Path) -> list[tuple[str, int]]:
+    """Rows per generator model over every row (the models table), most first."""
+    counts: Counter = Counter()
+    for path in sorted((out / "data").glob("*.parquet")):
+        if "model" in pq.read_schema(path).names:
+            column = pq.read_table(path, columns=["model"]).column("model")
+            counts.update({m["values"] or "unknown": m["counts"] for m in column.value_counts().to_pylist()})
+    return counts.most_common()
 
 
 def existing_license(out: Path) -> str | None:
@@ -112,11 +138,12 @@ def render_card(out: Path, stats: dict, license: str = DEFAULT_LICENSE) -> str:
     """
     rows = read_text_columns(out)
     draw_plots(out, stats, rows)
+    models = model_counts(out)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )  # fmt: skip
-    text = env.get_template(TEMPLATE).render(**card_values(out, stats, license, rows))
+    text = env.get_template(TEMPLATE).render(**card_values(out, stats, license, rows, models))
     return redact(text)
 
 

@@ -138,8 +138,12 @@ def _rejects(rejects: dict) -> list[tuple[str, str, int]]:
     return [("all", reason, n) for reason, n in rejects.items()]
 
 
-def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
-    """Everything the template shows, with absent keys of older stats files filled in."""
+def card_values(
+    out: Path, stats: dict, license: str, rows: list[dict], models: list[tuple[str, int]] | None = None
+) -> dict:
+    """Everything the template shows, with absent keys of older stats files filled in. `rows` may
+    be a sample of a large dataset (`synth.card.render.read_text_columns`); `models` then counts
+    every row."""
     generator = stats["generator"]
     rows_total = stats["rows"]
     brainstorm = stats.get("brainstorm", {})
@@ -185,7 +189,9 @@ def card_values(out: Path, stats: dict, license: str, rows: list[dict]) -> dict:
             "max_reasks": generator.get("max_reasks"),
         },
         "examples": example_rows(rows),
-        "models": Counter(r.get("model") or "unknown" for r in rows).most_common(),
+        "models": models
+        if models is not None
+        else Counter(r.get("model") or "unknown" for r in rows).most_common(),
         "language_weights": _shares(generator.get("languages") or {}),
         "task_mix": _shares(generator.get("task_mix") or {}),
         "templates": stats.get("templates", {}),

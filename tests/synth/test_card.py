@@ -316,3 +316,18 @@ def test_examples_show_one_row_per_task_type_inside_fences(run):
     )  # outlasts the text's fence
     assert example["negative"] is None and example["positive"].endswith("[...]\n```")
     assert len(example["positive"]) < 400
+
+
+def test_a_large_dataset_is_sampled_for_lengths_and_counted_whole_for_models(run):
+    from synth.card.render import model_counts, read_text_columns
+    from synth.dataset import read_rows
+
+    rows = read_rows(run)
+    sample = read_text_columns(run, most=5)  # as a card of 5 x 24 rows would read it
+    step = -(-len(rows) // 5)
+    firsts = {r["task_type"]: r for r in reversed(rows)}
+    assert len(sample) <= 5 + len(firsts) and sample[0] == {c: rows[0][c] for c in sample[0]}
+    assert {r["query"] for r in sample} >= {rows[i]["query"] for i in range(0, len(rows), step)}
+    assert {r["query"] for r in sample} >= {r["query"] for r in firsts.values()}  # every type's first example
+    assert read_text_columns(run) == [{c: r[c] for c in sample[0]} for r in rows]  # a small set: every row
+    assert model_counts(run) == [(rows[0]["model"], len(rows))]
