@@ -89,6 +89,23 @@ class GenerateConfig:
     )
     dry_run: bool = opt(False, "print the plan, token and cost estimate, and sample prompts; make no calls")
     progress: bool = opt(True, "show a progress bar")
+    shard: str | None = opt(None, "run shard K of N ('2/8'): the calls whose index mod N is K, into its own --out; "
+                            "python -m synth.merge joins the shard dirs into one dataset")  # fmt: skip
+    pools: Path | None = opt(None, "with --shard: the dir of brainstormed task pools every shard reads (made once "
+                             "by --pools-only); not needed when no task type brainstorms")  # fmt: skip
+    pools_only: bool = opt(False, "brainstorm the task pools that sharded runs of --num-examples need, once, into "
+                           "--out (give that dir to each shard as --pools); makes no examples")  # fmt: skip
+    pools_cover: int | None = opt(None, "with --pools-only: brainstorm for the calls below this index (default: "
+                                  "1.5 * num_examples + 64); raise it to extend pools a shard ran past")  # fmt: skip
+    shard_rows: int | None = opt(None, "with --shard: rows this shard keeps, deduped within it (default: "
+                                 "ceil(1.05 * num_examples / N) + 8, a little over its share)")  # fmt: skip
+    ray: str | None = opt(None, "run --shards N shards as Ray tasks, then merge them into --out: 'auto' (the cluster "
+                          "this machine joined with `ray start`, else a local one) or a cluster address; needs "
+                          "pip install 'synthembed[ray]'")  # fmt: skip
+    shards: int | None = opt(None, "with --ray: how many shards (Ray tasks) to split the run into")
+    ray_retries: int = opt(
+        3, "with --ray: times a failed or lost shard task runs again (it resumes from its journal)"
+    )
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -120,7 +137,44 @@ class GenerateConfig:
             )
         if self.backend == "vllm" and self.base_url:
             raise ValueError("--base-url is for --backend openai (an OpenAI-compatible server), not vllm")
+        self._check_scale_out()
         if self.max_calls is None:
-            self.max_calls = 3 * self.num_examples + 100
+            rows = self.shard_rows if self.shard else self.num_examples
+            self.max_calls = 3 * rows + 100
         if self.concurrency is None:
             self.concurrency = {"vllm": 512, "openai-batch": 20_000}.get(self.backend, 64)
+
+    def _check_scale_out(self) -> None:
+        """--shard, --pools-only and --ray are three ways to run; each takes its own flags."""
+        from synth.shards import parse_shard, shard_rows
+
+        modes = [
+            f
+            for f, on in (("--shard", self.shard), ("--pools-only", self.pools_only), ("--ray", self.ray))
+            if on
+        ]
+        if len(modes) > 1:
+            raise ValueError(f"{' and '.join(modes)} do not go together: pick one")
+        for flag, value, needs, on in (("--pools", self.pools, "--shard", self.shard),
+                                       ("--shard-rows", self.shard_rows, "--shard", self.shard),
+                                       ("--shards", self.shards, "--ray", self.ray),
+                                       ("--pools-cover", self.pools_cover, "--pools-only", self.pools_only)):  # fmt: skip
+            if value is not None and not on:
+                raise ValueError(f"{flag} is for {needs} runs")
+        if self.pools_cover is not None and self.pools_cover < 1:
+            raise ValueError(f"--pools-cover must be at least 1, got {self.pools_cover}")
+        if self.ray and not self.shards:
+            raise ValueError("--ray needs --shards N (how many Ray tasks to split the run into)")
+        if self.shards is not None and self.shards < 1:
+            raise ValueError(f"--shards must be at least 1, got {self.shards}")
+        if self.ray_retries < 0:
+            raise ValueError(f"--ray-retries must be >= 0, got {self.ray_retries}")
+        if (self.shard or self.pools_only) and self.push_to_hub:
+            raise ValueError("--push-to-hub publishes a whole dataset: merge the shards (python -m synth.merge), "
+                             "then push the merged dir (python -m synth.publish)")  # fmt: skip
+        if self.shard:
+            shard = parse_shard(self.shard)
+            if self.shard_rows is None:
+                self.shard_rows = shard_rows(self.num_examples, shard.n)
+            elif self.shard_rows < 1:
+                raise ValueError(f"--shard-rows must be at least 1, got {self.shard_rows}")

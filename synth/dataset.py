@@ -1,13 +1,15 @@
 """Writing a dataset dir (see shared/design.md): data/*.parquet, stats.json, README.md card, rejects.
 
 Every file is written to a temporary name and renamed into place, so a crash while writing leaves
-the previous version intact, never a half file.
+the previous version intact, never a half file. Rows and rejects are written as they are read (from
+the run's row parts and journal), so writing a large dataset holds one batch in memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +20,7 @@ from synth.rows import ROW_SCHEMA
 DATA_FILE = "data/train-00000-of-00001.parquet"
 
 
-def _replace_atomically(path: Path, write) -> None:
+def replace_atomically(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
@@ -27,25 +29,51 @@ def _replace_atomically(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+_replace_atomically = replace_atomically  # the name synth.corpus imports
+
+
 def write_rows(out: Path, rows: list[dict]) -> Path:
     table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
     path = out / DATA_FILE
-    _replace_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return path
+
+
+def write_row_batches(out: Path, batches: Iterable[pa.RecordBatch]) -> int:
+    """The data file from ROW_SCHEMA batches, written as they come (one batch in memory); the rows."""
+    path = out / DATA_FILE
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        with pq.ParquetWriter(tmp, ROW_SCHEMA, compression="zstd") as writer:
+            for batch in batches:
+                if batch.num_rows:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+
+    replace_atomically(path, write)
+    return rows
 
 
 def write_json(path: Path, value: dict) -> None:
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    _replace_atomically(path, lambda tmp: tmp.write_text(lines, encoding="utf-8"))
+def write_jsonl(path: Path, records: Iterable[dict]) -> None:
+    """One JSON object a line, written as the records come (they may be read from disk lazily)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+    replace_atomically(path, write)
 
 
 def write_text(path: Path, text: str) -> None:
-    _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_rows(out: Path) -> list[dict]:

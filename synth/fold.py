@@ -7,6 +7,10 @@ therefore depends only on the answers in the journal, never on timing: a resumed
 the rows an uninterrupted run with the same answers would.
 
     outcomes 2, 0 arrive -> fold: row 0 (call 1 still out, so 2 waits) -> 1 arrives -> fold: 1, 2
+
+Rows are not kept in memory: each placed answer goes to `synth.row_parts` (kept rows and duplicates,
+with their verdict), and the fold keeps only counts and the dedup index. A shard (`synth.shards`)
+folds its own calls, every `step`-th index from `start`, the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from synth.dedup import Deduper
 from synth.ledger import Entry, Ledger
 from synth.plan import PlannedCall
 from synth.render import template_hash
+from synth.row_parts import RowParts
 from synth.rows import Row, row_id
+from synth.stats import RowCounts
 from synth.tasks import TASK_TYPES
 
 if TYPE_CHECKING:
@@ -78,23 +84,33 @@ class Folder:
         target: int,
         model: str,
         ledger: Ledger,
+        parts: RowParts | None,
         decontaminator: Decontaminator | None = None,
         corpus: Mapping[str, Passage] | None = None,
+        start: int = 0,
+        step: int = 1,
     ):
         self.target = target
         self.corpus = corpus or {}
         self.model = model
         self.ledger = ledger
+        self.parts = parts
         self.decontaminator = decontaminator
         self.dedup = Deduper()
-        self.rows: list[dict] = []
-        self.cursor = 0  # the next call index to fold
+        self.counts = RowCounts()
+        self.step = step
+        self.cursor = start  # the next call index to fold
+        self.folded = 0  # calls folded
         self.rejected_examples = 0  # example calls whose every attempt was rejected or failed
         self._waiting: dict[int, Outcome] = {}
 
     @property
+    def kept(self) -> int:
+        return self.counts.rows
+
+    @property
     def complete(self) -> bool:
-        return len(self.rows) >= self.target
+        return self.counts.rows >= self.target
 
     def add(self, outcome: Outcome) -> None:
         self._waiting[outcome.call.index] = outcome
@@ -107,18 +123,29 @@ class Folder:
             if outcome.incomplete:
                 return
             del self._waiting[self.cursor]
-            self.cursor += 1
+            self.cursor += self.step
+            self.folded += 1
             if outcome.fields is None:
                 self.rejected_examples += 1
             else:
                 self._place(outcome)
 
+    def flush(self) -> None:
+        """Write the rows folded so far to disk (the end of a run, however it ended)."""
+        if self.parts is not None:  # None: a pools step, which folds no examples
+            self.parts.flush(self.cursor)
+
     def _place(self, outcome: Outcome) -> None:
-        rows = make_rows(outcome, self.model, [self.corpus[p] for p in outcome.call.passages])
+        rows = [
+            r.as_dict()
+            for r in make_rows(outcome, self.model, [self.corpus[p] for p in outcome.call.passages])
+        ]
+        index = outcome.call.index
         if self.decontaminator and any(
-            self.decontaminator.contaminated([r.query, r.positive, r.negative]) for r in rows
+            self.decontaminator.contaminated([r["query"], r["positive"], r["negative"]]) for r in rows
         ):
             self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
+            self.parts.add(index, rows, "decontaminated")
             return
         duplicate = self.dedup.check(
             dedup_texts(outcome.call.task_type, outcome.fields), outcome.fingerprints
@@ -126,5 +153,7 @@ class Folder:
         if duplicate:
             self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
         else:
-            self.rows.extend(r.as_dict() for r in rows)
+            for row in rows:
+                self.counts.add(row)
             self.ledger.record(outcome.key, Entry("examples", "kept"))
+        self.parts.add(index, rows, duplicate)

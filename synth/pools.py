@@ -13,7 +13,10 @@ a type whose brainstorms gave nothing at all uses its built-in fallback tasks (`
 
 Slot s gets the same task in every run with the same journal, however calls interleave: which
 brainstorm calls slot s may see depends only on s and on the folded answers, never on how far
-other slots have pushed the pool.
+other slots have pushed the pool. So serving slot S alone folds exactly the brainstorm calls that
+serving slots 0..S would (the conditions that stop the folding only become true as calls fold):
+sharded runs rely on it, reading pools brainstormed once up to the largest slot they will need
+(`synth.shards`).
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ class TaskPool:
         share: float = 0.1,
         max_attempts: int = 3,
         fallback: tuple[str, ...] = (),
+        prefetch: bool = True,
     ):
         self.task_type = task_type
+        self.prefetch = prefetch  # off where answers are read from a pools dir: nothing to wait for
         self._fetch = fetch
         self.examples_per_task = examples_per_task
         self.share = share
@@ -97,7 +102,7 @@ class TaskPool:
     def _prefetch(self, allowance: int) -> None:
         """Start the next brainstorm, and one spare while brainstorms are giving new tasks: a spare
         call that a dry pool never folds would be paid for nothing."""
-        if not self._may_fold_next(allowance):
+        if not self.prefetch or not self._may_fold_next(allowance):
             return
         giving = self.calls_folded and not self._dry_streak  # the last brainstorm added tasks
         ahead = 2 if giving and allowance - self._attempts >= 2 else 1

@@ -10,6 +10,9 @@ the target.
 Every call that reaches the server ends in the ledger (`synth.ledger`): calls in flight when the
 target is met or a budget stops the run are waited for, not cancelled, and `settle` classifies every
 journal record the fold did not reach, so stats.json always balances.
+
+A shard (`synth.shards`) runs the same loop over its own calls, every N-th index, and takes its task
+definitions from a pools dir instead of brainstorming; `brainstorm_until` is that pools step.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -39,11 +46,14 @@ from synth.plan import (
 from synth.pools import BrainstormResult, TaskPool
 from synth.pricing import Price, estimate_prompt_tokens
 from synth.progress import Progress
+from synth.row_parts import RowParts, call_index
+from synth.shards import UNSHARDED, PoolSource, Shard, needed_slots, write_json_atomic
 from synth.stats import RunTally
 from synth.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
 from synth.validate import json_schema
 
 PRIOR_KEEP_RATE = 0.9
+STATUS_EVERY_S = 1.0  # how often a run with a status file (a Ray shard) rewrites it
 
 
 @contextmanager
@@ -96,6 +106,11 @@ class Runner:
         progress: Progress | None = None,
         language_check: bool = True,
         decontaminator: Decontaminator | None = None,
+        *,
+        parts: RowParts | None,
+        shard: Shard = UNSHARDED,
+        pools_from: PoolSource | None = None,
+        status_file: os.PathLike | None = None,
     ):
         self.backend = backend
         self.journal = journal
@@ -104,25 +119,28 @@ class Runner:
         self.price = price
         self.progress = progress
         self.language_check = language_check
+        self.shard = shard
+        self.pools_from = pools_from
+        self.status_file = status_file
         self.ledger = Ledger()
-        self.folder = Folder(limits.target, model, self.ledger, decontaminator, plan.corpus)
+        self.folder = Folder(limits.target, model, self.ledger, parts, decontaminator, plan.corpus,
+                             start=shard.k, step=shard.n)  # fmt: skip
         self.pools = {
             name: TaskPool(
                 name,
-                self._brainstorm,
+                pools_from.fetch if pools_from else self._brainstorm,
                 examples_per_task=plan.examples_per_task,
                 share=limits.brainstorm_share,
                 max_attempts=limits.max_reasks + 1,
                 fallback=t.fallback_tasks,
+                prefetch=pools_from is None,
             )  # fmt: skip
             for name, t in TASK_TYPES.items()
             if t.instruction == "brainstorm"
         }
         # Tokens of answers already in the journal count against --max-cost: they were paid for.
-        for record in journal.records.values():
-            usage = record.get("usage", (0, 0))
-            self.ledger.prompt_tokens += usage[0]
-            self.ledger.completion_tokens += usage[1]
+        self.ledger.prompt_tokens, self.ledger.completion_tokens = journal.usage
+        self._status_at = 0.0
         self.inflight = 0
         self.stopped_by: str | None = None
         self._running: dict[int, asyncio.Task] = {}
@@ -138,7 +156,7 @@ class Runner:
     def _check_budget(self) -> None:
         if self._draining:
             raise BudgetReached("done")
-        if len(self.journal.records) + self.inflight >= self.limits.max_calls:
+        if len(self.journal) + self.inflight >= self.limits.max_calls:
             raise BudgetReached("max_calls")
         if self.limits.max_cost is not None and self.cost >= self.limits.max_cost:
             raise BudgetReached("max_cost")
@@ -183,7 +201,19 @@ class Runner:
 
     def _show(self) -> None:
         if self.progress is not None:
-            self.progress.update(self.ledger, len(self.folder.rows), self.cost)
+            self.progress.update(self.ledger, self.folder.kept, self.cost)
+        if self.status_file is not None and time.monotonic() - self._status_at >= STATUS_EVERY_S:
+            self.write_status()
+
+    def write_status(self, state: str = "running") -> None:
+        """A few numbers for whoever watches this run from outside (the Ray driver's progress line)."""
+        self._status_at = time.monotonic()
+        examples = self.ledger.steps["examples"]
+        write_json_atomic(self.status_file, {
+            "pid": os.getpid(), "state": state, "rows": self.folder.kept, "target": self.limits.target,
+            "calls": len(self.journal), "rejected": examples.rejected, "duplicates": examples.categories["duplicates"],
+            "cost": round(self.cost, 6), "folded_until": self.folder.cursor,
+        }, fsync=False)  # fmt: skip
 
     # ---- step 1 -------------------------------------------------------------------------------
     async def _brainstorm(self, task_type: str, b: int) -> BrainstormResult:
@@ -257,13 +287,19 @@ class Runner:
         self._show()
 
     # ---- scheduling ---------------------------------------------------------------------------
-    def _want_more(self, next_index: int) -> bool:
+    def _want_more(self, position: int) -> bool:
+        """Whether to issue this run's `position`-th call (its call index is `shard.index(position)`)."""
         if self.stopped_by or len(self._running) >= 2 * self.limits.concurrency:
             return False
         # Share of calls that became rows so far, pulled towards a prior while there are few.
-        rows, cursor = len(self.folder.rows), self.folder.cursor
-        rate = max(0.05, (rows + PRIOR_KEEP_RATE * 10) / (cursor + 10))
-        return rows + rate * (next_index - cursor) < self.limits.target
+        rows, folded = self.folder.kept, self.folder.folded
+        rate = max(0.05, (rows + PRIOR_KEEP_RATE * 10) / (folded + 10))
+        if rows + rate * (position - folded) >= self.limits.target:
+            return False
+        if self.pools_from is not None and self.shard.index(position) >= self.pools_from.covers:
+            self.stopped_by = "pools"  # its task slots may lie past what the pools dir brainstormed
+            return False
+        return True
 
     async def run(self) -> None:
         with fewer_gc_passes():
@@ -271,7 +307,7 @@ class Runner:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_index = 0
+        position = 0
         try:
             while True:
                 self._fold()
@@ -279,11 +315,12 @@ class Runner:
                     raise self._fatal
                 if self.folder.complete:
                     break
-                while self._want_more(next_index):
-                    task = loop.create_task(self._generate_or_stop(next_index))
-                    self._running[next_index] = task
-                    task.add_done_callback(partial(self._done, next_index))
-                    next_index += 1
+                while self._want_more(position):
+                    index = self.shard.index(position)
+                    task = loop.create_task(self._generate_or_stop(index))
+                    self._running[index] = task
+                    task.add_done_callback(partial(self._done, index))
+                    position += 1
                 if not self._running:
                     break  # a budget stopped the run, or every call is folded
                 self._wakeup.clear()
@@ -306,6 +343,24 @@ class Runner:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
 
+    # ---- the pools step (synth.shards) ---------------------------------------------------------
+    async def brainstorm_until(self, cover: int) -> None:
+        """Brainstorm, once, every task slot that calls below `cover` use: the pools sharded runs read."""
+        with fewer_gc_passes():
+            try:
+                slots = needed_slots(self.plan, cover, set(self.pools))
+                done = await asyncio.gather(
+                    *(self.pools[t].get(slot) for t, slot in slots.items()), return_exceptions=True
+                )
+                for result in done:
+                    if isinstance(result, BudgetReached):
+                        self.stopped_by = self.stopped_by or result.which
+                    elif isinstance(result, BaseException):
+                        raise result
+                await self._drain()
+            finally:
+                await self._cancel_all()
+
     async def _cancel_all(self) -> None:
         pending = list(self._running.values())
         for pool in self.pools.values():
@@ -320,13 +375,13 @@ class Runner:
         """Classify every journal record the run did not place: answers that arrived past the target
         or while draining, prefetched brainstorms, calls cut short by a budget or Ctrl-C. Valid
         answers among them stay `held` for a longer rerun. Makes no calls."""
-        for key, record in self.journal.records.items():
-            if key in self.ledger.entries:
-                continue
+        unplaced = [key for key in self.journal.keys() if key not in self.ledger.entries]
+        for key in sorted(unplaced, key=_order):  # the plan is read in rising call order
+            record = self.journal.get(key)
             if call_step(key) == "brainstorm":
                 entry, _ = self._classify_brainstorm(record)
             else:
-                call = self.plan[int(key.split(":")[1])]
+                call = self.plan[call_index(key)]
                 texts = tuple(self.plan.corpus[p].text for p in call.passages)
                 entry, _ = classify_example(
                     call.task_type, call.knobs, record, self.language_check, None, texts
@@ -338,21 +393,26 @@ class Runner:
                 self.ledger.record(key, Entry("examples", "held", why))
         self._show()
 
-    def rejects(self) -> list[dict]:
-        """Every rejected answer with its reason, for .synth/rejects.jsonl."""
+    def _rejected(self) -> list[tuple[str, Entry, str | None, str | None]]:
+        """(key, entry, task type, language) of every rejected answer, in call order."""
         out = []
-        for key, entry in self.ledger.entries.items():
-            if entry.category != "rejected":
-                continue
+        keys = [k for k, e in self.ledger.entries.items() if e.category == "rejected"]
+        for key in sorted(keys, key=_order):
+            entry = self.ledger.entries[key]
             if entry.step == "brainstorm":
-                task_type, language = key.split(":")[1], None
+                out.append((key, entry, key.split(":")[1], None))
             else:
-                call = self.plan[int(key.split(":")[1])]
-                task_type, language = call.task_type, call.knobs["language"]
-            out.append({"key": key, "step": entry.step, "task_type": task_type, "language": language,
-                        "reason": entry.reason, "detail": entry.detail,
-                        "answer": self.journal.records[key].get("text")})  # fmt: skip
+                call = self.plan[call_index(key)]
+                out.append((key, entry, call.task_type, call.knobs["language"]))
         return out
+
+    def rejects(self) -> Iterator[dict]:
+        """Every rejected answer with its reason, for .synth/rejects.jsonl: read from the journal one
+        at a time."""
+        for key, entry, task_type, language in self._rejected():
+            yield {"key": key, "step": entry.step, "task_type": task_type, "language": language,
+                   "reason": entry.reason, "detail": entry.detail,
+                   "answer": self.journal.get(key).get("text")}  # fmt: skip
 
     @property
     def complete(self) -> bool:
@@ -361,18 +421,24 @@ class Runner:
     def tally(self, journaled: int | None = None) -> RunTally:
         """What stats.json is made of, typed: the runner's state is not read past this point."""
         decontaminator = self.folder.decontaminator
+        wrong: dict[str, Counter] = {"wrong_language": Counter(), "wrong_script": Counter()}
+        for _, entry, _, language in self._rejected():
+            if entry.reason in wrong:
+                wrong[entry.reason][language] += 1
         return RunTally(
-            rows=self.folder.rows,
+            rows=self.folder.counts,
             target=self.limits.target,
             ledger=self.ledger,
-            journaled=len(self.journal.records) if journaled is None else journaled,
+            journaled=len(self.journal) if journaled is None else journaled,
             rejected_examples=self.folder.rejected_examples,
-            examples_folded=self.folder.cursor,
+            examples_folded=self.folder.folded,
             pools={t: p.stats() for t, p in self.pools.items() if p.calls_folded or sum(p.served.values())},
             counters=self.backend.counters,
             price=self.price,
             cost=self.cost,
-            rejects=self.rejects(),
+            rejects=self.rejects,
+            wrong_language=wrong["wrong_language"],
+            wrong_script=wrong["wrong_script"],
             decontamination=None
             if decontaminator is None
             else {
@@ -380,3 +446,10 @@ class Runner:
                 "texts_indexed": decontaminator.texts_indexed,
             },
         )
+
+
+def _order(key: str) -> tuple[int, int, str]:
+    """Journal keys in call order: example calls by index, brainstorms after them."""
+    if call_step(key) == "brainstorm":
+        return (1, 0, key)
+    return (0, call_index(key), key)

@@ -7,7 +7,8 @@ JSON object written beside the rows, which the card, the summary and `synth.mine
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from synth.backends.base import BackendCounters
 from synth.decontam import CHAR_NGRAM, NGRAM_WORDS
@@ -18,9 +19,39 @@ from synth.pricing import Price
 STATS_VERSION = 2  # 2: rejects per step, accounting, task_definitions
 
 
+@dataclass
+class RowCounts:
+    """Kept rows counted as the fold keeps them: the rows themselves stream to disk."""
+
+    rows: int = 0
+    per_type: Counter = field(default_factory=Counter)
+    per_language: Counter = field(default_factory=Counter)
+    per_language_pair: Counter = field(default_factory=Counter)
+    per_type_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, row: dict) -> None:
+        self.rows += 1
+        self.per_type[row["task_type"]] += 1
+        self.per_language[row["language"]] += 1
+        if row["language_pair"]:
+            self.per_language_pair[row["language_pair"]] += 1
+        self.per_type_language[row["task_type"]][row["language"]] += 1
+
+    def section(self) -> dict:
+        """The per-row counts of stats.json."""
+        return {
+            "per_task_type": dict(sorted(self.per_type.items())),
+            "per_language": dict(self.per_language.most_common()),
+            "per_language_pair": dict(self.per_language_pair.most_common()),
+            "per_task_type_language": {
+                t: dict(c.most_common()) for t, c in sorted(self.per_type_language.items())
+            },
+        }
+
+
 @dataclass(frozen=True)
 class RunTally:
-    rows: list[dict]  # the dataset's rows, in order
+    rows: RowCounts  # the dataset's rows, counted (they are on disk)
     target: int  # --num-examples
     ledger: Ledger  # every journal record's category, settled
     journaled: int  # journal records (calls) in all
@@ -30,7 +61,9 @@ class RunTally:
     counters: BackendCounters  # HTTP requests, retries, guided mode, context caps of this run
     price: Price
     cost: float  # USD over the whole journal
-    rejects: list[dict]  # every rejected answer, as in .synth/rejects.jsonl
+    rejects: Callable[[], Iterator[dict]]  # every rejected answer, as in .synth/rejects.jsonl, read lazily
+    wrong_language: Counter  # rejects for the language check, by asked language
+    wrong_script: Counter
     decontamination: dict | None  # {"sets", "texts_indexed"}, or None without --decontaminate
 
 
@@ -45,27 +78,17 @@ def build_stats(
 ) -> dict:
     rows = tally.rows
     ledger = tally.ledger
-    per_type = Counter(r["task_type"] for r in rows)
-    per_language = Counter(r["language"] for r in rows)
-    per_type_language: dict[str, Counter] = defaultdict(Counter)
-    for r in rows:
-        per_type_language[r["task_type"]][r["language"]] += 1
     accounting = ledger.balance(tally.journaled)
     examples = ledger.steps["examples"]
-    accounting["calls_per_row"] = _calls_per_row(accounting, len(rows))
+    accounting["calls_per_row"] = _calls_per_row(accounting, rows.rows)
     counters = tally.counters
     made = sum(t.made for t in ledger.steps.values())
     return {
         "format_version": STATS_VERSION,
         "status": status,
-        "rows": len(rows),
+        "rows": rows.rows,
         "target": tally.target,
-        "per_task_type": dict(sorted(per_type.items())),
-        "per_language": dict(per_language.most_common()),
-        "per_language_pair": dict(
-            Counter(r["language_pair"] for r in rows if r["language_pair"]).most_common()
-        ),
-        "per_task_type_language": {t: dict(c.most_common()) for t, c in sorted(per_type_language.items())},
+        **rows.section(),
         "duplicates": {
             "exact": examples.why("duplicates").get("exact", 0),
             "near": examples.why("duplicates").get("near", 0),
@@ -112,7 +135,7 @@ def build_stats(
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),
-        "language_check": _language_check(tally.rejects, language_check),
+        "language_check": _language_check(tally.wrong_language, tally.wrong_script, language_check),
         "decontamination": _decontamination(tally.decontamination, examples.categories["decontaminated"]),
     }
 
@@ -125,11 +148,9 @@ def _calls_per_row(accounting: dict, rows: int) -> dict:
     return {"brainstorm": round(b / rows, 3), "examples": round(e / rows, 3), "all": round((b + e) / rows, 3)}
 
 
-def _language_check(rejects: list[dict], enabled: bool) -> dict:
+def _language_check(wrong: Counter, script: Counter, enabled: bool) -> dict:
     if not enabled:
         return {"enabled": False}
-    wrong = Counter(r["language"] for r in rejects if r["reason"] == "wrong_language")
-    script = Counter(r["language"] for r in rejects if r["reason"] == "wrong_script")
     return {
         "enabled": True,
         "detector": detector_version(),

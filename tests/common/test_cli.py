@@ -124,6 +124,8 @@ def _entry_points():
     from synth.card.__main__ import CardConfig
     from synth.card.__main__ import cli as card_cli
     from synth.config import GenerateConfig
+    from synth.merge import MergeConfig
+    from synth.merge import cli as merge_cli
     from synth.mining.cli import MineConfig
     from synth.mining.cli import cli as mine_cli
     from train.config import TrainConfig
@@ -134,6 +136,7 @@ def _entry_points():
         "synth.mine": (mine_cli, MineConfig),
         "synth.card": (card_cli, CardConfig),
         "synth.publish": (publish.cli, publish.PublishConfig),
+        "synth.merge": (merge_cli, MergeConfig),
         "python -m train.lora": (train_cli, TrainConfig),
     }
     for module in (retrieval, sts, mteb, passkey):
@@ -142,7 +145,7 @@ def _entry_points():
     return points
 
 
-ENTRY_POINTS = ["synth.generate", "synth.mine", "synth.card", "synth.publish", "python -m train.lora",
+ENTRY_POINTS = ["synth.generate", "synth.mine", "synth.card", "synth.publish", "synth.merge", "python -m train.lora",
                 "eval.retrieval", "eval.sts", "eval.mteb", "eval.passkey"]  # fmt: skip
 
 

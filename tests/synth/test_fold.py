@@ -10,6 +10,7 @@ from synth.answers import analyse
 from synth.fold import Folder, Outcome
 from synth.ledger import Entry, Ledger
 from synth.plan import Plan
+from synth.row_parts import RowParts, read_groups
 from synth.rows import COLUMNS, ROW_SCHEMA, Row
 from synth.testing.fake_openai import FakeLLM, Faults
 
@@ -29,23 +30,26 @@ def outcomes(n: int) -> list[Outcome]:
     return [o for o, _ in made]
 
 
-def fold_all(order: list[Outcome], target: int) -> tuple[list[dict], Ledger]:
+def fold_all(order: list[Outcome], target: int, folder_path) -> tuple[list[dict], Ledger]:
     ledger = Ledger()
     for o in order:
         ledger.record(o.key, Entry("examples", "held"))
-    folder = Folder(target, "fake", ledger)
+    parts = RowParts(folder_path, {"test": 1})
+    folder = Folder(target, "fake", ledger, parts)
     for o in order:
         folder.add(o)
         folder.fold()
-    return folder.rows, ledger
+    folder.flush()
+    parts.close()
+    return [r for b in parts.kept_batches() for r in b.to_pylist()], ledger
 
 
-def test_rows_do_not_depend_on_arrival_order_and_the_ledger_follows():
+def test_rows_do_not_depend_on_arrival_order_and_the_ledger_follows(tmp_path):
     made = outcomes(40)
-    in_order, ledger = fold_all(made, target=30)
+    in_order, ledger = fold_all(made, target=30, folder_path=tmp_path / "a")
     shuffled = made[:]
     random.Random(3).shuffle(shuffled)
-    assert fold_all(shuffled, target=30)[0] == in_order
+    assert fold_all(shuffled, target=30, folder_path=tmp_path / "b")[0] == in_order
     assert len(in_order) == 30 and [r["call"] for r in in_order] == sorted(
         (r["call"] for r in in_order), key=lambda k: int(k.split(":")[1])
     )
@@ -58,3 +62,23 @@ def test_the_row_contract_is_written_once():
     row = Row(**{c: "x" for c in COLUMNS})
     table = pa.Table.from_pylist([row.as_dict()], schema=ROW_SCHEMA)
     assert table.column_names == list(COLUMNS) and ROW_SCHEMA.field("negative").nullable
+
+
+def test_rows_stream_to_parts_and_a_resumed_fold_writes_none_twice(tmp_path, monkeypatch):
+    """Rows leave memory as parts of whole calls; a second fold of the same answers (a resumed run)
+    skips the calls its parts cover and writes only what is new."""
+    monkeypatch.setattr("synth.row_parts.PART_ROWS", 8)
+    made = outcomes(40)
+    first, _ = fold_all(made[:20], target=100, folder_path=tmp_path / "rows")
+    parts = sorted((tmp_path / "rows").glob("part-*.parquet"))
+    assert len(parts) >= 2 and all(p.stat().st_size for p in parts)
+    stamps = {p.name: p.stat().st_mtime_ns for p in parts}
+    again, _ = fold_all(made, target=100, folder_path=tmp_path / "rows")
+    assert again[: len(first)] == first and len(again) > len(first)
+    assert {p.name: p.stat().st_mtime_ns for p in parts} == stamps  # the old parts were not rewritten
+    groups = list(read_groups(tmp_path / "rows"))
+    assert [g.index for g in groups] == list(range(40))  # every placed call once, duplicates too
+    assert sum(g.verdict is None for g in groups) == len(again) and {g.verdict for g in groups} >= {
+        None,
+        "exact",
+    }

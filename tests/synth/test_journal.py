@@ -39,3 +39,18 @@ def test_other_settings_are_refused(tmp_path):
     write(path, [{"k": "g:0:0"}])
     with pytest.raises(JournalMismatch, match="other settings \\(seed\\)"):
         Journal(path, {"seed": 2})
+
+
+def test_answers_stay_on_disk_and_are_read_back_by_key(tmp_path):
+    path = tmp_path / "run" / ".synth" / "journal.jsonl"
+    records = [{"k": f"g:{i}:0", "h": "x", "text": "ü" * (i + 1), "usage": [i, 2 * i]} for i in range(30)]
+    write(path, records)
+    journal = Journal(path, FP)
+    assert all(isinstance(v, int) for v in journal.index.values())  # offsets, not records
+    assert journal.get("g:17:0") == records[17] and journal.get("g:99:0") is None
+    assert journal.usage == [sum(range(30)), 2 * sum(range(30))]
+    assert dict(journal.records.items()) == {r["k"]: r for r in records}  # the view the judge walks
+    with pytest.raises(JournalMismatch, match="another run is writing"):
+        Journal(path, FP)  # a second writer on the same dir
+    journal.release()
+    Journal(path, FP).release()
