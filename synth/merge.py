@@ -271,7 +271,9 @@ def merged_stats(shards: list[ShardDir], result: Fold, target: int) -> dict:
         "brainstorm": brainstorm_pools,
         "task_definitions": pools.get("task_definitions", {"valid": 0, "rejected": {}}),
         "accounting": accounting,
-        "calls": _merge_calls([s.stats["calls"] for s in shards], journaled),
+        "calls": _merge_calls(
+            [s.stats["calls"] for s in shards], journaled, brainstorm["errors"] + examples["errors"]
+        ),
         "tokens": {"prompt": tokens["prompt"], "completion": tokens["completion"]},
         "cost_usd": round(sum(s.stats["cost_usd"] for s in shards) + pools.get("cost_usd", 0.0), 6),
         "price_per_million": first["price_per_million"],
@@ -306,21 +308,27 @@ def _sum(dicts) -> Counter:
     return total
 
 
-def _merge_calls(sections: list[dict], journaled: int) -> dict:
-    """stats.json's `calls` of the shards as one: numbers added, settings taken from the first shard."""
+_LARGEST = {"length", "capped_largest_ask"}  # a context window, a largest ask: the same server's, not summed
 
-    def combine(values: list):
-        if all(isinstance(v, bool) for v in values) or not all(isinstance(v, int | float) for v in values):
-            if all(isinstance(v, dict) for v in values):
-                keys = dict.fromkeys(k for v in values for k in v)
-                return {k: combine([v[k] for v in values if k in v]) for k in keys}
-            if all(isinstance(v, list) for v in values):
-                return [x for v in values for x in v]
-            return values[0]
-        return sum(values)
+
+def _merge_calls(sections: list[dict], journaled: int, failed: int) -> dict:
+    """stats.json's `calls` of the shards as one: counts added, a context window's size and the
+    guided mode taken as the shards report them."""
+
+    def combine(values: list, key: str = ""):
+        if all(isinstance(v, dict) for v in values):
+            keys = dict.fromkeys(k for v in values for k in v)
+            return {k: combine([v[k] for v in values if k in v], k) for k in keys}
+        if all(isinstance(v, list) for v in values):
+            return [x for v in values for x in v]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len([v for v in values if v is not None]):
+            return max(numbers) if key in _LARGEST else sum(numbers)
+        return values[0]
 
     calls = combine(sections)
     calls["journaled"] = journaled  # the pools' brainstorms included
+    calls["failed"] = failed
     return calls
 
 
@@ -354,6 +362,12 @@ def main(cfg: MergeConfig) -> int:
     stats = merge(cfg.out, shards, target, cfg.license, cfg.progress)
     print(format_summary(stats, cfg.out), file=sys.stderr)
     if stats["status"] != "complete":
+        stopped = [s for s in shards if s.manifest["status"] != "complete"]
+        if stopped:
+            s = stopped[0]
+            print(f"{PROG}: {stats['rows']:,} of {target:,} rows: shard {s.k}/{s.n} ended {s.manifest['status']}; rerun "
+                  f"it ({s.path}) to finish it, with a higher budget if one stopped it, and merge again", file=sys.stderr)  # fmt: skip
+            return 3
         need = max(s.manifest["shard_rows"] for s in shards)
         short = target - stats["rows"]
         print(f"{PROG}: {stats['rows']:,} of {target:,} rows: the calls every shard has decided end at "

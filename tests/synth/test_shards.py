@@ -82,6 +82,10 @@ def test_merged_shards_equal_an_unsharded_run_and_no_call_is_paid_twice(fake, tm
         accounting["examples"]["kept"] == 60 and accounting["examples"]["held"] > 0
     )  # the shards ran past the cut
     assert stats["per_task_type"] == read_stats(reference)["per_task_type"]
+    calls, shard_calls = stats["calls"], read_stats(dirs[0])["calls"]
+    assert calls["failed"] == accounting["brainstorm"]["errors"] + accounting["examples"]["errors"]
+    assert calls["context"]["length"] == shard_calls["context"]["length"]  # one server's window, not 3x it
+    assert calls["guided"]["mode"] == shard_calls["guided"]["mode"]
     card = (tmp_path / "merged" / "README.md").read_text()
     assert card.startswith("---\n") and "60" in card
 
@@ -158,6 +162,18 @@ def test_a_short_merge_says_how_to_go_on_and_resumed_shards_complete_it(fake, tm
     assert len(server.answered) - before < 60  # only the new calls were paid
     assert merge_cli(tmp_path / "merged", dirs).returncode == 0
     assert read_stats(tmp_path / "merged")["rows"] == 60
+
+
+def test_merge_of_a_shard_its_budget_stopped_names_that_shard(fake, tmp_path):
+    server = fake()
+    assert run_generate(tmp_path / "pools", server, pools_only=True, **COMMON) == 0
+    dirs = [tmp_path / f"shard{k}" for k in range(2)]
+    assert run_generate(dirs[0], server, shard="0/2", pools=tmp_path / "pools", **COMMON) == 0
+    assert run_generate(dirs[1], server, shard="1/2", pools=tmp_path / "pools", max_calls=5, **COMMON) == 3
+    result = merge_cli(tmp_path / "merged", dirs)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "shard 1/2 ended stopped:max_calls" in result.stderr and str(dirs[1]) in result.stderr, result.stderr
+    assert read_stats(tmp_path / "merged")["status"] != "complete"
 
 
 def test_a_shard_needs_pools_that_match_its_plan(fake, tmp_path):
