@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -74,6 +75,63 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def replace_dir(out: Path, build: Callable[[Path], None]) -> None:
+    """OUT built anew by `build(tmp)` in a hidden dir beside it, then swapped in: a crash leaves the
+    old OUT (or, between the two renames, `.OUT.old-PID`, which `recover_dir` puts back)."""
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        build(tmp)
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def recover_dir(out: Path) -> None:
+    """Undo what a crash in `replace_dir` can leave: OUT renamed aside but its successor not yet in
+    place (put back), and temporary dirs of dead runs (removed)."""
+    for leftover in sorted(out.parent.glob(f".{out.name}.*-*")):
+        kind, _, pid = leftover.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind.endswith(".old") and not out.exists():
+            os.replace(leftover, out)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_derived(data: Path, tmp: Path, table: pa.Table, stats: dict, rewritten: set[str]) -> None:
+    """A dataset dir made from `data` (mined, judged): its new rows and stats.json, and every visible
+    file of `data` (plots) whose name is not in `rewritten`. Hidden ones (.synth) stay behind."""
+    (tmp / DATA_FILE).parent.mkdir(parents=True)
+    pq.write_table(table, tmp / DATA_FILE, compression="zstd")
+    with open(tmp / DATA_FILE, "rb") as f:
+        os.fsync(f.fileno())
+    write_json(tmp / "stats.json", stats)
+    for item in data.iterdir():
+        if item.name in rewritten or item.name.startswith("."):
+            continue
+        copy = shutil.copytree if item.is_dir() else shutil.copy2
+        copy(item, tmp / item.name)
 
 
 def read_rows(out: Path) -> list[dict]:

@@ -22,9 +22,10 @@ import time
 from common.cli import fail, parse
 from synth.backends.base import BackendError
 from synth.backends.build import backend_price, make_backend
+from synth.dataset import recover_dir
 from synth.journal import Journal, JournalMismatch
 from synth.judge_config import JudgeConfig
-from synth.judge_dirs import JOURNAL, STATE, check_out, output_table, read_input, recover, write_judged_dir
+from synth.judge_dirs import JOURNAL, STATE, check_out, output_table, read_input, write_judged_dir
 from synth.judge_plan import apply_verdicts, plan_score
 from synth.judge_report import card_text, format_summary, judge_stats
 from synth.judge_run import JudgeRunner, Limits
@@ -56,7 +57,7 @@ def main(cfg: JudgeConfig) -> int:
     except ValueError as err:
         fail(PROG, str(err), 2)
     try:
-        recover(cfg.out)
+        recover_dir(cfg.out)
         check_out(cfg.data, cfg.out)
         table, rows = read_input(cfg.data)
         stats_in = read_stats(cfg.data)

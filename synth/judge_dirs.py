@@ -4,20 +4,19 @@ The judged dir is built in a hidden temporary dir beside `--out` and renamed int
 (as `synth.mining.dirs` writes a mined copy), so an interrupted run leaves no half-written dataset.
 Unlike a mined copy, `--out` holds state before it is complete: the judge's journal in
 `OUT/.synth/`, written call by call. The new dir takes a copy of that folder, and a dir left
-half-swapped by a crash (`.OUT.old-PID` without `OUT`) is put back on the next start.
+half-swapped by a crash (`.OUT.old-PID` without `OUT`) is put back on the next start
+(`synth.dataset.recover_dir`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from synth.dataset import DATA_FILE, write_json, write_jsonl, write_text
+from synth.dataset import replace_dir, write_derived, write_jsonl, write_text
 from synth.mining.dirs import REWRITTEN, DatasetError, read_table
 from synth.rows import JUDGE
 
@@ -61,29 +60,6 @@ def is_judge_dir(out: Path) -> bool:
         return False
 
 
-def recover(out: Path) -> None:
-    """Undo what a crash can leave: OUT renamed aside but its successor not yet in place (put it
-    back), and temporary dirs of dead runs (removed)."""
-    for leftover in sorted(out.parent.glob(f".{out.name}.*-*")):
-        kind, _, pid = leftover.name.rpartition("-")
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        if kind.endswith(".old") and not out.exists():
-            os.replace(leftover, out)
-        else:
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def output_table(table: pa.Table, rows: list[dict]) -> pa.Table:
     """The kept rows with the input's columns (a previous judge column replaced) plus `judge`."""
     fields = [f for f in table.schema if f.name != JUDGE] + [pa.field(JUDGE, pa.string())]
@@ -95,35 +71,13 @@ def output_table(table: pa.Table, rows: list[dict]) -> pa.Table:
 def write_judged_dir(data: Path, out: Path, table: pa.Table, stats: dict, rejects: list[dict], card) -> None:
     """Build OUT anew beside it and swap it in. `card(tmp)` returns the card's text for the dir
     being built (it reads the rows and draws the plots there), or None to keep none."""
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / DATA_FILE).parent.mkdir(parents=True)
-        pq.write_table(table, tmp / DATA_FILE, compression="zstd")
-        with open(tmp / DATA_FILE, "rb") as f:
-            os.fsync(f.fileno())
-        write_json(tmp / "stats.json", stats)
-        for item in data.iterdir():
-            if item.name in REWRITTEN or item.name.startswith("."):  # .synth: the generator's journal
-                continue
-            copy = shutil.copytree if item.is_dir() else shutil.copy2
-            copy(item, tmp / item.name)
+
+    def build(tmp: Path) -> None:
+        write_derived(data, tmp, table, stats, REWRITTEN)
         if (text := card(tmp)) is not None:
             write_text(tmp / "README.md", text)
         if (out / STATE).is_dir():  # the journal: a rerun pays for nothing it holds
             shutil.copytree(out / STATE, tmp / STATE)
         write_jsonl(tmp / STATE / "judge_rejects.jsonl", rejects)
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, old)
-    os.replace(tmp, out)  # a crash before this line: `recover` puts `old` back
-    shutil.rmtree(old)
+    replace_dir(out, build)

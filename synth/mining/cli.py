@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common.cli import fail, parse
 from synth.corpus import CorpusError, load_corpus
+from synth.dataset import recover_dir
 from synth.mining.dirs import (
     DatasetError,
     check_out,
@@ -82,6 +83,7 @@ def main(cfg: MineConfig) -> int:
     try:
         table = read_table(cfg.data)
         stats_in = read_stats(cfg.data)
+        recover_dir(cfg.out)  # a crash between replace_dir's two renames left OUT aside
         check_out(cfg.data, cfg.out)
         extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
         encoder = STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,

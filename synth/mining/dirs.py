@@ -7,15 +7,13 @@ an interrupted run leaves no half-written dataset dir (and a previous `--out` st
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth.dataset import DATA_FILE, write_json, write_text
+from synth.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
 MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair")
@@ -28,7 +26,9 @@ class DatasetError(Exception):
     """The input or output dir cannot be used; the message is one line naming the path."""
 
 
-def read_table(data: Path, required: tuple[str, ...] = REQUIRED_COLUMNS, allow_empty: bool = False) -> pa.Table:
+def read_table(
+    data: Path, required: tuple[str, ...] = REQUIRED_COLUMNS, allow_empty: bool = False
+) -> pa.Table:
     """The rows of the dataset dir `data` (a later stage's input), checked: the columns `required`,
     non-null queries and positives; DatasetError names the path and what is wrong."""
     if not data.is_dir():
@@ -112,32 +112,9 @@ def row_counts(rows: list[dict]) -> dict:
 
 
 def write_mined_dir(data: Path, out: Path, table: pa.Table, stats: dict, card: str | None) -> None:
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / DATA_FILE).parent.mkdir(parents=True)
-        pq.write_table(table, tmp / DATA_FILE, compression="zstd")
-        with open(tmp / DATA_FILE, "rb") as f:
-            os.fsync(f.fileno())
-        write_json(tmp / "stats.json", stats)
+    def build(tmp: Path) -> None:
+        write_derived(data, tmp, table, stats, REWRITTEN)
         if card is not None:
             write_text(tmp / "README.md", card)
-        for item in data.iterdir():
-            if item.name in REWRITTEN or item.name.startswith("."):  # .synth: the generator's journal
-                continue
-            copy = shutil.copytree if item.is_dir() else shutil.copy2
-            copy(item, tmp / item.name)
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old)
+    replace_dir(out, build)

@@ -32,7 +32,8 @@ def test_grounded_rows_take_their_positive_from_the_passage_they_were_asked_abou
         assert row["instruction"].startswith("Given ") and row["query"]
     asked = [r["prompt"] for r in server.answered]
     assert any(corpus.by_id(rows[0]["passage_id"]).text in p for p in asked)
-    assert len({r["passage_id"] for r in rows}) == 30  # a seeded permutation: no passage twice before all once
+    # a seeded permutation: no passage twice before all once
+    assert len({r["passage_id"] for r in rows}) == 30
     assert_balanced(out, server)
     assert "multi_hop" not in read_stats(out)["generator"]["task_mix"]  # no --neighbour-model: left out
 

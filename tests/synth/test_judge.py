@@ -26,7 +26,6 @@ from synth.dataset import read_rows, write_json, write_rows
 from synth.judge import main
 from synth.judge_answers import Invalid, Scores, low_score_reason, parse_best, parse_scores
 from synth.judge_config import JudgeConfig
-from synth.judge_dirs import recover
 from synth.judge_plan import Verdict, apply_verdicts, plan_relabel
 from synth.judge_relabel import candidates, top_k
 from synth.mining.dirs import row_counts
@@ -396,15 +395,3 @@ def test_relabel_verdicts_merge_rows_that_end_up_the_same_and_clean_mined_negati
     (row,) = applied.rows
     assert row["passage_id"] == "d0#0" and row["mined_negatives"] == [PASSAGES["d3#0"]]
     assert applied.counts["relabelled"] == 2 and applied.counts["dropped_by_reason"] == {"judge_duplicate": 1}
-
-
-def test_a_crash_between_the_two_renames_is_undone_on_the_next_start(tmp_path):
-    out = tmp_path / "judged"
-    aside = tmp_path / ".judged.old-999999999"  # no such process: its run is over
-    (aside / ".synth").mkdir(parents=True)
-    (aside / ".synth" / "judge_journal.jsonl").write_text("{}\n")
-    stale = tmp_path / ".judged.tmp-999999999"
-    stale.mkdir()
-    recover(out)
-    assert (out / ".synth" / "judge_journal.jsonl").read_text() == "{}\n" and not aside.exists()
-    assert not stale.exists()
