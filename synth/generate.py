@@ -34,7 +34,7 @@ from synth.progress import Progress
 from synth.publish import PublishError, check_repo_id, publish, resolve_token
 from synth.row_parts import RowParts
 from synth.runner import Limits, Runner
-from synth.secrets import RedactingFilter, redact, redact_url
+from synth.secrets import redact, redact_url, redacted_logging
 from synth.shard_files import open_pools, pools_needed, settings_of, shard_section, write_shard_manifest
 from synth.shards import PROGRESS_FILE, UNSHARDED, PoolsError, parse_shard
 from synth.stats import RunTally, build_stats
@@ -250,11 +250,7 @@ def dry_run(cfg: GenerateConfig, plan: Plan, price) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
-    for noisy in ("httpx", "httpx2", "openai"):  # one INFO line per request would drown the progress bar
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    redacted_logging()
     cfg = parse(GenerateConfig, argv, PROG, __doc__.splitlines()[0])
     return main(cfg)
 

@@ -15,7 +15,6 @@ Exit status: 0 done, 1 error, 2 bad flags, 3 stopped by --max-calls/--max-cost (
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 
@@ -31,7 +30,7 @@ from synth.judge_report import card_text, format_summary, judge_stats
 from synth.judge_run import JudgeRunner, Limits
 from synth.mining.dirs import DatasetError, read_stats, row_counts
 from synth.mining.embedder import EmbedderError
-from synth.secrets import RedactingFilter, redact, redact_url
+from synth.secrets import redact, redact_url, redacted_logging
 
 PROG = "synth.judge"
 JOURNAL_FORMAT = 1  # of the judge's journal keys and prompts; part of the journal's fingerprint
@@ -123,11 +122,7 @@ async def _run(runner: JudgeRunner, backend, journal: Journal, items) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
-    for noisy in ("httpx", "httpx2", "openai"):  # one INFO line per request would drown the progress bar
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    redacted_logging()
     cfg = parse(JudgeConfig, argv, PROG)
     return main(cfg)
 

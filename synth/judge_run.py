@@ -31,6 +31,7 @@ from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.journal import Journal, JournalMismatch
 from synth.judge_answers import Invalid, classify, low_score_reason
 from synth.judge_plan import Item, Verdict
+from synth.ledger import BudgetReached
 from synth.plan import prompt_hash
 from synth.pricing import Price, estimate_prompt_tokens
 
@@ -67,12 +68,6 @@ class JudgeLedger:
         calls = self.made + self.from_journal
         return {"calls": calls, **counts, "rejects": self.why("rejected"), "errors_by_cause": self.why("errors"),
                 "balanced": calls == sum(counts.values())}  # fmt: skip
-
-
-class BudgetReached(Exception):
-    def __init__(self, which: str):
-        super().__init__(which)
-        self.which = which
 
 
 @dataclass

@@ -30,6 +30,14 @@ CATEGORIES = {
 }
 
 
+class BudgetReached(Exception):
+    """A budget flag (or the target: "done") stops a call before it is sent; `which` names it."""
+
+    def __init__(self, which: str):
+        super().__init__(which)
+        self.which = which
+
+
 @dataclass(frozen=True)
 class Entry:
     step: str  # "brainstorm" | "examples"

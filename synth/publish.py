@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common.cli import parse
 from synth.card.render import NotADatasetDir, load_stats, write_card
-from synth.secrets import RedactingFilter, redact
+from synth.secrets import redact, redacted_logging
 
 PROG = "synth.publish"
 # Patterns are matched against paths relative to the dir (fnmatch: `*` also crosses `/`).
@@ -163,9 +163,7 @@ class PublishConfig:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
+    redacted_logging(logging.WARNING, quiet=())
     cfg = parse(PublishConfig, argv, PROG, __doc__.splitlines()[0].split(": ", 1)[1])
     try:
         url = publish(cfg.dir, cfg.repo, cfg.private, None, revision=cfg.revision)

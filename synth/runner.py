@@ -33,7 +33,7 @@ from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
 from synth.fold import Folder, Outcome
 from synth.journal import Journal, JournalMismatch
-from synth.ledger import Entry, Ledger
+from synth.ledger import BudgetReached, Entry, Ledger
 from synth.plan import (
     Plan,
     brainstorm_max_tokens,
@@ -71,12 +71,6 @@ def fewer_gc_passes(gen0: int = 20_000, gen1: int = 20, gen2: int = 20):
     finally:
         gc.set_threshold(*old)
         gc.unfreeze()
-
-
-class BudgetReached(Exception):
-    def __init__(self, which: str):
-        super().__init__(which)
-        self.which = which
 
 
 @dataclass

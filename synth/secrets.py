@@ -41,3 +41,15 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, ()
         return True
+
+
+HTTP_LOGGERS = ("httpx", "httpx2", "openai")  # one INFO line per request would drown the progress bar
+
+
+def redacted_logging(level: int = logging.INFO, quiet: tuple[str, ...] = HTTP_LOGGERS) -> None:
+    """The CLIs' logging: one format, no secret in any line, the HTTP clients' per-request lines off."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    for noisy in quiet:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
