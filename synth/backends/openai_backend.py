@@ -1,10 +1,13 @@
 """`openai` backend: the async OpenAI client against api.openai.com or any compatible server.
 
 Retries are ours, not the SDK's (`max_retries=0`), so each retry is counted and Retry-After is
-honoured exactly: transient failures (429, 408, 409, 5xx, timeouts) back off with full-jitter
-exponential waits (tenacity), or for at least as long as the server's Retry-After asks. Until the
-first call succeeds, a connection failure is fatal at once: a wrong --base-url should fail in
-seconds, not after minutes of backoff.
+honoured exactly: transient failures (429, 408, 409, 5xx, timeouts, dropped connections) back off
+with full-jitter exponential waits (tenacity), or for at least as long as the server's Retry-After
+asks. Until the first call succeeds, a connection that cannot be made is fatal at once: a wrong
+--base-url should fail in seconds, not after minutes of backoff.
+
+HTTP goes through aiohttp under the SDK (`DefaultAioHttpClient`), which costs about half the CPU per
+call of the SDK's default httpx pool at a few hundred calls in flight.
 
 A refusal of the request itself (a field the server does not take: see `server_answers`) is never
 retried. Where it names response_format and --guided is auto, every call steps down one mode,
@@ -20,11 +23,15 @@ goes out again capped.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
+import socket
 import time
+import urllib.parse
 
+import aiohttp
 import openai
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -128,16 +135,19 @@ class OpenAIBackend:
             raise ValueError(f"--guided: {guided!r} is not one of {', '.join(GUIDED)}")
         self.model = model
         self.where = redact_url(base_url) if base_url else "api.openai.com"
-        # Keep a warm connection per concurrent call: the SDK's default keeps 100 alive, so at higher
-        # concurrency every extra call would open (and the server accept) a new TCP connection.
+        # aiohttp's connection pool under the SDK: httpx's probes every idle connection's socket each
+        # time a request starts or ends, which at 256 calls in flight was a third of the client's CPU
+        # (bench/generate_throughput.py). A warm connection per concurrent call: no reconnects.
         limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)  # httpx or httpx2, whichever the SDK uses
         keep = max(100, concurrency)
+        base_url, basic_auth = _split_credentials(base_url)
         self.client = openai.AsyncOpenAI(
             api_key=api_key or "EMPTY",  # local servers (vllm serve) accept any key
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
-            http_client=openai.DefaultAsyncHttpxClient(
+            default_headers={"Authorization": basic_auth} if basic_auth else None,
+            http_client=openai.DefaultAioHttpClient(
                 limits=limits_type(max_connections=max(1000, keep), max_keepalive_connections=keep)
             ),
         )
@@ -172,7 +182,9 @@ class OpenAIBackend:
         if isinstance(err, openai.APITimeoutError):
             return True
         if isinstance(err, openai.APIConnectionError):
-            return self.any_success  # before any success it means a wrong URL or a server that is down
+            # A connection never made, before any success: a wrong URL or a server that is down. One
+            # the server dropped is worth another try whenever it happens.
+            return self.any_success or not _never_connected(err)
         if isinstance(err, openai.APIStatusError):
             if err.status_code in (408, 409, 429):
                 return True
@@ -245,7 +257,7 @@ class OpenAIBackend:
         if isinstance(err, openai.APITimeoutError):
             return RequestFailed("timeout")
         if isinstance(err, openai.APIConnectionError):
-            if not self.any_success:
+            if not self.any_success and _never_connected(err):
                 return BackendError(f"cannot reach {self.where}: {connection_reason(err)}")
             return RequestFailed("connection")
         if isinstance(err, openai.APIStatusError):
@@ -383,6 +395,10 @@ class OpenAIBackend:
         except asyncio.CancelledError:
             self.counters.cut_off += 1  # on the wire at Ctrl-C: the server may answer, we never hear it
             raise
+        except openai.APITimeoutError as err:
+            if (lost := _connection_lost(err)) is not None:
+                raise openai.APIConnectionError(message=str(lost), request=err.request) from lost
+            raise
         self.any_success = True
         try:
             body = json.loads(raw.http_response.content)
@@ -417,6 +433,44 @@ def _describe(mode: str) -> str:
     return {"json_object_schema": "json_object with a schema", "off": "none (plain prompting)"}.get(
         mode, mode
     )
+
+
+def _split_credentials(base_url: str | None) -> tuple[str | None, str | None]:
+    """`http://user:pw@host/v1` -> (`http://host/v1`, its basic-auth header): the URL's credentials
+    replace the API key, as httpx did with them; aiohttp refuses a URL with both."""
+    if not base_url:
+        return base_url, None
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.username is None and parts.password is None:
+        return base_url, None
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
+
+
+def _connection_lost(err: BaseException) -> BaseException | None:
+    """The aiohttp error behind a "timeout" that was none: the transport the SDK ships for aiohttp
+    reports a refused, reset or dropped connection as a connect timeout. Telling them apart keeps a
+    wrong --base-url a one-line error at once instead of eight timed-out retries."""
+    seen = err.__cause__
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectionError) and not isinstance(seen, TimeoutError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def _never_connected(err: BaseException) -> bool:
+    """Whether no connection was made (refused, no such host), as opposed to one lost mid-request."""
+    seen = err.__cause__
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError | socket.gaierror):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def connection_reason(err: BaseException) -> str:

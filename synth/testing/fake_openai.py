@@ -60,6 +60,7 @@ class Faults:
     rate_500: float = 0.0
     rate_hang: float = 0.0
     hang_s: float = 5.0
+    rate_drop: float = 0.0  # the connection closed with no answer, as a crashed or restarted server does
     rate_malformed: float = 0.0
     rate_fenced: float = 0.0
     rate_prose: float = 0.0
@@ -204,6 +205,7 @@ class FakeOpenAI(LoopbackServer):
         self.models_asked = 0  # GET /v1/models requests
         self.llm = FakeLLM(Faults(**faults))
         self.requests: list[dict] = []  # every request: call key, prompt, status
+        self.authorizations: set[str | None] = set()  # every Authorization header seen
         self.seen: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -224,6 +226,7 @@ class FakeOpenAI(LoopbackServer):
     async def _chat(self, request):
         from aiohttp import web
 
+        self.authorizations.add(request.headers.get("Authorization"))
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
                                                 "code": "invalid_api_key"}}, status=401)  # fmt: skip
@@ -263,6 +266,11 @@ class FakeOpenAI(LoopbackServer):
             entry["status"] = "hang"
             self.requests.append(entry)
             await asyncio.sleep(f.hang_s)
+        if fault < f.rate_429 + f.rate_500 + f.rate_hang + f.rate_drop:
+            entry["status"] = "dropped"
+            self.requests.append(entry)
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
         content, entry["fault"] = self.llm.answer(prompt, rng)
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)

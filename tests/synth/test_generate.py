@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -193,6 +194,7 @@ def test_credentials_in_the_base_url_are_not_written(fake, tmp_path):
     out = tmp_path / "run"
     url = server.url.replace("http://", "http://alice:hunter2@")
     assert run_generate(out, server, num_examples=3, base_url=url, task_types="sts") == 0
+    assert server.authorizations == {"Basic " + base64.b64encode(b"alice:hunter2").decode()}
     for path in out.rglob("*"):
         if path.is_file():
             data = path.read_bytes()

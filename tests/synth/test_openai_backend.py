@@ -50,6 +50,16 @@ def test_timeouts_are_retried(fake):
     assert backend.counters.retries == {"timeout": 1}
 
 
+def test_a_dropped_connection_is_a_connection_error_not_a_timeout(fake):
+    """The SDK's aiohttp transport calls every lost connection a connect timeout; ours names it."""
+    server = fake(rate_drop=1.0)
+    backend = OpenAIBackend("fake", API_KEY, server.url, timeout=5)
+    first, second = ask(backend, ["g:0:0", "g:1:0"])
+    assert first.text and second.text
+    assert [r["status"] for r in server.requests].count("dropped") == 2
+    assert backend.counters.retries == {"connection": 2}
+
+
 def test_retries_run_out_into_request_failed(fake):
     server = fake(rate_500=1.0)
     backend = OpenAIBackend("fake", API_KEY, server.url, timeout=5, max_retries=0)
