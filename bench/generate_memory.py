@@ -1,0 +1,103 @@
+"""Peak memory of `synth.generate` as the row count grows: rows stream to disk, so what grows is
+the dedup index (and small per-call records), not the rows.
+
+For each size it runs the real command line against the loopback fake LLM (in its own process, so
+its memory is not counted), takes the generator's peak RSS from the kernel (wait4's ru_maxrss, the
+card and the final parquet write included), and measures, apart, what `synth.dedup`'s index of
+that many rows holds (tracemalloc over a Deduper fed the run's rows). The figure to read is the
+growth: RSS(large) - RSS(small) against dedup(large) - dedup(small).
+
+    python bench/generate_memory.py                 # 50k and 200k rows
+    python bench/generate_memory.py --rows 20000 80000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from synth.dataset import DATA_FILE
+from synth.dedup import Deduper
+from synth.merge import dedup_texts_of
+
+KEY = "sk-bench"
+MIX = "retrieval,classification,sts,bitext,long_long,short_short"
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "synth.testing.fake_openai", "--api-key", KEY],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    line = proc.stdout.readline().split()
+    assert line and line[0] == "READY", "fake server did not start"
+    return proc, line[1]
+
+
+def run(rows: int, concurrency: int) -> tuple[float, float, Path, tempfile.TemporaryDirectory]:
+    """(peak RSS in MiB, wall seconds, out dir, its tempdir) of one run of `rows` rows."""
+    server, url = start_server()
+    tmp = tempfile.TemporaryDirectory()
+    out = Path(tmp.name) / "run"
+    cmd = [sys.executable, "-m", "synth.generate", "--out", str(out), "--base-url", url, "--model", "fake",
+           "--num-examples", str(rows), "--concurrency", str(concurrency), "--languages", "en,de,ko",
+           "--task-types", MIX, "--no-progress", "--seed", "1"]  # fmt: skip
+    try:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=KEY), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        assert os.waitstatus_to_exitcode(status) == 0, f"synth.generate exited {status}"
+    finally:
+        server.terminate()
+        server.wait()
+    return usage.ru_maxrss / 1024, wall, out, tmp
+
+
+def dedup_index_mib(out: Path) -> float:
+    """What the dedup index of the run's rows holds, in MiB: tracemalloc sees numpy's buffers too."""
+    table = pq.read_table(
+        out / DATA_FILE, columns=["task_type", "query", "positive", "negative", "instruction"]
+    )
+    rows = [dedup_texts_of(r) for r in table.to_pylist()]
+    del table
+    tracemalloc.start()
+    dedup = Deduper()
+    base = tracemalloc.get_traced_memory()[0]
+    for start in range(0, len(rows), 8192):
+        dedup.check_many(rows[start : start + 8192])
+    held = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return held / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[50_000, 200_000])
+    parser.add_argument("--concurrency", type=int, default=256)
+    args = parser.parse_args()
+    print(f"{'rows':>8} {'wall s':>7} {'peak RSS MiB':>13} {'dedup index MiB':>16} {'RSS - dedup':>12}")
+    results = []
+    for rows in args.rows:
+        rss, wall, out, tmp = run(rows, args.concurrency)
+        dedup = dedup_index_mib(out)
+        tmp.cleanup()
+        results.append((rows, rss, dedup))
+        print(f"{rows:>8} {wall:>7.1f} {rss:>13.1f} {dedup:>16.1f} {rss - dedup:>12.1f}", flush=True)
+    if len(results) > 1:
+        (r0, m0, d0), (r1, m1, d1) = results[0], results[-1]
+        per_row = 2**20 / (r1 - r0)
+        print(f"\ngrowth {r0:,} -> {r1:,} rows: RSS +{m1 - m0:.1f} MiB ({(m1 - m0) * per_row:.0f} B/row), "
+              f"dedup index +{d1 - d0:.1f} MiB ({(d1 - d0) * per_row:.0f} B/row), "
+              f"the rest +{(m1 - m0) - (d1 - d0):.1f} MiB ({((m1 - m0) - (d1 - d0)) * per_row:.0f} B/row)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
