@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from synth.dedup import Fingerprint, Signer
 from synth.langcheck import check_answer
-from synth.ledger import Entry
+from synth.ledger import HELD, Entry
 from synth.tasks import TASK_TYPES
 from synth.validate import BrainstormAnswer, Reject, validate_brainstorm, validate_example
 
@@ -84,4 +84,4 @@ def classify_example(
     result = analyse(task_type, record["text"], knobs, language_check, passages)
     if result.fields is None:
         return Entry("examples", "rejected", result.reason, result.detail), None
-    return Entry("examples", "held"), result
+    return HELD, result

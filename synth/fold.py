@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from synth.answers import dedup_texts
 from synth.decontam import Decontaminator
 from synth.dedup import Deduper
-from synth.ledger import Entry, Ledger
+from synth.ledger import KEPT, Entry, Ledger
 from synth.plan import PlannedCall
 from synth.render import template_hash
 from synth.row_parts import RowParts
@@ -155,5 +155,5 @@ class Folder:
         else:
             for row in rows:
                 self.counts.add(row)
-            self.ledger.record(outcome.key, Entry("examples", "kept"))
+            self.ledger.record(outcome.key, KEPT)
         self.parts.add(index, rows, duplicate)

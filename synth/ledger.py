@@ -38,7 +38,7 @@ class BudgetReached(Exception):
         self.which = which
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per journal record: no per-instance __dict__
 class Entry:
     step: str  # "brainstorm" | "examples"
     category: str  # one of CATEGORIES[step]
@@ -46,6 +46,11 @@ class Entry:
         ""  # rejected: the check that failed; errors: why the request failed; duplicates: exact|near
     )
     detail: str = ""
+
+
+# Entries without a reason, shared: most records of a large run are kept rows.
+KEPT = Entry("examples", "kept")
+HELD = Entry("examples", "held")
 
 
 @dataclass
