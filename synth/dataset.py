@@ -40,18 +40,27 @@ def write_rows(out: Path, rows: list[dict]) -> Path:
     return path
 
 
+ROW_GROUP_ROWS = 4096
+
+
 def write_row_batches(out: Path, batches: Iterable[pa.RecordBatch]) -> int:
-    """The data file from ROW_SCHEMA batches, written as they come (one batch in memory); the rows."""
+    """The data file from ROW_SCHEMA batches, written as they come (a row group's worth in memory,
+    ROW_GROUP_ROWS rows); the rows."""
     path = out / DATA_FILE
     rows = 0
 
     def write(tmp: Path) -> None:
         nonlocal rows
+        group: list[pa.RecordBatch] = []
         with pq.ParquetWriter(tmp, ROW_SCHEMA, compression="zstd") as writer:
             for batch in batches:
-                if batch.num_rows:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
+                group.append(batch)
+                rows += batch.num_rows
+                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(group, schema=ROW_SCHEMA))
+                    group = []
+            if any(b.num_rows for b in group):
+                writer.write_table(pa.Table.from_batches(group, schema=ROW_SCHEMA))
 
     replace_atomically(path, write)
     return rows

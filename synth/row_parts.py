@@ -41,6 +41,7 @@ VERDICT = "verdict"  # null: kept; "exact" | "near" duplicate; "decontaminated"
 PART_SCHEMA = ROW_SCHEMA.append(pa.field(VERDICT, pa.string()))
 PART_ROWS = 8192  # rows per part, or PART_BYTES of text, whichever comes first: what a crash re-folds
 PART_BYTES = 16 << 20
+READ_ROWS = 1024  # rows per row group of a part, and per batch read back
 FORMAT = 1
 _PART = re.compile(r"part-(\d{12})-(\d{12})\.parquet")
 _TEXT_COLUMNS = ("instruction", "query", "positive", "negative")
@@ -128,7 +129,7 @@ class RowParts:
             self._pending = None
         self._executor.shutdown()
 
-    def kept_batches(self, batch_rows: int = 4096) -> Iterator[pa.RecordBatch]:
+    def kept_batches(self, batch_rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
         """The kept rows of every part, in call order, as ROW_SCHEMA batches."""
         for _, _, path in self.parts:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
@@ -136,7 +137,7 @@ class RowParts:
                 yield pa.RecordBatch.from_arrays(kept.columns[:-1], schema=ROW_SCHEMA)
 
 
-def read_groups(folder: Path, batch_rows: int = 1024) -> Iterator[Group]:
+def read_groups(folder: Path, batch_rows: int = READ_ROWS) -> Iterator[Group]:
     """The placed answers of a parts folder, in call order, read a batch at a time."""
     parts = sorted((int(m[1]), p) for p in folder.glob("part-*.parquet") if (m := _PART.fullmatch(p.name)))
     group: list[dict] = []
@@ -163,7 +164,8 @@ def _write_part(path: Path, rows: list[dict], previous: Future | None) -> None:
         previous.result()  # a part never lands after a later one failed
     table = pa.Table.from_pylist(rows, schema=PART_SCHEMA)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    # Small row groups: whoever reads the parts back (the data file, synth.merge) decodes one at a time.
+    pq.write_table(table, tmp, compression="zstd", row_group_size=READ_ROWS)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
