@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.cli import fail, parse
+from synth.allocator import return_large_frees_to_the_os
 from synth.card.render import render_card
 from synth.dataset import DATA_FILE, replace_atomically, write_json, write_text
 from synth.dedup import Deduper
@@ -350,6 +351,7 @@ def _write_rejects(path: Path, shards: list[ShardDir]) -> None:
 
 
 def main(cfg: MergeConfig) -> int:
+    return_large_frees_to_the_os()  # one dedup index over every shard's rows: as in a run
     try:
         shards = load_shards(cfg.shards, cfg.out)
         targets = {s.manifest["num_examples"] for s in shards}

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from synth.allocator import return_large_frees_to_the_os
 from synth.answers import classify_brainstorm, classify_example
 from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.decontam import Decontaminator
@@ -296,6 +297,7 @@ class Runner:
         return True
 
     async def run(self) -> None:
+        return_large_frees_to_the_os()
         with fewer_gc_passes():
             await self._run()
 
