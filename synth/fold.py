@@ -135,6 +135,11 @@ class Folder:
         if self.parts is not None:  # None: a pools step, which folds no examples
             self.parts.flush(self.cursor)
 
+    def release_index(self) -> None:
+        """Let the dedup index go once nothing more will be folded: the largest thing a long run
+        holds, and the writing of the data file and card needs the memory more."""
+        self.dedup = None
+
     def _place(self, outcome: Outcome) -> None:
         rows = [
             r.as_dict()

@@ -199,6 +199,7 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
         fail(PROG, redact(str(err)))
     if runner is not None:
         runner.folder.flush()  # the rows folded since the last part
+        runner.folder.release_index()
     parts.close()
     return status, runner
 
