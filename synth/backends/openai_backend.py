@@ -451,26 +451,30 @@ def _split_credentials(base_url: str | None) -> tuple[str | None, str | None]:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
 
 
+def _causes(err: BaseException):
+    """The exceptions `err` was raised from, nearest first."""
+    seen = err.__cause__
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__
+
+
 def _connection_lost(err: BaseException) -> BaseException | None:
     """The aiohttp error behind a "timeout" that was none: the transport the SDK ships for aiohttp
     reports a refused, reset or dropped connection as a connect timeout. Telling them apart keeps a
     wrong --base-url a one-line error at once instead of eight timed-out retries."""
-    seen = err.__cause__
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectionError) and not isinstance(seen, TimeoutError):
-            return seen
-        seen = seen.__cause__
-    return None
+    lost = (
+        e
+        for e in _causes(err)
+        if isinstance(e, aiohttp.ClientConnectionError) and not isinstance(e, TimeoutError)
+    )
+    return next(lost, None)
 
 
 def _never_connected(err: BaseException) -> bool:
     """Whether no connection was made (refused, no such host), as opposed to one lost mid-request."""
-    seen = err.__cause__
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError | socket.gaierror):
-            return True
-        seen = seen.__cause__
-    return False
+    never = (aiohttp.ClientConnectorError, ConnectionRefusedError, socket.gaierror)
+    return any(isinstance(e, never) for e in _causes(err))
 
 
 def connection_reason(err: BaseException) -> str:
