@@ -68,6 +68,21 @@ class TextEncoder(Protocol):
     ) -> np.ndarray: ...
 
 
+def check_dim(dim: int | None, spec: ModelSpec, model) -> int | None:
+    """``--dim K``: 1 <= K <= the model's width; a warning when a Matryoshka model was not trained for K."""
+    if dim is None:
+        return None
+    width = getattr(getattr(model, "config", None), "hidden_size", None)
+    if dim < 1 or (width is not None and dim > width):
+        raise EvalError(f"--dim {dim}: must be between 1 and the model's embedding size {width}")
+    if spec.matryoshka_dims and dim not in spec.matryoshka_dims:
+        log.warning(
+            "--dim %d: %s was trained for the prefixes %s, not this one",
+            dim, spec.name, ",".join(map(str, spec.matryoshka_dims)),
+        )  # fmt: skip
+    return dim
+
+
 def pick_device(device: str) -> torch.device:
     """ "auto": the GPU when there is one; otherwise the named device, checked to exist."""
     if device == "auto":
@@ -146,8 +161,10 @@ class Encoder:
         show_progress: bool = True,
         settings: dict | None = None,
         use_instructions: str = "auto",
+        dim: int | None = None,
     ) -> None:
         self.model, self.tokenizer, self.spec = model, tokenizer, spec
+        self.dim = check_dim(dim, spec, model)
         self.query_template = query_template_for(spec, use_instructions)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
@@ -162,6 +179,7 @@ class Encoder:
             "add_eos": spec.add_eos,
             "max_length": spec.max_length,
             **(settings or {}),
+            **({"dim": self.dim} if self.dim is not None else {}),  # absent: cache keys as before --dim
         }
         self.device = next(model.parameters()).device
 
@@ -181,6 +199,7 @@ class Encoder:
         show_progress: bool = True,
         pooling: str | None = None,
         use_instructions: str = "auto",
+        dim: int | None = None,
     ) -> Encoder:
         """``max_tokens`` -1: the device's default (:func:`default_max_tokens`); None: no budget.
         ``pooling``: for plain Hugging Face dirs; ``use_instructions``: auto, yes or no (module doc)."""
@@ -213,6 +232,7 @@ class Encoder:
             show_progress=show_progress,
             settings=settings,
             use_instructions=use_instructions,
+            dim=dim,
         )
 
     @property
@@ -264,6 +284,9 @@ class Encoder:
             batch = {k: v.to(self.device) for k, v in self.tokenize([inputs[i] for i in idx]).items()}
             with torch.inference_mode():
                 emb = embed(self.model, batch, self.spec.pooling, normalize=normalize)  # (B, H) float32
+                if self.dim is not None:  # the prefix, re-normalised: what Matryoshka training scored
+                    emb = emb[:, : self.dim]
+                    emb = torch.nn.functional.normalize(emb, p=2, dim=-1) if normalize else emb
             if out is None:
                 out = np.empty((len(inputs), emb.shape[1]), dtype=np.float32)
             out[idx] = emb.cpu().numpy()

@@ -65,6 +65,7 @@ class _SpecFile(BaseModel):
     max_length: int = DEFAULT_MAX_LENGTH
     normalize: bool = True
     add_eos: bool = True
+    matryoshka_dims: list[int] = []  # train.lora --matryoshka-dims: the prefixes the model was trained for
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ModelSpec:
     default_instruction: str | None  # synthembed.json's query_instruction, used when none is given
     max_length: int
     fingerprint: str  # identity of weights + config, for the embedding cache
+    matryoshka_dims: tuple[int, ...] = ()  # trained Matryoshka prefixes (ours only); () = full width only
 
 
 def resolve(name_or_path: str) -> Path:
@@ -126,6 +128,7 @@ def read_spec(name_or_path: str, max_length: int | None = None, pooling: str | N
         template: str | None = spec.query_template if spec.instructions else None
         default_instruction = spec.query_instruction if spec.instructions else None
         length = spec.max_length
+        matryoshka = tuple(spec.matryoshka_dims)
     elif (root / "modules.json").is_file():
         _only_plain_dirs_take_pooling(pooling, root / "modules.json")
         model_path, pooling, normalize, length = _read_sentence_transformers(root)
@@ -163,6 +166,7 @@ def read_spec(name_or_path: str, max_length: int | None = None, pooling: str | N
         default_instruction=default_instruction,
         max_length=length,
         fingerprint=model_fingerprint(model_path, root),
+        matryoshka_dims=matryoshka if kind == "synthembed" else (),
     )
 
 

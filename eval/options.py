@@ -64,8 +64,17 @@ class EncoderOptions:
         },
     )
 
+    dim: int | None = field(
+        default=None,
+        metadata={
+            "help": "keep the first K values of every embedding and L2-normalise them again (Matryoshka "
+            "truncation; a model trained with train.lora --matryoshka-dims records its sizes); default: all"
+        },
+    )
+
     def load_encoder(self, **overrides) -> Encoder:
         kwargs = dict(
+            dim=self.dim,
             pooling=self.pooling,
             use_instructions=self.use_instructions,
             device=self.device,

@@ -26,6 +26,10 @@ class ContrastiveBatch:
     queries: dict[str, Tensor]  # input_ids / attention_mask, (B, Tq)
     docs: dict[str, Tensor]  # input_ids / attention_mask, (B + M, Td)
     n_pos: int  # B: docs[:B] are the positives, docs[B:] the hard negatives
+    # teacher losses: (B, C) each query's own candidates as indices into the GLOBAL documents (-1
+    # pads) and their teacher scores; set by the trainer, which sees the global batch
+    own: Tensor | None = None
+    teacher: Tensor | None = None
 
     @property
     def tokens(self) -> int:

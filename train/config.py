@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from common.cli import OneLineParser
 from common.cli import build_parser as build_config_parser
@@ -32,6 +32,35 @@ DEFAULT_QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passage
 # import torch, and flag errors should come back in a fraction of a second.
 POOLING_MODES = ("last", "mean")
 QUERY_FORMATS = ("instruct", "plain")  # literal copy of train.inputs.QUERY_FORMATS, for the same reason
+LOSS_NAMES = (
+    "info_nce",
+    "kd",
+    "margin_mse",
+)  # literal copy of train.losses.LOSSES' keys (a test keeps them equal)
+TEACHER_LOSSES = ("kd", "margin_mse")  # the losses that read the rows' teacher_scores
+
+
+def parse_ints(text: str, flag: str) -> list[int]:
+    """ "384,256,128" -> [384, 256, 128]; ConfigError naming ``flag`` otherwise."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r}: expected comma-separated integers, e.g. 384,256,128,64"
+        ) from None
+    if not values:
+        raise ConfigError(f"{flag}: give at least one value")
+    return values
+
+
+def parse_floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1,1,0.5,0.5") from None
+    if not values:
+        raise ConfigError(f"{flag}: give at least one value")
+    return values
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -70,7 +99,35 @@ class TrainConfig:
     max_length: int = _opt(
         512, "max tokens per sequence INCLUDING the EOS we append; longer text is cut before the EOS"
     )
-    temperature: float = _opt(0.02, "InfoNCE temperature; logits are cosine / temperature (paper: 0.02)")
+    temperature: float = _opt(
+        0.02, "student temperature of every loss; logits are cosine / temperature (paper: 0.02)"
+    )
+    loss: Literal["info_nce", "kd", "margin_mse"] = _opt(
+        "info_nce",
+        "'info_nce' (E5-mistral: in-batch + hard negatives); 'kd' (E5/mE5 fine-tuning: KL(p_teacher || p_student) "
+        "over each query's positive and drawn hard negatives, plus --kd-alpha x info_nce); 'margin_mse' (GPL: "
+        "(s_pos - s_neg) / --temperature regressed onto the teacher's margin / --teacher-temperature). kd and "
+        "margin_mse read every row's teacher_scores (synth.mine --teacher) and need --negatives-per-query >= 1",
+    )
+    teacher_temperature: float = _opt(
+        1.0, "kd/margin_mse: teacher scores are divided by this (p_teacher = softmax(score / T))"
+    )
+    kd_alpha: float = _opt(0.2, "kd: weight of the info_nce term added to the KL term; 0 = KL alone")
+    matryoshka_dims: str | None = _opt(
+        None,
+        "Matryoshka: comma list of embedding sizes, e.g. 384,256,128,64; the loss is summed over the L2-normalised "
+        "first K values of every embedding for each K (each <= the model's width); recorded in the model dir "
+        "so eval's --dim K reads the prefix the model was trained for",
+    )
+    matryoshka_weights: str | None = _opt(
+        None, "Matryoshka: comma list of one weight per --matryoshka-dims entry (default: 1 each)"
+    )
+    init_from: Path | None = _opt(
+        None,
+        "staged training: start from an earlier stage's model dir (train.lora's export: a fresh LoRA on its merged "
+        "weights, the new export merges onto them; pooling/query format must match) or checkpoint dir "
+        "(OUTPUT/checkpoints/step-N: continue its LoRA adapter on its --model with a new optimizer and schedule)",
+    )
     pooling: str = _opt(
         "last", "pooling: 'last' (hidden state at the EOS; decoder LLMs) or 'mean' (encoder backbones)"
     )
@@ -98,9 +155,11 @@ class TrainConfig:
         "all-linear",
         "modules that get LoRA: 'all-linear' (every attention and MLP projection) or a comma list, e.g. q_proj,v_proj",
     )
-    gradient_checkpointing: bool = _opt(
-        True,
-        "recompute activations in backward to save memory (non-reentrant)",
+    gradient_checkpointing: Literal["auto", "on", "off"] = _opt(
+        "auto",
+        "recompute activations in backward to save memory (non-reentrant; costs about one more forward). "
+        "'auto' (default): on only when the step's estimated activations exceed half the free memory "
+        "(train.memory), so small models run at full speed",
     )
     save_steps: int = _opt(
         500, "write a checkpoint every N optimizer steps and after the last one; 0 = no checkpoints"
@@ -131,6 +190,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
+        if isinstance(self.gradient_checkpointing, bool):  # Python callers of the earlier bool field
+            self.gradient_checkpointing = "on" if self.gradient_checkpointing else "off"
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
         if self.deepspeed is not None:
             self.deepspeed = Path(self.deepspeed)
         if not self.data:
@@ -173,10 +236,53 @@ class TrainConfig:
                 not (self.load_in_4bit and self.deepspeed),
                 "--load-in-4bit cannot be combined with --deepspeed; QLoRA here is single-process or DDP",
             ),
+            (
+                self.gradient_checkpointing in ("auto", "on", "off"),
+                f"--gradient-checkpointing {self.gradient_checkpointing!r} is not one of auto, on, off",
+            ),
+            (self.loss in LOSS_NAMES, f"--loss {self.loss!r} is not one of {', '.join(LOSS_NAMES)}"),
+            (
+                self.teacher_temperature > 0,
+                f"--teacher-temperature must be > 0, got {self.teacher_temperature}",
+            ),
+            (self.kd_alpha >= 0, f"--kd-alpha must be >= 0, got {self.kd_alpha}"),
+            (
+                self.loss not in TEACHER_LOSSES or self.negatives_per_query >= 1,
+                f"--loss {self.loss} scores each query's hard negatives against the teacher's: "
+                "--negatives-per-query must be >= 1",
+            ),
+            (
+                self.matryoshka_weights is None or self.matryoshka_dims is not None,
+                "--matryoshka-weights needs --matryoshka-dims",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+        if self.matryoshka_dims is not None:
+            dims = parse_ints(self.matryoshka_dims, "--matryoshka-dims")
+            if min(dims) < 1 or len(set(dims)) != len(dims):
+                raise ConfigError(
+                    f"--matryoshka-dims {self.matryoshka_dims}: sizes must be distinct and >= 1"
+                )
+            if self.matryoshka_weights is not None:
+                weights = parse_floats(self.matryoshka_weights, "--matryoshka-weights")
+                if len(weights) != len(dims) or min(weights) < 0:
+                    raise ConfigError(
+                        f"--matryoshka-weights {self.matryoshka_weights}: need {len(dims)} weights >= 0, one per "
+                        f"--matryoshka-dims entry"
+                    )
+
+    @property
+    def dims(self) -> list[int]:
+        """--matryoshka-dims as integers ([] when not given)."""
+        return parse_ints(self.matryoshka_dims, "--matryoshka-dims") if self.matryoshka_dims else []
+
+    @property
+    def dim_weights(self) -> list[float] | None:
+        return (
+            parse_floats(self.matryoshka_weights, "--matryoshka-weights") if self.matryoshka_weights else None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

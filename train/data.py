@@ -8,7 +8,9 @@ Accepted ``--data`` values:
 Rows must carry ``instruction``, ``query`` and ``positive`` as non-empty strings; ``negative`` is a
 string or null (null: the row uses in-batch negatives only); ``mined_negatives`` (written by
 ``synth.mine``), when present, is a list of strings or null, the pool that ``--negatives-per-query``
-draws from besides ``negative`` (:mod:`train.negatives`). Other columns of the design's contract
+draws from besides ``negative`` (:mod:`train.negatives`); ``teacher_scores`` (synth.mine --teacher),
+when present, a list of numbers aligned with :func:`common.candidates.candidate_texts`, which
+``--loss kd``/``margin_mse`` need in every row. Other columns of the design's contract
 (id, task_type, language, ...) are kept only as far as the trainer needs them. This module does NOT
 deduplicate: the batch sampler keeps duplicate texts out of one batch instead.
 """
@@ -16,9 +18,10 @@ deduplicate: the batch sampler keeps duplicate texts out of one batch instead.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.candidates import TEACHER_SCORES, score_problem, scores_by_text
 from common.jsonl import JsonlError, read_jsonl
 from synth.rows import TRAINING_REQUIRED
 from train.errors import DataError
@@ -39,6 +42,9 @@ class Example:
     task_type: str = ""
     source: str = ""
     mined_negatives: tuple[str, ...] = ()  # from synth.mine; empty strings left out
+    # candidate text -> teacher score (synth.mine --teacher), read by text so that the negatives a
+    # step draws find their scores whatever was deduplicated; None: the row has no teacher_scores
+    teacher: dict[str, float] | None = field(default=None, repr=False)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -87,7 +93,7 @@ def files_of(spec: str) -> list[Path]:
     return files
 
 
-def _to_example(row: dict, where: str) -> Example:
+def _to_example(row: dict, where: str, need_teacher: str | None = None) -> Example:
     for key in REQUIRED:
         value = row.get(key)
         if not isinstance(value, str) or not value.strip():
@@ -102,6 +108,13 @@ def _to_example(row: dict, where: str) -> Example:
     ):
         got = type(mined).__name__ if not isinstance(mined, list | tuple) else "a list with a non-string item"
         raise DataError(f"{where}: field 'mined_negatives' must be a list of strings or null, got {got}")
+    if problem := score_problem(row):
+        raise DataError(f"{where}: {problem}")
+    if need_teacher and row.get(TEACHER_SCORES) is None:
+        raise DataError(
+            f"{where}: no {TEACHER_SCORES!r} (--loss {need_teacher} needs them in every row; "
+            "add them with synth.mine --teacher MODEL)"
+        )
     return Example(
         instruction=row["instruction"],
         query=row["query"],
@@ -110,21 +123,25 @@ def _to_example(row: dict, where: str) -> Example:
         task_type=str(row.get("task_type") or ""),
         source=str(row.get("source") or ""),
         mined_negatives=tuple(m for m in mined or () if m.strip()),
+        teacher=scores_by_text(row) or None,
     )
 
 
-def load_examples(specs: list[str]) -> list[Example]:
-    """All rows of all ``--data`` values, in order, validated. Checks every path before reading any."""
+def load_examples(specs: list[str], need_teacher: str | None = None) -> list[Example]:
+    """All rows of all ``--data`` values, in order, validated. Checks every path before reading any.
+
+    ``need_teacher``: the name of a loss that needs ``teacher_scores`` in every row (else None).
+    """
     plan = [(s, None) if s.startswith(HUB_PREFIX) else (s, files_of(s)) for s in specs]
     examples: list[Example] = []
     for spec, files in plan:
         if files is None:
             rows = _read_hub(spec[len(HUB_PREFIX) :])
-            examples += [_to_example(r, f"{spec} row {i}") for i, r in enumerate(rows)]
+            examples += [_to_example(r, f"{spec} row {i}", need_teacher) for i, r in enumerate(rows)]
             continue
         for f in files:
             rows = _read_jsonl(f) if f.suffix == ".jsonl" else _read_parquet(f)
-            examples += [_to_example(r, f"{f} row {i + 1}") for i, r in enumerate(rows)]
+            examples += [_to_example(r, f"{f} row {i + 1}", need_teacher) for i, r in enumerate(rows)]
         log.info("--data %s: %d rows so far", spec, len(examples))
     if not examples:
         raise DataError(f"--data {' '.join(specs)}: no rows")

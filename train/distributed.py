@@ -64,16 +64,19 @@ def gather_with_grad(x: Tensor) -> Tensor:
     return _GatherWithGrad.apply(x, sizes)
 
 
-def gather_candidates(q: Tensor, d: Tensor, n_pos: int) -> Candidates:
+def gather_candidates(
+    q: Tensor, d: Tensor, n_pos: int, own: Tensor | None = None, teacher: Tensor | None = None
+) -> Candidates:
     """This rank's queries and the GLOBAL positives and hard negatives, gathered with gradients.
 
     q: (B, H) local queries; d: (B + M, H) local positives then local hard negatives. Query i of
-    rank r has its positive at ``positives[r * B + i]`` (every rank holds the same B).
+    rank r has its positive at ``positives[r * B + i]`` (every rank holds the same B). ``own`` and
+    ``teacher`` (teacher losses) index the global documents already and pass through unchanged.
     """
     rank, _ = world()
     positives = gather_with_grad(d[:n_pos])  # (W * B, H)
     negatives = gather_with_grad(d[n_pos:])  # (Σ M_r, H)
-    return Candidates(q, positives, negatives, offset=rank * n_pos)
+    return Candidates(q, positives, negatives, offset=rank * n_pos, own=own, teacher=teacher)
 
 
 def mean_over_ranks(x: float) -> float:

@@ -173,6 +173,7 @@ def export(
     training: dict[str, Any],
     repo_id: str | None = None,
     query_format: str = "instruct",
+    matryoshka_dims: list[int] | None = None,
 ) -> Path:
     """Merge ``adapter`` (names as in the Encoder: ``backbone.<peft name>``) into a fresh base and write all files.
 
@@ -224,6 +225,8 @@ def export(
         "normalize": normalize,
         "add_eos": True,
         "base_model": base_model,
+        # trained with --matryoshka-dims: the prefixes eval's --dim K may cut to ([] = full width only)
+        "matryoshka_dims": list(matryoshka_dims or []),
         "training": training,
     }
     (output / "synthembed.json").write_text(json.dumps(meta, indent=2))

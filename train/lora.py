@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from train.config import TrainConfig, parse_args, preflight, read_deepspeed_config
+from train.config import TEACHER_LOSSES, TrainConfig, parse_args, preflight, read_deepspeed_config
 from train.errors import ConfigError, NonFiniteLoss
 
 log = logging.getLogger("train.lora")
@@ -22,7 +22,13 @@ def main(cfg: TrainConfig):
 
     # -- build: everything checkable without the model (or torch) first ----------------------
     preflight(cfg)
-    examples = load_examples(cfg.data)
+    init = None
+    if cfg.init_from is not None:
+        from train.init_from import resolve
+
+        init = resolve(cfg)
+    model_name = init.base if init else cfg.model  # what the backbone (and tokenizer) load from
+    examples = load_examples(cfg.data, need_teacher=cfg.loss if cfg.loss in TEACHER_LOSSES else None)
     # Heavy imports only now: `--help`, flag and data errors answer in well under a second.
     import torch
     import torch.distributed as dist
@@ -33,17 +39,19 @@ def main(cfg: TrainConfig):
     from train.distributed import world
     from train.engine import make_engine, setup_process_group
     from train.export import check_tokenizer_exports, export
+    from train.init_from import load_adapter
+    from train.memory import decide, enable
     from train.metrics import MetricsLog
     from train.modeling import Encoder
     from train.negatives import log_negatives
     from train.sampler import NoDuplicateBatchSampler
     from train.trainer import Trainer, plan_steps, warmup_warning
 
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(model_name)
     try:
         check_tokenizer_exports(tokenizer)
     except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"--model {cfg.model}: {e}") from None
+        raise ConfigError(f"--model {model_name}: {e}") from None
     device = setup_process_group(use_deepspeed=cfg.deepspeed is not None)
     rank, size = world()
     if cfg.batch_size % size:
@@ -65,15 +73,41 @@ def main(cfg: TrainConfig):
     dtype = choose_dtype()
     lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target": cfg.lora_target}
     backbone = load_backbone(
-        cfg.model,
+        model_name,
         dtype=dtype,
         rope_theta=cfg.rope_theta,
         load_in_4bit=cfg.load_in_4bit,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        # QLoRA bases are the large models; peft's k-bit preparation sets checkpointing up at load
+        gradient_checkpointing=cfg.load_in_4bit and cfg.gradient_checkpointing != "off",
     )
+    width = backbone.config.hidden_size
+    if cfg.dims and max(cfg.dims) > width:
+        raise ConfigError(
+            f"--matryoshka-dims {cfg.matryoshka_dims}: the model's embeddings have {width} values"
+        )
     encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
+    if init is not None:
+        load_adapter(encoder, init)
     if not cfg.load_in_4bit:  # a 4-bit model is already placed by its device_map
         encoder.to(device)
+        per_forward = cfg.grad_cache_chunk or cfg.batch_size // size * (2 + cfg.negatives_per_query)
+        checkpointing, why = decide(
+            cfg.gradient_checkpointing, encoder, token_id=tokenizer.eos_token_id, max_length=cfg.max_length,
+            sequences=per_forward, device=device,
+        )  # fmt: skip
+        if checkpointing:
+            enable(encoder.backbone)
+    else:
+        checkpointing, why = cfg.gradient_checkpointing != "off", "--load-in-4bit: on unless 'off'"
+    if size > 1:  # one decision for all: free memory differs between ranks and nodes
+        flag = torch.tensor([int(checkpointing)], device=device if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if bool(flag) and not checkpointing:
+            enable(encoder.backbone)
+            why += "; on, as another process needs it"
+        checkpointing = bool(flag)
+    if rank == 0:
+        log.info(why)
     engine = make_engine(
         encoder, device=device, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, total_steps=total,
         max_grad_norm=cfg.max_grad_norm, global_batch=cfg.batch_size, bf16=dtype == torch.bfloat16,
@@ -82,6 +116,8 @@ def main(cfg: TrainConfig):
     trainer = Trainer(
         engine=engine, collator=Collator(tokenizer, cfg.max_length, cfg.query_format), examples=examples, sampler=sampler, total_steps=total,
         output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
+        loss=cfg.loss, teacher_temperature=cfg.teacher_temperature, kd_alpha=cfg.kd_alpha,
+        matryoshka_dims=cfg.dims, matryoshka_weights=cfg.dim_weights,
         save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
     )  # fmt: skip
     metrics = MetricsLog(cfg.output, resume=cfg.resume)
@@ -116,11 +152,13 @@ def main(cfg: TrainConfig):
             "tokens": summary.tokens,
             "seconds": summary.seconds,
             "rows": len(examples),
+            "gradient_checkpointing_used": checkpointing,
+            "init_from": init.record() if init else None,
         }
         export(
-            cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=cfg.model, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
+            cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=model_name, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
             pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_format=cfg.query_format,
-            query_instruction=cfg.query_instruction,
+            query_instruction=cfg.query_instruction, matryoshka_dims=cfg.dims,
             training=training, repo_id=cfg.push_to_hub,
         )  # fmt: skip
         if cfg.push_to_hub:

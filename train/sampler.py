@@ -106,6 +106,36 @@ class NoDuplicateBatchSampler:
             out.append(tuple(mine))
         return out
 
+    def own_candidates(
+        self, batch: list[int], negatives: list[tuple[str, ...]], epoch: int | None = None
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """Per row of the GLOBAL ``batch``: its own candidates (its positive, then every negative it
+        drew, in draw order) as indices into the step's documents, and their teacher scores.
+
+        The documents are laid out as the gathered ones are: the batch's positives, then
+        ``negatives`` (what :meth:`negatives` gave) row by row. A drawn text the step embeds only
+        once (another row's positive, an earlier row's negative) points at that one copy:
+
+            positives [P0, P1], negatives [(N0,), ()], row 1 drew (N0, P0) -> row 1: [1, 2, 0]
+        """
+        epoch = self.epoch if epoch is None else epoch
+        where: dict[str, int] = {}
+        for j, i in enumerate(batch):
+            where.setdefault(self.examples[i].positive, j)
+        position = len(batch)
+        for texts in negatives:
+            for text in texts:
+                where.setdefault(text, position)
+                position += 1
+        own, scores = [], []
+        for i in batch:
+            ex = self.examples[i]
+            texts = [ex.positive, *draw_negatives(ex, self.k, self.seed, epoch, i)]
+            own.append([where[t] for t in texts])
+            teacher = ex.teacher or {}
+            scores.append([teacher[t] for t in texts] if ex.teacher is not None else [0.0] * len(texts))
+        return own, scores
+
     def batches(self, epoch: int) -> list[list[int]]:
         if epoch not in self._cache:
             self._cache = {

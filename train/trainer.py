@@ -8,6 +8,7 @@ and gradients).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ from train.data import Example
 from train.distributed import gather_candidates, mean_over_ranks, world
 from train.errors import ConfigError, NonFiniteLoss
 from train.grad_cache import grad_cache_backward
-from train.losses import LOSSES
+from train.losses import TEACHER_LOSSES, build_loss
 from train.metrics import MetricsLog, peak_memory_gb
 from train.sampler import NoDuplicateBatchSampler
 
@@ -110,6 +111,10 @@ class Trainer:
         device: torch.device,
         temperature: float,
         loss: str = "info_nce",  # a key of train.losses.LOSSES
+        teacher_temperature: float = 1.0,
+        kd_alpha: float = 0.2,
+        matryoshka_dims: list[int] | None = None,
+        matryoshka_weights: list[float] | None = None,
         grad_cache_chunk: int = 0,
         save_steps: int = 0,
         log_steps: int = 1,
@@ -118,9 +123,11 @@ class Trainer:
         self.engine, self.collator, self.examples, self.sampler = engine, collator, examples, sampler
         self.total_steps, self.output, self.device = total_steps, output, device
         self.temperature, self.chunk = temperature, grad_cache_chunk
-        if loss not in LOSSES:
-            raise ValueError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
-        self.contrastive_loss = LOSSES[loss]
+        self.contrastive_loss = build_loss(
+            loss, temperature, teacher_temperature=teacher_temperature, kd_alpha=kd_alpha,
+            matryoshka_dims=matryoshka_dims or (), matryoshka_weights=matryoshka_weights,
+        )  # fmt: skip
+        self.needs_teacher = loss in TEACHER_LOSSES
         self.save_steps, self.log_steps, self.config = save_steps, log_steps, config or {}
         self.rank, self.world_size = world()
         if sampler.batch_size % self.world_size:
@@ -157,8 +164,11 @@ class Trainer:
         """Forward, loss, backward, update. Returns the global mean loss of the step."""
         q, d = self._to_device(batch.queries), self._to_device(batch.docs)
 
+        own = None if batch.own is None else batch.own.to(self.device)
+        teacher = None if batch.teacher is None else batch.teacher.to(self.device)
+
         def loss_fn(qe: torch.Tensor, de: torch.Tensor) -> torch.Tensor:
-            return self.contrastive_loss(gather_candidates(qe, de, batch.n_pos), self.temperature)
+            return self.contrastive_loss(gather_candidates(qe, de, batch.n_pos, own, teacher))
 
         if self.chunk:
             loss = grad_cache_backward(
@@ -200,8 +210,10 @@ class Trainer:
 
     def _step_and_record(self, idx: list[int], metrics: MetricsLog) -> float:
         part = slice(self.rank * self.local, (self.rank + 1) * self.local)  # this process's slice
-        negatives = self.sampler.negatives(idx)[part]  # decided on the global batch: no text twice anywhere
-        batch = self.collator([self.examples[i] for i in idx[part]], negatives)
+        everyone = self.sampler.negatives(idx)  # decided on the global batch: no text twice anywhere
+        batch = self.collator([self.examples[i] for i in idx[part]], everyone[part])
+        if self.needs_teacher:
+            batch = self._with_teacher(batch, idx, part, everyone)
         t0 = time.perf_counter()
         loss = self.train_step(batch)
         dt = time.perf_counter() - t0
@@ -226,6 +238,20 @@ class Trainer:
         if self.save_steps and self.step % self.save_steps == 0:
             save_checkpoint(self.engine, self.output, self.step, self.client_state(), self.config)
         return loss
+
+    def _with_teacher(
+        self, batch: ContrastiveBatch, idx: list[int], part: slice, negatives: list[tuple[str, ...]]
+    ) -> ContrastiveBatch:
+        """The batch with its queries' own candidates and teacher scores, (B, C) each, -1/0 padded."""
+        own, scores = self.sampler.own_candidates(idx, negatives)
+        own, scores = own[part], scores[part]
+        width = max(len(o) for o in own)
+        own_t = torch.full((len(own), width), -1, dtype=torch.long)
+        teacher_t = torch.zeros((len(own), width), dtype=torch.float32)
+        for r, (o, t) in enumerate(zip(own, scores, strict=True)):
+            own_t[r, : len(o)] = torch.tensor(o, dtype=torch.long)
+            teacher_t[r, : len(t)] = torch.tensor(t, dtype=torch.float32)
+        return dataclasses.replace(batch, own=own_t, teacher=teacher_t)
 
     def _global_sum(self, *ns: int) -> tuple[int, ...]:
         """Sums over processes of per-process counts, in one all-reduce."""

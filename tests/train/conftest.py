@@ -171,3 +171,16 @@ def single(tmp_path_factory, model_dir):
     )
     main(cfg)
     return cfg, root
+
+
+def with_teacher(rows: list[dict], seed: int = 0) -> list[dict]:
+    """``rows`` with teacher_scores in common.candidates' order: 2.0 for the positive, a seeded draw in
+    [-1, 1) for each negative (the written one, then mined ones)."""
+    from common.candidates import candidate_texts
+
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        n = len(candidate_texts(r))
+        out.append({**r, "teacher_scores": [2.0] + [rng.uniform(-1, 1) for _ in range(n - 1)]})
+    return out
