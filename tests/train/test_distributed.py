@@ -43,9 +43,11 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
     """Two torchrun processes call main() four times: plain DDP, DDP with GradCache (chunk backward
     passes under no_sync, the last one reduces), DDP with GradCache and 3 mined negatives per
     query (ranks gather different numbers of documents), and a BERT encoder with mean pooling (its
-    own pooler is unused: LoRA there made DDP stop at step 2). All give the one-process losses."""
+    own pooler is unused: LoRA there made DDP stop at step 2); then the teacher losses: kd with
+    Matryoshka dims under GradCache and margin_mse (each query's own candidates index the gathered
+    documents). All give the one-process losses."""
     from tests.tiny_models import build_bert, build_tokenizer
-    from tests.train.conftest import make_rows, write_mined_dir
+    from tests.train.conftest import make_rows, with_teacher, write_dataset_dir, write_mined_dir
     from train.lora import main
 
     cfg, _ = single
@@ -60,6 +62,15 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
         cfg, model=str(bert_dir), pooling="mean", query_format="plain", output=tmp_path / "single-bert"
     )
     main(bert_cfg)
+    taught = write_dataset_dir(tmp_path / "taught", with_teacher(make_rows(64, seed=7)))
+    kd_cfg = dataclasses.replace(
+        cfg, data=[str(taught)], output=tmp_path / "single-kd", loss="kd", matryoshka_dims="32,16,8",
+        teacher_temperature=0.5,
+    )  # fmt: skip
+    mm_cfg = dataclasses.replace(cfg, data=[str(taught)], output=tmp_path / "single-mm", loss="margin_mse")
+    main(kd_cfg)
+    main(mm_cfg)
+    kd, mm = tmp_path / "ddp-kd", tmp_path / "ddp-mm"
     spec = {
         "runs": [
             {
@@ -76,6 +87,8 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
             },
             {"args": [*cli_args(like(k3_cfg, k3)), "--grad-cache-chunk", "5"]},
             {"args": cli_args(like(bert_cfg, bert))},
+            {"args": [*cli_args(like(kd_cfg, kd)), "--grad-cache-chunk", "3"]},
+            {"args": cli_args(like(mm_cfg, mm))},
         ]
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -87,13 +100,15 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
     assert losses(gc) == pytest.approx(losses(cfg.output), abs=1e-5)
     assert losses(k3) == pytest.approx(losses(k3_cfg.output), abs=1e-5)
     assert losses(bert) == pytest.approx(losses(bert_cfg.output), abs=1e-5)
+    assert losses(kd) == pytest.approx(losses(kd_cfg.output), abs=1e-5)
+    assert losses(mm) == pytest.approx(losses(mm_cfg.output), abs=1e-5)
     docs = [
         [json.loads(x)["documents"] for x in (o / "metrics.jsonl").read_text().splitlines()]
         for o in (k3, k3_cfg.output)
     ]
     assert docs[0] == docs[1] and min(docs[0]) > 16  # the same documents, well over one negative per query
     assert (plain / "modules.json").exists() and (plain / "adapter" / "adapter_model.safetensors").exists()
-    assert proc.stderr.count("trained 3 steps") == 4  # the summary is printed by rank 0 only, once per run
+    assert proc.stderr.count("trained 3 steps") == 6  # the summary is printed by rank 0 only, once per run
 
 
 def test_deepspeed_zero3_matches_and_resumes(single, tmp_path):
