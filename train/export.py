@@ -6,7 +6,7 @@
       modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/,
       config_sentence_transformers.json    Transformer -> Pooling (lasttoken|mean) -> Normalize, "query" prompt
       adapter/                             the LoRA adapter alone (peft)
-      synthembed.json                      format_version 1: pooling, query format and template (null when
+      synthembed.json                      format_version 1: pooling, matryoshka_dims, query format and template (null when
                                            trained without instructions), max length, training
       README.md                            model card from data_cards/model_card.md.j2
 
