@@ -210,3 +210,9 @@ def test_matryoshka_sums_the_loss_over_renormalised_prefixes():
     assert build_loss("info_nce", 0.1)(c).item() == pytest.approx(info_nce(q, d, 0.1).item(), abs=1e-7)
     with pytest.raises(ValueError, match="not one of"):
         build_loss("triplet", 0.1)
+
+
+def test_config_names_the_losses_train_losses_defines():
+    from train import config, losses
+
+    assert config.LOSS_NAMES == tuple(losses.LOSSES) and config.TEACHER_LOSSES == losses.TEACHER_LOSSES
