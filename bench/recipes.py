@@ -30,7 +30,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-STSB = REPO.parent / "shared" / "data" / "stsb" / "sts-test.tsv"
+# the shared STS-B test split beside the checkout (or beside the dir holding worktrees)
+STSB = next(
+    (
+        p / "shared" / "data" / "stsb" / "sts-test.tsv"
+        for p in REPO.parents
+        if (p / "shared" / "data" / "stsb").is_dir()
+    ),
+    REPO.parent / "shared" / "data" / "stsb" / "sts-test.tsv",
+)
 INSTRUCTION = "Given the first sentence of a Python documentation paragraph, retrieve the rest of it"
 
 
