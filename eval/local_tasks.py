@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.beir import load_beir
+from eval.bitext_file import load_bitext
 from eval.errors import EvalError
 from eval.sts_file import load_sts
 
@@ -98,6 +99,30 @@ def sts_task(path: Path, instruction: str | None = None, name: str | None = None
         "max_score": max(data.score),
     }
     return type("LocalSTSTask", (AbsTaskSTS,), attrs)()
+
+
+def bitext_task(path: Path, instruction: str | None = None, name: str | None = None) -> Any:
+    """An ``AbsTaskBitextMining`` over a bitext TSV: column 1 as sentence1, column 2 as sentence2."""
+    from datasets import Dataset, DatasetDict
+    from mteb.abstasks.task_metadata import TaskMetadata
+    from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
+
+    data = load_bitext(path)
+    metadata = TaskMetadata(
+        name=name or f"Local-{Path(path).stem}",
+        type="BitextMining",
+        main_score="f1",
+        eval_splits=["test"],
+        prompt=instruction or None,
+        **_GENERAL,
+    )
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        rows = {"sentence1": data.sentences1, "sentence2": data.sentences2}
+        self.dataset = DatasetDict({"test": Dataset.from_dict(rows)})
+        self.data_loaded = True
+
+    return type("LocalBitextTask", (AbsTaskBitextMining,), {"metadata": metadata, "load_data": load_data})()
 
 
 def local_task(item: str, instruction: str | None = None) -> Any | None:
