@@ -150,3 +150,10 @@ def plot(rows: Sequence[Row], metric: str, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def results_body(files: list[dict[str, Any]], summary_: dict[str, Any]) -> dict[str, Any]:
+    """``files`` (one entry per data file) and ``summary``; a one-file run also keeps that file's keys
+    (``data``, ``scores``, ...) at the top level, where single-file results have always had them."""
+    body = {"files": files, "summary": summary_}
+    return {**files[0], **body} if len(files) == 1 else body
