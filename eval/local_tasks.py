@@ -1,7 +1,8 @@
 """Local files as mteb tasks, so ``eval.mteb`` runs them through mteb's own code path.
 
 ``--tasks path/to/beir_dir`` becomes a retrieval task read from the BEIR files (via
-:mod:`eval.beir`), ``--tasks pairs.tsv`` an STS task (via :mod:`eval.sts_file`). They are what the
+:mod:`eval.beir`), ``--tasks pairs.tsv`` an STS task (via :mod:`eval.sts_file`), a TSV whose header is two language
+names (``kor<TAB>eng``) a bitext mining task (via :mod:`eval.bitext_file`). They are what the
 equivalence tests feed to mteb, and they let a user check a private data set the way mteb would.
 Task name: ``Local-<dir or file stem>``; the instruction goes into the task metadata's prompt,
 where mteb's own tasks carry theirs.
@@ -131,7 +132,16 @@ def local_task(item: str, instruction: str | None = None) -> Any | None:
     if path.is_dir():
         return beir_task(path, instruction=instruction)
     if path.is_file():
+        if path.suffix.lower() == ".tsv" and _is_bitext(path):
+            return bitext_task(path, instruction=instruction)
         if path.suffix.lower() in (".tsv", ".csv"):
             return sts_task(path, instruction=instruction)
         raise EvalError(f"--tasks {item}: a local task is a BEIR dir or a .tsv/.csv STS file")
     return None
+
+
+def _is_bitext(path: Path) -> bool:
+    """A two-column header without the STS columns: language names, as eval.bitext reads them."""
+    with path.open(encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+    return len(header) == 2 and "sentence1" not in header

@@ -10,7 +10,7 @@ import pytest
 
 from eval import bitext
 from eval.cli import run_main
-from eval.local_tasks import bitext_task
+from eval.local_tasks import bitext_task, local_task
 from eval.metrics import bitext_scores
 from eval.mteb_runner import MtebEncoder
 from tests.eval.conftest import sentence
@@ -113,3 +113,9 @@ def test_a_glob_that_matches_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_main(bitext.Config, bitext.main, ["--model", "m", "--data", str(tmp_path / "*.tsv")])
     assert "the pattern matches nothing" in capsys.readouterr().err
+
+
+def test_eval_mteb_reads_a_bitext_file_as_a_bitext_task(tmp_path, sts_file):
+    path, _, _ = write_bitext(tmp_path / "kor-eng.tsv", n=5)
+    assert local_task(str(path)).metadata.type == "BitextMining"
+    assert local_task(str(sts_file)).metadata.type == "STS"
