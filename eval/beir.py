@@ -7,7 +7,9 @@ BEIR dir (what ``python -m eval.retrieval --data DIR`` reads)::
     DIR/qrels/{split}.tsv   query-id <TAB> corpus-id <TAB> score, with a header line
 
 A document is read as ``title + " " + text`` (stripped), the way mteb builds it, so both score the
-same strings.
+same strings. An optional ``language`` on query and corpus rows names the data's language (for the
+per-language table, :mod:`eval.tables`): ``ko``, or ``ko-en`` where queries in one language search
+a corpus in another (cross-lingual retrieval is a BEIR dir like any other).
 
 Not handled: BEIR's zipped downloads, gzipped files, qrels without a header line.
 """
@@ -29,6 +31,7 @@ class RetrievalData:
     corpus: dict[str, str]  # doc id -> "title text"
     queries: dict[str, str]  # query id -> text
     qrels: dict[str, dict[str, int]]  # query id -> {doc id: grade}
+    language: str | None = None  # from the rows' ``language`` fields: "ko", or "ko-en" (queries-corpus)
 
 
 def _read_jsonl(path: Path, kind: str) -> list[dict]:
@@ -48,6 +51,18 @@ def _read_jsonl(path: Path, kind: str) -> list[dict]:
     return rows
 
 
+def _one_language(rows: list[dict]) -> str | None:
+    """The ``language`` every row names, or None (missing on some row, or mixed)."""
+    langs = {str(r.get("language") or "") for r in rows}
+    return langs.pop() if len(langs) == 1 and "" not in langs else None
+
+
+def data_language(query_rows: list[dict], corpus_rows: list[dict]) -> str | None:
+    """``ko`` (one language, or only one side names it), ``ko-en`` (queries in ko, corpus in en)."""
+    q, c = _one_language(query_rows), _one_language(corpus_rows)
+    return f"{q}-{c}" if q and c and q != c else q or c
+
+
 def _doc_text(row: dict) -> str:
     title = row.get("title") or ""
     return (title + " " + row["text"]).strip() if title else row["text"].strip()
@@ -64,7 +79,8 @@ def load_beir(root: Path, split: str = "test") -> RetrievalData:
     corpus = {str(r["_id"]): _doc_text(r) for r in corpus_rows}
     if len(corpus) != len(corpus_rows):
         raise EvalError(f"{root / 'corpus.jsonl'}: duplicate document ids")
-    queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(root / "queries.jsonl", "queries")}
+    query_rows = _read_jsonl(root / "queries.jsonl", "queries")
+    queries = {str(r["_id"]): str(r["text"]) for r in query_rows}
     qrels = load_qrels(root / "qrels" / f"{split}.tsv", split)
     unknown_q = sorted(set(qrels) - set(queries))
     if unknown_q:
@@ -78,7 +94,9 @@ def load_beir(root: Path, split: str = "test") -> RetrievalData:
         )
     # Only judged queries are evaluated (mteb drops the others too); encoding the rest is waste.
     queries = {q: t for q, t in queries.items() if q in qrels}
-    return RetrievalData(corpus=corpus, queries=queries, qrels=qrels)
+    return RetrievalData(
+        corpus=corpus, queries=queries, qrels=qrels, language=data_language(query_rows, corpus_rows)
+    )
 
 
 def load_qrels(path: Path, split: str) -> dict[str, dict[str, int]]:

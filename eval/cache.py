@@ -57,8 +57,10 @@ class EmbeddingCache:
         log.info("embedding cache hit: %s", path)
         return np.load(path, mmap_mode="r")
 
-    def put(self, key: str, embeddings: np.ndarray) -> None:
+    def put(self, key: str, embeddings: np.ndarray) -> np.ndarray:
+        """Store, and return the stored entry as a read-only memmap (what a later ``get`` gives)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".{key}.{os.getpid()}.tmp.npy"
         np.save(tmp, np.ascontiguousarray(embeddings, dtype=np.float32))
         tmp.replace(self._path(key))
+        return np.load(self._path(key), mmap_mode="r")

@@ -8,6 +8,9 @@ EOS-terminated inputs is :func:`train.inputs.tokenize`, so a vector here is the 
 optimised. Speed: inputs are sorted by token length and batched under a padded-token budget
 (:mod:`eval.batching`), weights run in bf16 on a GPU (fp16 on request), and a corpus already
 encoded by the same model with the same settings is read from the on-disk cache (:mod:`eval.cache`).
+Within one run (one :class:`Encoder`), a text is embedded once: a string repeated in a list, or met
+again in a later call (the same corpus text in two languages' files, the English side of several
+bitext files) takes the vector already computed; :attr:`Encoder.stats` counts both kinds.
 
     enc = Encoder.load("models/e5-syn", cache_dir=Path("~/.cache/synthembed"))
     q = enc.encode(["what is rope?"], instruction="Given a question, retrieve passages that answer it")
@@ -19,8 +22,10 @@ Not handled: multi-GPU data parallel encoding (use mteb's runners for that scale
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -145,6 +150,24 @@ def default_max_tokens(device: torch.device) -> int:
     return 32768 if device.type == "cuda" else 2048
 
 
+@dataclass
+class EncodeStats:
+    """Texts asked for in one run: ``encoded`` went through the model, ``cached`` did not (the on-disk
+    cache had their list, or the same string was embedded earlier in the run or the same call)."""
+
+    encoded: int = 0
+    cached: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.encoded + self.cached
+
+
+def _text_key(text: str, normalize: bool) -> bytes:
+    # 16-byte digests keep the run's memo small: a corpus of millions of texts costs tens of MB.
+    return hashlib.blake2b(f"{int(normalize)}\0{text}".encode(), digest_size=16).digest()
+
+
 class Encoder:
     """Batched, length-sorted, cached embedding with one model. See the module docstring."""
 
@@ -182,6 +205,11 @@ class Encoder:
             **({"dim": self.dim} if self.dim is not None else {}),  # absent: cache keys as before --dim
         }
         self.device = next(model.parameters()).device
+        self.stats = EncodeStats()
+        # Text (with its template) and normalisation -> (array, row) of a vector embedded in this run.
+        # The arrays are the cache's read-only memmaps when the disk cache is on, so the memo pins
+        # no embeddings in RAM; without it they are the arrays returned earlier.
+        self._memo: dict[bytes, tuple[np.ndarray, int]] = {}
 
     @classmethod
     def load(
@@ -274,8 +302,34 @@ class Encoder:
         if not inputs:
             raise EvalError("nothing to encode: the input list is empty")
         key = texts_key({**self.settings, "normalize": normalize}, inputs) if self.cache else None
+        keys = [_text_key(t, normalize) for t in inputs]
         if self.cache and key and (hit := self.cache.get(key)) is not None:
+            self.stats.cached += len(inputs)
+            self._remember(keys, hit)
             return np.asarray(hit)
+        todo = {}  # text key -> first position of a text not embedded yet in this run
+        for i, k in enumerate(keys):
+            if k not in self._memo:
+                todo.setdefault(k, i)
+        self.stats.encoded += len(todo)
+        self.stats.cached += len(inputs) - len(todo)
+        fresh = self._embed([inputs[i] for i in todo.values()], normalize) if todo else None  # (M, H)
+        for row, k in enumerate(todo):
+            self._memo[k] = (fresh, row)
+        if len(todo) == len(inputs):  # the common case: nothing repeated, nothing seen before
+            out = fresh
+        else:
+            out = np.stack([np.asarray(arr[row]) for arr, row in (self._memo[k] for k in keys)])  # (N, H)
+        if self.cache and key:
+            self._remember(keys, self.cache.put(key, out))
+        return out
+
+    def _remember(self, keys: list[bytes], embeddings: np.ndarray) -> None:
+        for row, k in enumerate(keys):
+            self._memo[k] = (embeddings, row)
+
+    def _embed(self, inputs: list[str], normalize: bool) -> np.ndarray:
+        """(M,) formatted texts -> (M, H) float32 through the model, length-sorted batches."""
         out: np.ndarray | None = None
         batches = self._batches(inputs)
         for idx in tqdm(
@@ -291,6 +345,4 @@ class Encoder:
                 out = np.empty((len(inputs), emb.shape[1]), dtype=np.float32)
             out[idx] = emb.cpu().numpy()
         assert out is not None
-        if self.cache and key:
-            self.cache.put(key, out)
         return out

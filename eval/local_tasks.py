@@ -1,7 +1,8 @@
 """Local files as mteb tasks, so ``eval.mteb`` runs them through mteb's own code path.
 
 ``--tasks path/to/beir_dir`` becomes a retrieval task read from the BEIR files (via
-:mod:`eval.beir`), ``--tasks pairs.tsv`` an STS task (via :mod:`eval.sts_file`). They are what the
+:mod:`eval.beir`), ``--tasks pairs.tsv`` an STS task (via :mod:`eval.sts_file`), a TSV whose header is two language
+names (``kor<TAB>eng``) a bitext mining task (via :mod:`eval.bitext_file`). They are what the
 equivalence tests feed to mteb, and they let a user check a private data set the way mteb would.
 Task name: ``Local-<dir or file stem>``; the instruction goes into the task metadata's prompt,
 where mteb's own tasks carry theirs.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.beir import load_beir
+from eval.bitext_file import load_bitext
 from eval.errors import EvalError
 from eval.sts_file import load_sts
 
@@ -100,13 +102,46 @@ def sts_task(path: Path, instruction: str | None = None, name: str | None = None
     return type("LocalSTSTask", (AbsTaskSTS,), attrs)()
 
 
+def bitext_task(path: Path, instruction: str | None = None, name: str | None = None) -> Any:
+    """An ``AbsTaskBitextMining`` over a bitext TSV: column 1 as sentence1, column 2 as sentence2."""
+    from datasets import Dataset, DatasetDict
+    from mteb.abstasks.task_metadata import TaskMetadata
+    from mteb.abstasks.text.bitext_mining import AbsTaskBitextMining
+
+    data = load_bitext(path)
+    metadata = TaskMetadata(
+        name=name or f"Local-{Path(path).stem}",
+        type="BitextMining",
+        main_score="f1",
+        eval_splits=["test"],
+        prompt=instruction or None,
+        **_GENERAL,
+    )
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        rows = {"sentence1": data.sentences1, "sentence2": data.sentences2}
+        self.dataset = DatasetDict({"test": Dataset.from_dict(rows)})
+        self.data_loaded = True
+
+    return type("LocalBitextTask", (AbsTaskBitextMining,), {"metadata": metadata, "load_data": load_data})()
+
+
 def local_task(item: str, instruction: str | None = None) -> Any | None:
     """The local task an ``--tasks`` item names (an existing dir or .tsv/.csv file), else None."""
     path = Path(item).expanduser()
     if path.is_dir():
         return beir_task(path, instruction=instruction)
     if path.is_file():
+        if path.suffix.lower() == ".tsv" and _is_bitext(path):
+            return bitext_task(path, instruction=instruction)
         if path.suffix.lower() in (".tsv", ".csv"):
             return sts_task(path, instruction=instruction)
         raise EvalError(f"--tasks {item}: a local task is a BEIR dir or a .tsv/.csv STS file")
     return None
+
+
+def _is_bitext(path: Path) -> bool:
+    """A two-column header without the STS columns: language names, as eval.bitext reads them."""
+    with path.open(encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+    return len(header) == 2 and "sentence1" not in header

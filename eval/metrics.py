@@ -15,6 +15,13 @@ Worked example (one query, relevant documents d1 and d3, ranking d2 > d1 > d3):
 
 STS: Pearson and Spearman correlation (scipy) of cosine similarities with the gold scores.
 
+Bitext mining: sentence i of the first language should find sentence i of the second as its nearest
+neighbour. Accuracy, and precision, recall and F1 from scikit-learn with ``average="weighted"`` and
+``zero_division=0``, the calls mteb's BitextMining task makes. Every gold label occurs once, so
+recall equals accuracy and precision punishes hubs: a sentence that is the neighbour of c sources
+counts 1/c when right. Worked example: predictions [0, 0, 2] -> accuracy 2/3, precision
+(1/2 + 0 + 1) / 3 = 0.5, F1 (2/3 + 0 + 1) / 3 = 5/9 (F1 of label j: 2 * tp_j / (c_j + 1)).
+
 Not handled: graded-relevance variants of MRR (any judged grade > 0 counts as relevant).
 """
 
@@ -80,3 +87,20 @@ def sts_scores(predicted: Sequence[float], gold: Sequence[float]) -> dict[str, f
     pearson = float(pearsonr(predicted, gold)[0])
     spearman = float(spearmanr(predicted, gold)[0])
     return {"pearson": pearson, "spearman": spearman, "cosine_pearson": pearson, "cosine_spearman": spearman}
+
+
+def bitext_scores(nearest: Sequence[int]) -> dict[str, float]:
+    """Accuracy/precision/recall/F1 of nearest neighbours against the alignment i -> i (mteb's keys).
+
+    ``nearest[i]``: the row of the second language closest to sentence i of the first.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    gold = list(range(len(nearest)))
+    pred = [int(j) for j in nearest]
+    return {
+        "precision": float(precision_score(gold, pred, zero_division=0, average="weighted")),
+        "recall": float(recall_score(gold, pred, zero_division=0, average="weighted")),
+        "f1": float(f1_score(gold, pred, zero_division=0, average="weighted")),
+        "accuracy": float(accuracy_score(gold, pred)),
+    }

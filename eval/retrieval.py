@@ -1,7 +1,11 @@
-"""Offline retrieval on a local BEIR dir: ``python -m eval.retrieval --model M --data DIR``.
+"""Offline retrieval on local BEIR dirs: ``python -m eval.retrieval --model M --data DIR [more dirs, globs]``.
 
-Writes ``{"model", "data", "split", "instruction", "scores": {ndcg_at_10, mrr_at_10, recall_at_100,
-map_at_100, ...}}`` to ``--out`` and prints the headline metrics.
+Writes ``{"model", "split", "instruction", "files": [{"data", "language", "num_queries",
+"num_docs", "scores": {ndcg_at_10, mrr_at_10, recall_at_100, map_at_100, ...}}], "summary": {...}}``
+to ``--out`` (a one-dir run also has that dir's ``data``, ``num_*`` and ``scores`` at the top
+level), a bar plot of nDCG@10 per language beside it, and prints the headline metrics per dir and
+the table (:mod:`eval.tables`). Queries in one language over a corpus in another (cross-lingual
+retrieval) are a BEIR dir like any other.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eval import tables
 from eval.beir import load_beir
 from eval.cli import run_main
 from eval.errors import EvalError
@@ -26,7 +31,11 @@ GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer th
 class Config(EncoderOptions):
     """Evaluate retrieval on a local BEIR dir (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."""
 
-    data: Path = field(metadata={"help": "BEIR dir with corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv"})
+    data: list[Path] = field(
+        metadata={
+            "help": "BEIR dirs with corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv, dirs of them, or quoted globs"
+        }
+    )
     split: str = field(default="test", metadata={"help": "qrels split to read: qrels/SPLIT.tsv"})
     instruction: str | None = field(
         default=None,
@@ -40,10 +49,13 @@ class Config(EncoderOptions):
         default=",".join(map(str, DEFAULT_K)), metadata={"help": "comma-separated cutoffs k"}
     )
     out: str = field(
-        default="results", metadata={"help": "results .json file, or a dir that gets retrieval.json"}
+        default="results",
+        metadata={"help": "results .json file (plot beside it), or a dir that gets retrieval.json"},
     )
 
     def __post_init__(self) -> None:
+        if isinstance(self.data, (str, Path)):  # one path from Python callers
+            self.data = [Path(self.data)]
         try:
             self.ks = tuple(sorted({int(k) for k in self.k_values.split(",") if k.strip()}))
         except ValueError:
@@ -53,26 +65,50 @@ class Config(EncoderOptions):
 
 
 def main(cfg: Config) -> dict:
-    data = load_beir(Path(cfg.data), cfg.split)  # parse and check the files before loading a model
+    paths = tables.expand_data(cfg.data, kind="beir")
+    # Check every dir before loading a model; each is read again in its turn, so that only one
+    # corpus is held at a time (a one-dir run reads it once).
+    first = load_beir(paths[0], cfg.split)
+    for p in paths[1:]:
+        load_beir(p, cfg.split)
     encoder = cfg.load_encoder()
     default = encoder.spec.default_instruction or GENERIC_INSTRUCTION
     instruction = pick_instruction(encoder, cfg.instruction, default)  # None for a model without
-    scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+    files, rows, languages = [], [], []
+    for i, path in enumerate(paths):
+        data = first if i == 0 else load_beir(path, cfg.split)
+        first = None
+        scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+        files.append(
+            {
+                "data": str(path),
+                "num_queries": len(data.queries),
+                "num_docs": len(data.corpus),
+                "scores": scores,
+            }
+        )
+        languages.append(data.language)
+    for entry, name in zip(files, tables.labels(paths, languages), strict=True):
+        entry["language"] = name
+        rows.append(tables.Row(name, entry["num_queries"], entry["scores"]["ndcg_at_10"]))
+        headline = " ".join(f"{k}={entry['scores'][k]:.4f}" for k in HEADLINE if k in entry["scores"])
+        print(f"{name}: {headline}")
+    summary = tables.summary(rows, "ndcg_at_10", getattr(encoder, "stats", None))
+    path = out_file(cfg.out, "retrieval.json")
+    png = path.with_suffix(".png")
+    tables.plot(rows, "ndcg_at_10", png, f"Retrieval: {Path(cfg.model).name or cfg.model}")
     result = {
         "format_version": RESULTS_FORMAT,
         "model": cfg.model,
-        "data": str(cfg.data),
         "split": cfg.split,
         "instruction": instruction,
-        "num_queries": len(data.queries),
-        "num_docs": len(data.corpus),
-        "scores": scores,
+        **tables.results_body(files, summary),
+        "plot": str(png),
         "config": {k: str(v) for k, v in asdict(cfg).items()},
     }
-    path = out_file(cfg.out, "retrieval.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
-    headline = " ".join(f"{k}={scores[k]:.4f}" for k in HEADLINE if k in scores)
-    print(f"{headline} instruction={describe_instruction(instruction)}  -> {path}")
+    print(tables.render(summary, "queries"))
+    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
     return result
 
 

@@ -1,7 +1,10 @@
-"""Offline STS on a local pairs file: ``python -m eval.sts --model M --data pairs.tsv``.
+"""Offline STS on local pairs files: ``python -m eval.sts --model M --data pairs.tsv [more files, dirs, globs]``.
 
-The file is TSV or CSV with a header naming sentence1, sentence2 and score. Writes
-``{"model", "data", "instruction", "scores": {spearman, pearson, ...}}`` to ``--out``.
+Each file is TSV or CSV with a header naming sentence1, sentence2 and score (and optionally
+language). Writes ``{"model", "instruction", "files": [{"data", "language", "num_pairs", "scores":
+{spearman, pearson, ...}}], "summary": {...}}`` to ``--out`` (a one-file run also has that file's
+``data``, ``num_pairs`` and ``scores`` at the top level), a bar plot per language beside it, and
+prints the table (:mod:`eval.tables`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eval import tables
 from eval.cli import run_main
 from eval.offline import evaluate_sts
 from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
@@ -22,7 +26,12 @@ STS_INSTRUCTION = "Retrieve semantically similar text."  # mteb's default for ST
 class Config(EncoderOptions):
     """Evaluate semantic similarity: cosine of the two embeddings against the gold score."""
 
-    data: Path = field(metadata={"help": "TSV or CSV file with a header naming sentence1, sentence2, score"})
+    data: list[Path] = field(
+        metadata={
+            "help": "TSV or CSV files with a header naming sentence1, sentence2, score (optional: language); "
+            "dirs of them, or quoted globs"
+        }
+    )
     instruction: str | None = field(
         default=None,
         metadata={
@@ -30,29 +39,43 @@ class Config(EncoderOptions):
             "trained with instructions get one (see --use-instructions)"
         },
     )
-    out: str = field(default="results", metadata={"help": "results .json file, or a dir that gets sts.json"})
+    out: str = field(
+        default="results",
+        metadata={"help": "results .json file (plot beside it), or a dir that gets sts.json"},
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, (str, Path)):  # one path from Python callers
+            self.data = [Path(self.data)]
 
 
 def main(cfg: Config) -> dict:
-    data = load_sts(Path(cfg.data))  # check the file before loading a model
+    paths = tables.expand_data(cfg.data, kind="file", suffixes=(".tsv", ".csv"))
+    datasets = [load_sts(p) for p in paths]  # check every file before loading a model
     encoder = cfg.load_encoder()
     instruction = pick_instruction(encoder, cfg.instruction, STS_INSTRUCTION)  # None for a model without
-    scores = evaluate_sts(encoder, data, instruction)
+    names = tables.labels(paths, [d.language for d in datasets])
+    files, rows = [], []
+    for path, name, data in zip(paths, names, datasets, strict=True):
+        scores = evaluate_sts(encoder, data, instruction)
+        files.append({"data": str(path), "language": name, "num_pairs": len(data.score), "scores": scores})
+        rows.append(tables.Row(name, len(data.score), scores["spearman"]))
+        print(f"{name}: spearman={scores['spearman']:.4f} pearson={scores['pearson']:.4f}")
+    summary = tables.summary(rows, "spearman", getattr(encoder, "stats", None))
+    path = out_file(cfg.out, "sts.json")
+    png = path.with_suffix(".png")
+    tables.plot(rows, "spearman", png, f"STS: {Path(cfg.model).name or cfg.model}")
     result = {
         "format_version": RESULTS_FORMAT,
         "model": cfg.model,
-        "data": str(cfg.data),
         "instruction": instruction,
-        "num_pairs": len(data.score),
-        "scores": scores,
+        **tables.results_body(files, summary),
+        "plot": str(png),
         "config": {k: str(v) for k, v in asdict(cfg).items()},
     }
-    path = out_file(cfg.out, "sts.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"spearman={scores['spearman']:.4f} pearson={scores['pearson']:.4f} "
-        f"instruction={describe_instruction(instruction)}  -> {path}"
-    )
+    print(tables.render(summary, "pairs"))
+    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
     return result
 
 

@@ -1,7 +1,8 @@
 """Local STS data: sentence pairs with gold scores, read with one-line errors.
 
 TSV or CSV (chosen by the suffix) whose header names ``sentence1``, ``sentence2`` and ``score``;
-other columns are ignored. TSV is read without quote handling, because sentences carry unbalanced
+other columns are ignored, except an optional ``language`` column: when every row has the same
+value, that is the file's language (the per-language table of :mod:`eval.tables`). TSV is read without quote handling, because sentences carry unbalanced
 quotes (STS Benchmark does); CSV uses standard quoting.
 
 Not handled: files without a header, gzipped files.
@@ -21,6 +22,7 @@ class STSData:
     sentence1: list[str]
     sentence2: list[str]
     score: list[float]
+    language: str | None = None  # the ``language`` column's value where all rows share one
 
 
 STS_COLUMNS = ("sentence1", "sentence2", "score")
@@ -42,7 +44,7 @@ def load_sts(path: Path) -> STSData:
             raise EvalError(
                 f"{path}: header must name {', '.join(STS_COLUMNS)}; missing {', '.join(missing)}"
             )
-        s1, s2, score = [], [], []
+        s1, s2, score, langs = [], [], [], set()
         for n, row in enumerate(reader, 2):
             try:
                 score.append(float(row["score"]))
@@ -52,6 +54,7 @@ def load_sts(path: Path) -> STSData:
                 raise EvalError(f"{path}:{n}: a sentence column is missing on this line")
             s1.append(row["sentence1"])
             s2.append(row["sentence2"])
+            langs.add((row.get("language") or "").strip())
     if len(score) < 2:
         raise EvalError(f"{path}: need at least 2 sentence pairs, found {len(score)}")
-    return STSData(s1, s2, score)
+    return STSData(s1, s2, score, language=langs.pop() if len(langs) == 1 and "" not in langs else None)

@@ -91,8 +91,33 @@ def test_cache_hit_skips_the_model(our_model_dir, tmp_path):
         again.encode(texts, instruction=INSTR)
     with pytest.raises(AssertionError, match="the model ran"):
         again.encode(texts, normalize=False)
+    fresh = Encoder.load(str(our_model_dir), cache_dir=tmp_path / "cache", show_progress=False)
+    fresh.model.forward = boom  # a new run: no memo of this run's texts, and no entry for this list
     with pytest.raises(AssertionError, match="the model ran"):
-        again.encode(texts[:-1])
+        fresh.encode(texts[:-1])
+
+
+def test_a_text_is_embedded_once_per_run(our_model_dir, tmp_path):
+    """Repeats inside a call and texts met again in a later call (another file of the same run) skip
+    the model, with or without the disk cache, and come back as the vectors a plain encode gives."""
+    texts = _texts(12, seed=3)
+    plain = Encoder.load(str(our_model_dir), show_progress=False, cache_dir=None).encode(texts)
+    for cache_dir in (None, tmp_path / "cache"):
+        enc = Encoder.load(str(our_model_dir), show_progress=False, cache_dir=cache_dir)
+        seen = []
+        forward = enc.model.forward
+        enc.model.forward = lambda *a, seen=seen, forward=forward, **kw: (
+            seen.append(kw["input_ids"].shape[0]),
+            forward(*a, **kw),
+        )[1]
+        first = enc.encode(texts[:8] + texts[:2])  # two repeats inside one call
+        assert sum(seen) == 8 and (enc.stats.encoded, enc.stats.cached) == (8, 2)
+        np.testing.assert_allclose(first, np.concatenate([plain[:8], plain[:2]]), atol=1e-5)
+        second = enc.encode(texts[4:])  # 4 texts from the first call, 4 new ones
+        assert sum(seen) == 12 and (enc.stats.encoded, enc.stats.cached) == (12, 6)
+        np.testing.assert_allclose(second, plain[4:], atol=1e-5)
+        enc.encode(texts[4:], normalize=False)  # another normalisation is another vector
+        assert (enc.stats.encoded, enc.stats.cached) == (20, 6)
 
 
 def test_cache_key_changes_with_max_length(our_model_dir, tmp_path):
