@@ -110,6 +110,7 @@ class Trainer:
         device: torch.device,
         temperature: float,
         loss: str = "info_nce",  # a key of train.losses.LOSSES
+        step_loss=None,  # (q outputs, doc outputs, n_pos, step) -> loss, e.g. train.m3_step.M3StepLoss; replaces `loss`
         grad_cache_chunk: int = 0,
         save_steps: int = 0,
         log_steps: int = 1,
@@ -120,7 +121,7 @@ class Trainer:
         self.temperature, self.chunk = temperature, grad_cache_chunk
         if loss not in LOSSES:
             raise ValueError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
-        self.contrastive_loss = LOSSES[loss]
+        self.contrastive_loss, self.step_loss = LOSSES[loss], step_loss
         self.save_steps, self.log_steps, self.config = save_steps, log_steps, config or {}
         self.rank, self.world_size = world()
         if sampler.batch_size % self.world_size:
@@ -158,6 +159,8 @@ class Trainer:
         q, d = self._to_device(batch.queries), self._to_device(batch.docs)
 
         def loss_fn(qe: torch.Tensor, de: torch.Tensor) -> torch.Tensor:
+            if self.step_loss is not None:  # --heads: the encoder gives several outputs per text
+                return self.step_loss(qe, de, batch.n_pos, self.step)
             return self.contrastive_loss(gather_candidates(qe, de, batch.n_pos), self.temperature)
 
         if self.chunk:
@@ -221,6 +224,7 @@ class Trainer:
                     "memory_gb": round(peak_memory_gb(), 3),
                     "epoch": self.sampler.epoch,
                     "elapsed_s": round(self.seconds, 3),
+                    **getattr(self.step_loss, "last_parts", {}),  # --heads: rank 0's loss terms
                 }
             )
         if self.save_steps and self.step % self.save_steps == 0:
