@@ -6,6 +6,9 @@ to ``--out`` (a one-dir run also has that dir's ``data``, ``num_*`` and ``scores
 level), a bar plot of nDCG@10 per language beside it, and prints the headline metrics per dir and
 the table (:mod:`eval.tables`). Queries in one language over a corpus in another (cross-lingual
 retrieval) are a BEIR dir like any other.
+With ``--mode`` other than dense (a model trained with ``--heads``, :mod:`eval.m3_search`) each
+file entry also holds ``"modes": {mode: {scores, search_s, index_bytes, ...}}`` ("scores" is the
+first mode's) and a table per mode is printed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from eval import tables
 from eval.beir import load_beir
 from eval.cli import run_main
 from eval.errors import EvalError
+from eval.m3_search import evaluate_modes, parse_fusion_weights, parse_modes, table
 from eval.metrics import DEFAULT_K, HEADLINE
 from eval.offline import evaluate_retrieval
 from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
@@ -52,6 +56,24 @@ class Config(EncoderOptions):
         default="results",
         metadata={"help": "results .json file (plot beside it), or a dir that gets retrieval.json"},
     )
+    mode: str = field(
+        default="dense",
+        metadata={
+            "help": "comma list of dense, sparse (exact inverted index over lexical weights), colbert (late "
+            "interaction over the dense top --rerank-k), hybrid (--weights fusion), or all; all but dense need "
+            "a model trained with --heads"
+        },
+    )
+    rerank_k: int = field(
+        default=100,
+        metadata={
+            "help": "candidates per query that colbert and hybrid re-score (the whole corpus when smaller)"
+        },
+    )
+    weights: str = field(
+        default="1,0.3,1",
+        metadata={"help": "hybrid's dense,sparse,colbert score weights (M3's fusion: 1,0.3,1)"},
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.data, (str, Path)):  # one path from Python callers
@@ -62,6 +84,9 @@ class Config(EncoderOptions):
             raise EvalError(f"--k-values {self.k_values!r}: expected comma-separated integers") from None
         if not self.ks or min(self.ks) < 1:
             raise EvalError(f"--k-values {self.k_values!r}: need at least one k >= 1")
+        self.modes, self.fusion = parse_modes(self.mode), parse_fusion_weights(self.weights)
+        if self.rerank_k < 1:
+            raise EvalError(f"--rerank-k must be >= 1, got {self.rerank_k}")
 
 
 def main(cfg: Config) -> dict:
@@ -78,13 +103,20 @@ def main(cfg: Config) -> dict:
     for i, path in enumerate(paths):
         data = first if i == 0 else load_beir(path, cfg.split)
         first = None
-        scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+        modes = None
+        if cfg.modes == ("dense",):
+            scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+        else:  # a --heads model: one pass encodes every head, each mode searches its own index
+            modes = evaluate_modes(encoder, data, instruction, cfg.modes, cfg.ks, cfg.rerank_k, cfg.fusion)
+            scores = modes[cfg.modes[0]]["scores"]
+            print(table(modes))
         files.append(
             {
                 "data": str(path),
                 "num_queries": len(data.queries),
                 "num_docs": len(data.corpus),
                 "scores": scores,
+                **({"modes": modes} if modes else {}),
             }
         )
         languages.append(data.language)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from common.cli import OneLineParser
 from common.cli import build_parser as build_config_parser
 from train.errors import ConfigError
+from train.m3_config import M3_LOSS_WEIGHTS, M3_SCORE_WEIGHTS, heads_errors
 
 PROG = "python -m train.lora"
 DESCRIPTION = "LoRA contrastive training of an LLM embedder on a synth dataset dir (E5-mistral recipe)."
@@ -187,6 +188,31 @@ class TrainConfig:
         "after export, upload the model dir (not checkpoints) to this Hub repo id (token: HF_TOKEN or login)",
     )
     log_steps: int = _opt(1, "write a metrics line every N steps")
+    heads: str = _opt(
+        "dense",
+        "retrieval heads to train, comma list of dense,sparse,colbert (BGE-M3: dense + sparse lexical weights + "
+        "multi-vector late interaction, with self-distillation); the heads are saved beside the model "
+        "(sparse_linear.pt, colbert_linear.pt, FlagEmbedding's layout); dense is required",
+    )
+    head_score_weights: str = _opt(
+        M3_SCORE_WEIGHTS,
+        "with several --heads: weights of the dense,sparse,colbert scores in the fused score that is each head's "
+        "self-distillation teacher (M3: 1,0.3,1)",
+    )
+    head_loss_weights: str = _opt(
+        M3_LOSS_WEIGHTS,
+        "with several --heads: weights of the dense,sparse,colbert InfoNCE and distillation losses (M3: 1,0.1,1; "
+        "the random sparse head starts small)",
+    )
+    self_distill_start_step: int = _opt(
+        0,
+        "with several --heads: self-distillation from this optimizer step on (0 = from the start; -1 = never)",
+    )
+    group_by_length: bool = _opt(
+        False,
+        "length-grouped batching: rows of similar token length share a global batch (seeded, still no repeated "
+        "text in a batch, batches in shuffled order with the longest first), so less of each batch is padding",
+    )
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -272,6 +298,16 @@ class TrainConfig:
                         f"--matryoshka-weights {self.matryoshka_weights}: need {len(dims)} weights >= 0, one per "
                         f"--matryoshka-dims entry"
                     )
+
+        if "," in self.heads and (self.loss != "info_nce" or self.matryoshka_dims is not None):
+            raise ConfigError(
+                f"--heads {self.heads}: the heads train with their own InfoNCE + self-distillation; "
+                f"--loss {self.loss} and --matryoshka-dims apply to a dense-only model"
+            )
+        for msg in heads_errors(
+            self.heads, self.head_score_weights, self.head_loss_weights, self.self_distill_start_step
+        ):
+            raise ConfigError(msg)
 
     @property
     def dims(self) -> list[int]:

@@ -12,8 +12,37 @@ import sys
 
 from train.config import TEACHER_LOSSES, TrainConfig, parse_args, preflight, read_deepspeed_config
 from train.errors import ConfigError, NonFiniteLoss
+from train.m3_config import parse_heads, parse_weights
 
 log = logging.getLogger("train.lora")
+
+
+def row_lengths(examples, tokenizer, cfg: TrainConfig) -> list[tuple[int, int]]:
+    """--group-by-length's key per row: (positive's tokens, query's tokens), as the collator pads them."""
+    from train.inputs import query_text
+    from train.length_groups import token_lengths
+
+    pos = token_lengths(tokenizer, [e.positive for e in examples], cfg.max_length)
+    queries = [query_text(e.instruction, e.query, cfg.query_format) for e in examples]
+    return list(zip(pos, token_lengths(tokenizer, queries, cfg.max_length), strict=True))
+
+
+def log_padding(sampler, tokenizer, cfg: TrainConfig, world_size: int) -> None:
+    """One line: the padded-token share of epoch 0 without and with --group-by-length."""
+    import copy
+
+    from train.length_groups import epoch_padding
+
+    plain = copy.copy(sampler)
+    plain.lengths, plain._cache = None, {}
+    before = epoch_padding(plain, tokenizer, cfg.max_length, world_size)
+    after = epoch_padding(sampler, tokenizer, cfg.max_length, world_size)
+    log.info(
+        "--group-by-length: padding is %.1f%% of epoch 0's tokens (queries %.1f%%, documents %.1f%%), "
+        "%.1f%% without grouping (queries %.1f%%, documents %.1f%%)",
+        100 * after["all"], 100 * after["queries"], 100 * after["documents"],
+        100 * before["all"], 100 * before["queries"], 100 * before["documents"],
+    )  # fmt: skip
 
 
 def main(cfg: TrainConfig):
@@ -57,18 +86,22 @@ def main(cfg: TrainConfig):
     if cfg.batch_size % size:
         raise ConfigError(f"--batch-size {cfg.batch_size} is not divisible by the {size} processes")
     ckpt = resume_point(cfg.output, cfg.resume)  # collective: all ranks resume from one step, or none do
+    lengths = row_lengths(examples, tokenizer, cfg) if cfg.group_by_length else None
     sampler = NoDuplicateBatchSampler(
         examples,
         cfg.batch_size,
         cfg.seed,
         negatives_per_query=cfg.negatives_per_query,
         query_format=cfg.query_format,
+        lengths=lengths,
     )
     total = plan_steps(sampler, cfg.epochs, cfg.max_steps, size)  # ConfigError when no batch fills
     if (warning := warmup_warning(cfg.warmup_steps, total, cfg.lr)) and rank == 0:
         log.warning(warning)
     if rank == 0:
         log_negatives(examples, cfg.negatives_per_query)
+        if lengths is not None:
+            log_padding(sampler, tokenizer, cfg, size)
     torch.manual_seed(cfg.seed)  # LoRA init and dropout
     dtype = choose_dtype()
     lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target": cfg.lora_target}
@@ -85,7 +118,22 @@ def main(cfg: TrainConfig):
         raise ConfigError(
             f"--matryoshka-dims {cfg.matryoshka_dims}: the model's embeddings have {width} values"
         )
-    encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
+    heads = parse_heads(cfg.heads)
+    step_loss = None
+    if len(heads) > 1:  # BGE-M3: dense + sparse and/or multi-vector heads, trained in full beside LoRA
+        from train.heads import MultiHeadEncoder
+        from train.heads_io import build_heads
+        from train.m3_step import M3StepLoss
+
+        m3_heads = build_heads(backbone, tokenizer, heads)
+        encoder = MultiHeadEncoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize, m3_heads)
+        step_loss = M3StepLoss(
+            heads, cfg.temperature, parse_weights(cfg.head_score_weights, "--head-score-weights"),
+            parse_weights(cfg.head_loss_weights, "--head-loss-weights"), cfg.self_distill_start_step,
+        )  # fmt: skip
+    else:
+        encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
+
     if init is not None:
         load_adapter(encoder, init)
     if not cfg.load_in_4bit:  # a 4-bit model is already placed by its device_map
@@ -118,7 +166,7 @@ def main(cfg: TrainConfig):
         output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
         loss=cfg.loss, teacher_temperature=cfg.teacher_temperature, kd_alpha=cfg.kd_alpha,
         matryoshka_dims=cfg.dims, matryoshka_weights=cfg.dim_weights,
-        save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(),
+        save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(), step_loss=step_loss,
     )  # fmt: skip
     metrics = MetricsLog(cfg.output, resume=cfg.resume)
     if ckpt is not None:
@@ -144,6 +192,10 @@ def main(cfg: TrainConfig):
 
     # -- save --------------------------------------------------------------------------------
     adapter = adapter_state(encoder)  # collective under ZeRO-3: every rank takes part
+    if step_loss is not None:
+        from train.heads_io import split_state
+
+        adapter, head_tensors = split_state(adapter)
     if rank == 0:
         training = {
             **cfg.to_dict(),
@@ -161,6 +213,10 @@ def main(cfg: TrainConfig):
             query_instruction=cfg.query_instruction, matryoshka_dims=cfg.dims,
             training=training, repo_id=cfg.push_to_hub,
         )  # fmt: skip
+        if step_loss is not None:
+            from train.heads_io import save_heads
+
+            save_heads(cfg.output, m3_heads, head_tensors, step_loss.score_weights.values())
         if cfg.push_to_hub:
             from train.hub import push
 

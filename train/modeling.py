@@ -13,12 +13,8 @@ from torch import Tensor, nn
 from train.pooling import pool
 
 
-def embed(model, batch: dict, pooling: str, normalize: bool = True) -> Tensor:
-    """(B, T) token batch -> (B, H) float32 embeddings, unit length when ``normalize``.
-
-    Pooling and normalisation run in float32 so a bf16 backbone gives the same vectors as our
-    encoder in evaluation and as sentence-transformers (which also normalises after pooling).
-    """
+def last_hidden_state(model, batch: dict) -> Tensor:
+    """(B, T) token batch -> (B, T, H) states of the last layer (train.heads reads them too)."""
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     hidden = getattr(out, "last_hidden_state", None)
     if hidden is None:  # a *ForCausalLM head was passed: ask for the states instead of the logits
@@ -26,6 +22,16 @@ def embed(model, batch: dict, pooling: str, normalize: bool = True) -> Tensor:
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
         )
         hidden = out.hidden_states[-1]
+    return hidden
+
+
+def embed(model, batch: dict, pooling: str, normalize: bool = True) -> Tensor:
+    """(B, T) token batch -> (B, H) float32 embeddings, unit length when ``normalize``.
+
+    Pooling and normalisation run in float32 so a bf16 backbone gives the same vectors as our
+    encoder in evaluation and as sentence-transformers (which also normalises after pooling).
+    """
+    hidden = last_hidden_state(model, batch)  # (B, T, H)
     emb = pool(hidden, batch["attention_mask"], pooling).float()  # (B, H)
     return F.normalize(emb, p=2, dim=-1) if normalize else emb
 

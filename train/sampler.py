@@ -19,15 +19,20 @@ Batches are GLOBAL: each process takes its contiguous slice, so gathering embedd
 rebuilds exactly the global batch. A final incomplete batch is dropped (it would change the number
 of negatives and cannot be split evenly across processes). The sampler's state is (epoch, batches
 done in that epoch); restoring it replays the same remaining batches and the same negatives.
+
+With ``lengths`` (``--group-by-length``, :mod:`train.length_groups`) the rows are packed from a
+length-sorted order within mega-batches and the batches come in a seeded shuffled order; the
+no-duplicates rule, the determinism and the resume state are the same.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from train.data import Example
 from train.inputs import query_text
+from train.length_groups import group_order, order_batches
 from train.negatives import draw_negatives
 
 
@@ -54,11 +59,18 @@ def _greedy(
 
 
 def pack_batches(
-    examples: list[Example], batch_size: int, seed: int, query_format: str = "instruct"
+    examples: list[Example],
+    batch_size: int,
+    seed: int,
+    query_format: str = "instruct",
+    lengths: Sequence | None = None,
 ) -> list[list[int]]:
-    """One epoch's batches of row indices, each free of repeated queries and positives."""
+    """One epoch's batches of row indices, each free of repeated queries and positives; with ``lengths``
+    (a sort key per row) grouped by length (:mod:`train.length_groups`)."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
+    if lengths is not None:
+        order = group_order(order, lengths, batch_size)
     batches: list[list[int]] = []
     pending = order
     while len(pending) >= batch_size:
@@ -66,7 +78,7 @@ def pack_batches(
         if len(batch) < batch_size:
             break  # the rest only repeats texts already in the batch being built: drop it
         batches.append(batch)
-    return batches
+    return batches if lengths is None else order_batches(batches, lengths, seed)
 
 
 class NoDuplicateBatchSampler:
@@ -83,8 +95,10 @@ class NoDuplicateBatchSampler:
         seed: int,
         negatives_per_query: int = 1,
         query_format: str = "instruct",
+        lengths: Sequence | None = None,
     ) -> None:
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
+        self.lengths = lengths  # --group-by-length: a sort key per row (train.length_groups)
         self.k, self.query_format = negatives_per_query, query_format
         self.epoch, self.done = 0, 0  # position: batches already yielded in self.epoch
         self._cache: dict[int, list[list[int]]] = {}
@@ -139,7 +153,9 @@ class NoDuplicateBatchSampler:
     def batches(self, epoch: int) -> list[list[int]]:
         if epoch not in self._cache:
             self._cache = {
-                epoch: pack_batches(self.examples, self.batch_size, self.seed + epoch, self.query_format)
+                epoch: pack_batches(
+                    self.examples, self.batch_size, self.seed + epoch, self.query_format, self.lengths
+                )
             }
         return self._cache[epoch]
 
@@ -167,15 +183,18 @@ class NoDuplicateBatchSampler:
             "seed": self.seed,
             "batch_size": self.batch_size,
             "negatives_per_query": self.k,
+            "group_by_length": self.lengths is not None,
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         # Checkpoints written before --negatives-per-query existed used one negative per row.
-        theirs = (state["seed"], state["batch_size"], state.get("negatives_per_query", 1))
-        if theirs != (self.seed, self.batch_size, self.k):
+        theirs = (
+            state["seed"], state["batch_size"], state.get("negatives_per_query", 1), state.get("group_by_length", False)
+        )  # fmt: skip
+        if theirs != (self.seed, self.batch_size, self.k, self.lengths is not None):
             raise ValueError(
-                f"checkpoint was written with seed={theirs[0]} batch_size={theirs[1]} negatives_per_query={theirs[2]}, "
-                f"this run has seed={self.seed} batch_size={self.batch_size} negatives_per_query={self.k}; "
-                "resume with the same flags"
+                f"checkpoint was written with seed={theirs[0]} batch_size={theirs[1]} negatives_per_query={theirs[2]} "
+                f"group_by_length={theirs[3]}, this run has seed={self.seed} batch_size={self.batch_size} "
+                f"negatives_per_query={self.k} group_by_length={self.lengths is not None}; resume with the same flags"
             )
         self.epoch, self.done = state["epoch"], state["done"]

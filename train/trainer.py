@@ -115,6 +115,7 @@ class Trainer:
         kd_alpha: float = 0.2,
         matryoshka_dims: list[int] | None = None,
         matryoshka_weights: list[float] | None = None,
+        step_loss=None,  # (q outputs, doc outputs, n_pos, step) -> loss, e.g. train.m3_step.M3StepLoss; replaces `loss`
         grad_cache_chunk: int = 0,
         save_steps: int = 0,
         log_steps: int = 1,
@@ -128,6 +129,7 @@ class Trainer:
             matryoshka_dims=matryoshka_dims or (), matryoshka_weights=matryoshka_weights,
         )  # fmt: skip
         self.needs_teacher = loss in TEACHER_LOSSES
+        self.step_loss = step_loss
         self.save_steps, self.log_steps, self.config = save_steps, log_steps, config or {}
         self.rank, self.world_size = world()
         if sampler.batch_size % self.world_size:
@@ -168,6 +170,8 @@ class Trainer:
         teacher = None if batch.teacher is None else batch.teacher.to(self.device)
 
         def loss_fn(qe: torch.Tensor, de: torch.Tensor) -> torch.Tensor:
+            if self.step_loss is not None:  # --heads: the encoder gives several outputs per text
+                return self.step_loss(qe, de, batch.n_pos, self.step)
             return self.contrastive_loss(gather_candidates(qe, de, batch.n_pos, own, teacher))
 
         if self.chunk:
@@ -233,6 +237,7 @@ class Trainer:
                     "memory_gb": round(peak_memory_gb(), 3),
                     "epoch": self.sampler.epoch,
                     "elapsed_s": round(self.seconds, 3),
+                    **getattr(self.step_loss, "last_parts", {}),  # --heads: rank 0's loss terms
                 }
             )
         if self.save_steps and self.step % self.save_steps == 0:

@@ -1,0 +1,65 @@
+"""--heads over two CPU processes (gloo): DDP, DDP with GradCache and DeepSpeed ZeRO-3 give the
+one-process losses, since every head's candidates (multi-vectors padded to the widest rank's) are
+gathered with gradients, and export the same heads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.tiny_models import build_bert, build_tokenizer
+from tests.train.conftest import cli_args, like, losses, make_rows, small_config, write_dataset_dir
+from tests.train.test_distributed import REPO, torchrun
+
+
+def heads_reference(tmp_path):
+    from train.lora import main
+
+    bert = tmp_path / "bert"
+    build_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).save_pretrained(bert)
+    build_tokenizer("bert").save_pretrained(bert)
+    data = write_dataset_dir(tmp_path / "ds", make_rows(64, seed=7))  # half the rows bring a hard negative
+    cfg = small_config(
+        bert, data, tmp_path / "single", pooling="mean", query_format="plain", heads="dense,sparse,colbert",
+        group_by_length=True, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3,
+    )  # fmt: skip
+    main(cfg)
+    return cfg
+
+
+def run_and_compare(cfg, runs: list[tuple], tmp_path, timeout: int) -> None:
+    spec = {"runs": [{"args": [*cli_args(like(cfg, out)), *extra]} for out, extra in runs]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = torchrun(
+        ["--worker-spec", str(tmp_path / "spec.json")],
+        cwd=tmp_path,
+        timeout=timeout,
+        module="tests.train.dist_worker",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for out, _ in runs:
+        assert losses(out) == pytest.approx(losses(cfg.output), abs=1e-4), out.name
+        parts = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        assert "loss_colbert" in parts and "distill_sparse" in parts
+        for f in ("sparse_linear.pt", "colbert_linear.pt"):
+            a = torch.load(cfg.output / f, weights_only=True)
+            b = torch.load(out / f, weights_only=True)
+            for k in a:
+                torch.testing.assert_close(b[k], a[k], atol=1e-3, rtol=1e-3, msg=f"{out.name} {f} {k}")
+
+
+def test_two_processes_equal_one_with_heads(tmp_path):
+    """DDP and DDP + GradCache (chunks of 3) over 2 processes: the one-process losses and heads."""
+    cfg = heads_reference(tmp_path)
+    runs = [(tmp_path / "ddp", []), (tmp_path / "ddp-gc", ["--grad-cache-chunk", "3"])]
+    run_and_compare(cfg, runs, tmp_path, timeout=280)
+
+
+@pytest.mark.slow  # DeepSpeed's import and start-up alone take minutes on a busy 2-core box
+def test_zero3_equals_one_process_with_heads(tmp_path):
+    pytest.importorskip("deepspeed")
+    cfg = heads_reference(tmp_path)
+    ds = ["--deepspeed", str(REPO / "train" / "configs" / "zero3.json")]
+    run_and_compare(cfg, [(tmp_path / "zero3", ds)], tmp_path, timeout=550)
