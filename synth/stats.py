@@ -28,6 +28,7 @@ class RowCounts:
     per_language: Counter = field(default_factory=Counter)
     per_language_pair: Counter = field(default_factory=Counter)
     per_type_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    negatives_dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     def add(self, row: dict) -> None:
         self.rows += 1
@@ -36,6 +37,8 @@ class RowCounts:
         if row["language_pair"]:
             self.per_language_pair[row["language_pair"]] += 1
         self.per_type_language[row["task_type"]][row["language"]] += 1
+        if reason := row.get("negative_dropped"):
+            self.negatives_dropped[row["task_type"]][reason] += 1
 
     def section(self) -> dict:
         """The per-row counts of stats.json."""
@@ -45,6 +48,10 @@ class RowCounts:
             "per_language_pair": dict(self.per_language_pair.most_common()),
             "per_task_type_language": {
                 t: dict(c.most_common()) for t, c in sorted(self.per_type_language.items())
+            },
+            # kept rows whose written negative failed its checks and was dropped, by reason
+            "negatives_dropped": {
+                t: dict(c.most_common()) for t, c in sorted(self.negatives_dropped.items())
             },
         }
 

@@ -107,7 +107,10 @@ class Field(_Declared):
     length: Length | None = None  # a long field: the length rule applies
     typical_words: int = 0  # for token estimates of a field without a length
     dedup: bool = False  # dedup compares it
-    optional: bool = False  # may be missing or empty (a grounded query's hard negative)
+    # May be missing or empty (a grounded query's hard negative); when it fails its own checks it is
+    # dropped with the reason and the answer stands on the other fields. Only a negative: a row's one
+    # nullable text.
+    optional: bool = False
 
 
 class TaskType(_Declared):
@@ -150,6 +153,10 @@ class TaskType(_Declared):
         if self.corpus_weight and not self.passages:
             problems.append("corpus_weight is for types that read passages")
         for f in self.fields:
+            if f.optional and (f.role != "negative" or f.detect):
+                problems.append(
+                    f"field {f.key!r}: only a 'negative' field the language detector skips may be optional"
+                )
             if f.language and f.language not in knobs:
                 problems.append(f"field {f.key!r}: no knob {f.language!r}")
             if f.length and not f.length.knob_names() <= knobs:
@@ -214,6 +221,11 @@ class TaskType(_Declared):
             obj[positive.key] if positive else None,
             (obj.get(negative.key) or None) if negative else None,
         )
+
+    def negative_dropped(self, obj: dict[str, str]) -> str | None:
+        """Why the answer's negative was dropped (`synth.validate.Fields.dropped`), or None."""
+        negative = self.field("negative")
+        return getattr(obj, "dropped", {}).get(negative.key) if negative else None
 
     def lengths(self, knobs: dict, passage_words: int = 0) -> dict[str, tuple[int, int | None]]:
         """{key: (minimum, maximum)} words asked of every long field."""

@@ -193,3 +193,37 @@ def test_declared_lengths_give_every_long_field_and_the_token_estimates():
     assert TASK_TYPES["classification"].lengths({"num_words": "less than 10"}) == {"input_text": (1, 10)}
     # what the plan budgets max_tokens from: two 200-word documents and a query
     assert TASK_TYPES["retrieval"].expected_words({"num_words": 200}) == 2 * 1.3 * 200 + 15
+
+
+GROUNDED_KNOBS = {"language": "en"}
+PASSAGE = " ".join(f"word{i}" for i in range(80))  # asks a hard negative of at least 20 words
+GROUNDED = {"task": "Given a question about a topic, retrieve passages that answer it.",
+            "query": "what does the passage say about it", "hard_negative": " ".join(["other"] * 40)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "negative,reason",
+    [
+        ("far too short", "too_short"),
+        (PASSAGE, "positive_equals_negative"),
+        (["not", "a", "string"], "wrong_type"),
+        ("filler what does the passage say about it filler " * 4, "query_copied"),
+    ],
+)
+def test_an_optional_field_that_fails_its_checks_is_dropped_and_the_answer_kept(negative, reason):
+    obj = {**GROUNDED, "hard_negative": negative}
+    fields = validate_example("grounded_query", json.dumps(obj), GROUNDED_KNOBS, (PASSAGE,))
+    assert "hard_negative" not in fields and fields.dropped == {"hard_negative": reason}
+    assert fields["query"] == obj["query"]
+
+
+def test_a_valid_optional_field_is_kept_and_a_required_failure_still_rejects():
+    fields = validate_example("grounded_query", json.dumps(GROUNDED), GROUNDED_KNOBS, (PASSAGE,))
+    assert fields["hard_negative"] == GROUNDED["hard_negative"] and fields.dropped == {}
+    with pytest.raises(Reject) as r:  # the instruction is required: the answer goes
+        validate_example("grounded_query", json.dumps({**GROUNDED, "task": "Retrieve it", "hard_negative": "short"}),
+                         GROUNDED_KNOBS, (PASSAGE,))  # fmt: skip
+    assert r.value.reason == "task_too_short"
+    with pytest.raises(Reject) as r:  # a required negative that fails still rejects the answer
+        validate_example("retrieval", json.dumps({**OBJ, "hard_negative_document": "too short"}), KNOBS)
+    assert r.value.reason == "too_short"
