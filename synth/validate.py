@@ -4,8 +4,13 @@ Each check that fails raises `Reject` with a short machine-readable reason; the 
 reasons in stats.json and keeps every rejected answer with its reason.
 
 Step 1 (`validate_brainstorm`): each item of the list must read as an instruction sentence, or it
-is set aside with a reason (`task_too_short`, `task_identifier`, `task_fragment`, `task_not_text`);
-a weak model's broken JSON otherwise turns into tasks such as "regression" or `"query": "x"`.
+is set aside with a reason (`task_too_short`, `task_too_long`, `task_identifier`, `task_fragment`,
+`task_not_text`, `copied_example`); a weak model's broken JSON otherwise turns into tasks such as
+"regression" or `"query": "x"`, and a weak model copies the prompt's examples.
+
+Step 2: an instruction the answer writes (grounded types) is checked the same way, and must take the
+form its prompt sets (`task_form`: it starts with "Given"); any field repeating an example the
+prompt showed (`synth.task_spec.Field.example`) is rejected as `copied_example`.
 
 Step 2 (`validate_example`), the length rule: every long field of an answer (declared in
 `synth.tasks` with a `Length`: the documents, classification's input, the S1-S3 of a triple) must have at least MIN_WORDS_FACTOR
@@ -44,6 +49,9 @@ QUERY_COPY_MIN_WORDS = 6  # shorter queries may appear in a relevant document by
 # A task definition reads as an instruction: "Given a claim, find evidence." has 5 words. Fewer is a
 # name or a topic ("Product reviews"), not something an example can be written for.
 TASK_MIN_WORDS = 4
+# ... and one sentence: the longest instructions of the paper's kind run to about 25 words; a 60-word
+# "instruction" is a weak model's summary of its passage, not something a retriever is told.
+TASK_MAX_WORDS = 40
 TASK_MIN_LETTER_SHARE = 0.5  # letters among the non-space characters of a task definition
 
 
@@ -122,6 +130,8 @@ def validate_brainstorm(text: str) -> BrainstormAnswer:
         if not task:
             continue
         problem = task_problem(task)
+        if problem is None and (example := copied_example(task, brainstorm_examples())) is not None:
+            problem = ("copied_example", f"repeats the prompt's example {example[:60]!r}")
         if problem is None:
             answer.tasks.append(task)
         else:
@@ -161,6 +171,32 @@ def task_problem(task: str) -> tuple[str, str] | None:
         return "task_identifier", "a bare identifier, not an instruction"
     if words < TASK_MIN_WORDS:
         return "task_too_short", f"{words:.0f} words; an instruction has at least {TASK_MIN_WORDS}"
+    if words > TASK_MAX_WORDS:
+        return (
+            "task_too_long",
+            f"{words:.0f} words; an instruction is one sentence of at most {TASK_MAX_WORDS}",
+        )
+    return None
+
+
+@cache
+def brainstorm_examples() -> tuple[str, ...]:
+    """Every example task a step-1 prompt shows (declared in `synth.tasks`). A brainstormed task is
+    checked against all of them: one repeating another type's example is no more a new task."""
+    return tuple(e for t in TASK_TYPES.values() for e in t.brainstorm_examples)
+
+
+def copied_example(text: str, examples) -> str | None:
+    """The example `text` repeats (the same words, or a long example inside it), or None.
+
+    >>> copied_example("Given a claim, find evidence!", ["given a claim find evidence"])
+    'given a claim find evidence'
+    """
+    t = normalize(text)
+    for example in examples:
+        e = normalize(example)
+        if t == e or (len(e.split()) >= QUERY_COPY_MIN_WORDS and e in t):
+            return example
     return None
 
 
@@ -223,6 +259,10 @@ def _check_field(
     text = obj[key]
     if f.role == "instruction" and (problem := task_problem(text)) is not None:
         raise Reject(problem[0], f"{key}: {problem[1]}")
+    if (example := copied_example(text, spec.examples().values())) is not None:
+        raise Reject("copied_example", f"{key} repeats the prompt's example {example[:60]!r}")
+    if f.starts_with and not normalize(text).startswith(normalize(f.starts_with) + " "):
+        raise Reject("task_form", f'{key}: does not start with "{f.starts_with}", as the prompt asks')
     if f.role == "negative" and passages and any(normalize(text) == normalize(p) for p in passages):
         raise Reject("positive_equals_negative", f"{key} repeats the passage")
     for a, b, reason in spec.distinct:

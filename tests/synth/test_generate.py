@@ -217,3 +217,15 @@ def test_dry_run_plans_a_grounded_run(fake, tmp_path, capsys):
     assert plan["corpus"]["passages"] > 0 and plan["corpus"]["chunk_tokens"] == 128
     sample = (out / ".synth" / "plan" / "grounded_query_generate.txt").read_text()
     assert "<passage>" in sample and "grounded_query" in capsys.readouterr().out
+
+
+def test_brainstormed_copies_of_the_prompt_examples_are_counted_by_reason(fake, tmp_path):
+    from synth.tasks import TASK_TYPES
+
+    example = TASK_TYPES["retrieval"].brainstorm_examples[1]
+    server = fake(brainstorm_extra=[example])
+    out = tmp_path / "run"
+    assert run_generate(out, server, num_examples=6, task_types="retrieval", languages="en") == 0
+    assert example not in {r["instruction"] for r in read_rows(out)}
+    brainstorms = sum(r["prompt"].startswith("Brainstorm") for r in server.answered)
+    assert read_stats(out)["task_definitions"]["rejected"] == {"copied_example": brainstorms}
