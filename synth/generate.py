@@ -37,7 +37,7 @@ from synth.runner import Limits, Runner
 from synth.secrets import redact, redact_url, redacted_logging
 from synth.shard_files import open_pools, pools_needed, settings_of, shard_section, write_shard_manifest
 from synth.shards import PROGRESS_FILE, UNSHARDED, PoolsError, parse_shard
-from synth.stats import RunTally, build_stats
+from synth.stats import RunTally, build_stats, earlier_runs
 from synth.summary import format_summary
 from synth.tasks import fit_to_languages, parse_task_mix
 
@@ -164,7 +164,8 @@ def run(cfg: GenerateConfig, setup: Setup) -> int:
         tally = runner.tally()
         runner.progress.close(tally.ledger, tally.rows.rows, tally.cost)
         stats = build_stats(tally, language_check=cfg.language_check, status=status, generator=generator_section(cfg, setup),
-                            templates=template_hashes(), elapsed_s=time.monotonic() - started)  # fmt: skip
+                            templates=template_hashes(), elapsed_s=time.monotonic() - started,
+                            earlier=earlier_runs(cfg.out), corpus=setup.corpus)  # fmt: skip
         if cfg.shard:
             stats["shard"] = shard_section(cfg, shard, runner)
         write_outputs(cfg, tally, stats, parts)
