@@ -7,12 +7,26 @@ corpus dir prepared by synth.adapt carries split.json), the multi-hop neighbours
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from synth.corpus import Corpus, load_corpus, side_of
+from synth.corpus import PASSAGES_FILE, Corpus, load_corpus, side_of
 from synth.grounding import Grounding, load_or_build_neighbours
 
 SPLIT_FILE = "split.json"  # {"documents": {doc_id: "train" | "held_out"}}, written by synth.adapt
+
+
+_ROW_OF_FILE = re.compile(r":\d+$")  # a passage's source "docs.jsonl:17": line 17 of docs.jsonl
+
+
+def corpus_section(path: Path, chunk_tokens: int, corpus: Corpus) -> dict:
+    """What a grounded run read, for stats.json, the dry run's plan and the card: the corpus path,
+    its files, documents and passages, and the chunking (a pre-chunked corpus keeps its passages)."""
+    prechunked = path.is_dir() and (path / PASSAGES_FILE).is_file()
+    files = {_ROW_OF_FILE.sub("", p.source) for p in corpus.passages}
+    return {"path": path.name, "files": len(files), "documents": len(corpus.documents()),
+            "passages": len(corpus), "chunk_tokens": None if prechunked else chunk_tokens,
+            "fingerprint": corpus.fingerprint[:16]}  # fmt: skip
 
 
 def needs_neighbours(mix: dict[str, float]) -> bool:

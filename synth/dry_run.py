@@ -1,8 +1,10 @@
 """`--dry-run`: the plan of a run, its calls, tokens and cost, without touching the network.
 
 Token counts are estimates: prompts are rendered for a sample of the plan (a typical task definition
-stands in for brainstormed ones) and measured at ~4 characters per token; answers are sized from the
-requested word counts and per-language tokens per word (synth.pricing).
+stands in for brainstormed ones, a grounded call's own corpus passages are shown) and measured at ~4
+characters per token; answers are sized from the requested word counts and per-language tokens per
+word (synth.pricing). A grounded call gives a row per passage it reads (multi-hop: 2-3), so calls
+are planned from the rows they give.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from synth.dataset import write_json, write_text
 from synth.plan import (
     Plan,
+    PlannedCall,
     brainstorm_prompt,
     completion_token_estimate,
     generate_prompt,
@@ -30,18 +33,28 @@ PLACEHOLDER_TASK = (
 BRAINSTORM_ANSWER_TOKENS = 600
 
 
-def plan_run(plan: Plan, num_examples: int, examples_per_task: int, price: Price) -> dict:
+def sample_prompt(plan: Plan, call: PlannedCall) -> str:
+    """Call's prompt as the run would send it, a placeholder standing in for a brainstormed task."""
+    passages = [plan.corpus[p] for p in call.passages]
+    return generate_prompt(call, PLACEHOLDER_TASK if call.slot is not None else None, passages)
+
+
+def plan_run(
+    plan: Plan, num_examples: int, examples_per_task: int, price: Price, corpus: dict | None = None
+) -> dict:
+    """The plan.json of a dry run; `corpus`: the corpus section of a grounded run (`corpus_section`)."""
     sample = min(num_examples, SAMPLE_CALLS)
-    per_type: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "prompt": 0, "completion": 0})
+    per_type: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "rows": 0, "prompt": 0, "completion": 0})  # fmt: skip
     for i in range(sample):
         call = plan[i]
-        prompt = generate_prompt(call, PLACEHOLDER_TASK if call.slot is not None else None)
         t = per_type[call.task_type]
         t["n"] += 1
-        t["prompt"] += estimate_prompt_tokens(prompt)
+        t["rows"] += max(1, len(call.passages))
+        t["prompt"] += estimate_prompt_tokens(sample_prompt(plan, call))
         t["completion"] += completion_token_estimate(call.task_type, call.knobs)
     rows = {}
-    scale = num_examples / EXPECTED_KEEP_RATE / sample
+    sampled_rows = sum(t["rows"] for t in per_type.values())
+    scale = num_examples / EXPECTED_KEEP_RATE / sampled_rows  # calls per sampled call
     for task_type, t in sorted(per_type.items()):
         calls = math.ceil(t["n"] * scale)
         prompt_tokens = t["prompt"] * scale
@@ -52,7 +65,7 @@ def plan_run(plan: Plan, num_examples: int, examples_per_task: int, price: Price
             prompt_tokens += brainstorms * estimate_prompt_tokens(brainstorm_prompt(task_type))
             completion_tokens += brainstorms * BRAINSTORM_ANSWER_TOKENS
         rows[task_type] = {
-            "examples": round(t["n"] / sample * num_examples),
+            "examples": round(t["rows"] / sampled_rows * num_examples),
             "generate_calls": calls,
             "brainstorm_calls": brainstorms,
             "prompt_tokens": int(prompt_tokens),
@@ -61,8 +74,11 @@ def plan_run(plan: Plan, num_examples: int, examples_per_task: int, price: Price
         }
     total = {k: sum(r[k] for r in rows.values()) for k in next(iter(rows.values()))}
     total["cost_usd"] = round(total["cost_usd"], 2)
-    return {"per_task_type": rows, "total": total, "model": price.model, "price_known": price.known,
-            "price_per_million": [price.input_per_million, price.output_per_million]}  # fmt: skip
+    report = {"per_task_type": rows, "total": total, "model": price.model, "price_known": price.known,
+              "price_per_million": [price.input_per_million, price.output_per_million]}  # fmt: skip
+    if corpus is not None:
+        report["corpus"] = corpus
+    return report
 
 
 def write_samples(plan: Plan, folder: Path) -> list[Path]:
@@ -73,7 +89,7 @@ def write_samples(plan: Plan, folder: Path) -> list[Path]:
         if call.task_type in written:
             continue
         path = folder / f"{call.task_type}_generate.txt"
-        write_text(path, generate_prompt(call, PLACEHOLDER_TASK if call.slot is not None else None) + "\n")
+        write_text(path, sample_prompt(plan, call) + "\n")
         written[call.task_type] = path
         if TASK_TYPES[call.task_type].brainstorm_template:
             b_path = folder / f"{call.task_type}_brainstorm.txt"
@@ -85,6 +101,10 @@ def write_samples(plan: Plan, folder: Path) -> list[Path]:
 def format_plan(report: dict) -> str:
     header = f"{'task type':<15}{'examples':>10}{'calls':>10}{'brainstorm':>11}{'prompt tok':>13}{'compl tok':>13}{'cost $':>11}"
     lines = [header, "-" * len(header)]
+    if corpus := report.get("corpus"):
+        chunking = f"chunks of {corpus['chunk_tokens']} tokens" if corpus["chunk_tokens"] else "pre-chunked"
+        lines.insert(0, f"corpus {corpus['path']}: {corpus['passages']:,} passages of {corpus['documents']:,} "
+                        f"documents in {corpus['files']:,} files ({chunking})\n")  # fmt: skip
     for name, r in list(report["per_task_type"].items()) + [("total", report["total"])]:
         lines.append(
             f"{name:<15}{r['examples']:>10,}{r['generate_calls']:>10,}{r['brainstorm_calls']:>11,}"

@@ -58,7 +58,8 @@ def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) ->
     common = dict(task_type=call.task_type, instruction=outcome.task, query=query, negative=negative,
                   language=call.knobs["language"], language_pair=spec.language_pair(call.knobs), model=model,
                   source="synthetic", knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
-                  template=template, template_hash=template_hash(template), call=outcome.key)  # fmt: skip
+                  template=template, template_hash=template_hash(template), call=outcome.key,
+                  negative_dropped=spec.negative_dropped(outcome.fields))  # fmt: skip
     if not passages:
         return [
             Row(

@@ -21,7 +21,7 @@ from synth.backends.build import make_backend
 from synth.card.render import render_card
 from synth.config import GenerateConfig
 from synth.corpus import CorpusError
-from synth.corpus_run import drop_multi_hop, ground
+from synth.corpus_run import corpus_section, drop_multi_hop, ground
 from synth.dataset import write_json, write_jsonl, write_row_batches, write_text
 from synth.decontam import DecontamError, Decontaminator
 from synth.dry_run import format_plan, plan_run, save_plan, write_samples
@@ -37,7 +37,7 @@ from synth.runner import Limits, Runner
 from synth.secrets import redact, redact_url, redacted_logging
 from synth.shard_files import open_pools, pools_needed, settings_of, shard_section, write_shard_manifest
 from synth.shards import PROGRESS_FILE, UNSHARDED, PoolsError, parse_shard
-from synth.stats import RunTally, build_stats
+from synth.stats import RunTally, build_stats, earlier_runs
 from synth.summary import format_summary
 from synth.tasks import fit_to_languages, parse_task_mix
 
@@ -54,6 +54,7 @@ class Setup:
     price: Price
     languages: dict[str, float]
     task_mix: dict[str, float]
+    corpus: dict | None = None  # a grounded run's corpus section (synth.corpus_run.corpus_section)
 
 
 def main(cfg: GenerateConfig) -> int:
@@ -64,7 +65,7 @@ def main(cfg: GenerateConfig) -> int:
         return run_on_ray(cfg, task_mix)
     setup = _setup(cfg, languages, task_mix, price)
     if cfg.dry_run:
-        return dry_run(cfg, setup.plan, price)
+        return dry_run(cfg, setup, price)
     if cfg.pools_only:
         from synth.pools_step import run_pools_step
 
@@ -113,7 +114,8 @@ def _setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Price) -
                    "examples_per_task": cfg.examples_per_task, "templates": template_hashes()}  # fmt: skip
     if corpus is not None:  # another corpus or chunking would ask other questions under the same keys
         fingerprint["corpus"] = corpus.fingerprint
-    return Setup(plan, fingerprint, price, languages, task_mix)
+    section = corpus_section(cfg.corpus, cfg.chunk_tokens, corpus) if corpus is not None else None
+    return Setup(plan, fingerprint, price, languages, task_mix, section)
 
 
 def open_journal(cfg: GenerateConfig, fingerprint: dict) -> Journal:
@@ -162,7 +164,8 @@ def run(cfg: GenerateConfig, setup: Setup) -> int:
         tally = runner.tally()
         runner.progress.close(tally.ledger, tally.rows.rows, tally.cost)
         stats = build_stats(tally, language_check=cfg.language_check, status=status, generator=generator_section(cfg, setup),
-                            templates=template_hashes(), elapsed_s=time.monotonic() - started)  # fmt: skip
+                            templates=template_hashes(), elapsed_s=time.monotonic() - started,
+                            earlier=earlier_runs(cfg.out), corpus=setup.corpus)  # fmt: skip
         if cfg.shard:
             stats["shard"] = shard_section(cfg, shard, runner)
         write_outputs(cfg, tally, stats, parts)
@@ -239,10 +242,10 @@ def write_outputs(cfg: GenerateConfig, tally: RunTally, stats: dict, parts: RowP
     write_text(cfg.out / "README.md", render_card(cfg.out, stats, cfg.license))
 
 
-def dry_run(cfg: GenerateConfig, plan: Plan, price) -> int:
-    report = plan_run(plan, cfg.num_examples, cfg.examples_per_task, price)
+def dry_run(cfg: GenerateConfig, setup: Setup, price) -> int:
+    report = plan_run(setup.plan, cfg.num_examples, cfg.examples_per_task, price, setup.corpus)
     folder = cfg.out / ".synth" / "plan"
-    samples = write_samples(plan, folder)
+    samples = write_samples(setup.plan, folder)
     plan_path = save_plan(report, folder)
     print(f"dry run: {cfg.num_examples:,} examples with {cfg.model} (no calls made)\n")
     print(format_plan(report))

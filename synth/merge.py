@@ -281,6 +281,13 @@ def merged_stats(shards: list[ShardDir], result: Fold, target: int) -> dict:
         "generator": first["generator"],
         "templates": first["templates"],
         "elapsed_s": max(s.stats["elapsed_s"] for s in shards),  # shards run side by side
+        "elapsed_total_s": max(s.stats.get("elapsed_total_s", s.stats["elapsed_s"]) for s in shards),
+        # the shards read one corpus; which passages the merged rows use is not counted again
+        **(
+            {"corpus": {k: v for k, v in first["corpus"].items() if k != "passages_used"}}
+            if "corpus" in first
+            else {}
+        ),
         "language_check": language_check,
         "decontamination": decontamination,
         "merge": {

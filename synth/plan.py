@@ -149,7 +149,8 @@ def generate_prompt(call: PlannedCall, task: str | None, passages: Sequence[Pass
 
 
 def brainstorm_prompt(task_type: str) -> str:
-    return render(TASK_TYPES[task_type].brainstorm_template)
+    spec = TASK_TYPES[task_type]
+    return render(spec.brainstorm_template, examples=spec.brainstorm_examples)
 
 
 def expected_completion_words(task_type: str, knobs: dict) -> float:

@@ -42,7 +42,7 @@ PART_SCHEMA = ROW_SCHEMA.append(pa.field(VERDICT, pa.string()))
 PART_ROWS = 8192  # rows per part, or PART_BYTES of text, whichever comes first: what a crash re-folds
 PART_BYTES = 16 << 20
 READ_ROWS = 1024  # rows per row group of a part, and per batch read back
-FORMAT = 1
+FORMAT = 2  # 2: rows carry negative_dropped
 _PART = re.compile(r"part-(\d{12})-(\d{12})\.parquet")
 _TEXT_COLUMNS = ("instruction", "query", "positive", "negative")
 

@@ -7,10 +7,12 @@ The fields are written here once; the parquet schema (`ROW_SCHEMA`) and the colu
         query="do bats see", positive="Most bats see well ...", negative="Bats hunt ...",
         language="en", language_pair=None, model="gpt-4o-mini", source="synthetic",
         knobs='{"clarity": "clear", ...}', template="retrieval_generate.j2",
-        template_hash="9c1e...", call="g:17:0", passage_id=None)
+        template_hash="9c1e...", call="g:17:0", passage_id=None, negative_dropped=None)
 
 Rows grounded in a corpus (`--corpus`) carry the id of their positive passage; one answer of a
-multi-hop type gives one row per passage it read. `synth.mine` adds one optional column,
+multi-hop type gives one row per passage it read. A row whose written negative failed its checks
+(an optional field, `synth.validate.Fields.dropped`) has `negative` None and the reason in
+`negative_dropped`. `synth.mine` adds one optional column,
 `MINED_NEGATIVES` (a list of strings), to a copy of a dir; `synth.judge` adds `JUDGE` (a JSON string).
 """
 
@@ -40,6 +42,9 @@ class Row:
     template_hash: str  # its SHA-256, first 12 hex digits
     call: str  # the journal key of the answer, e.g. "g:17:0"
     passage_id: str | None = None  # grounded rows: the corpus passage that is the positive
+    # Why the answer's written negative was dropped (the reject reason of an optional field, e.g.
+    # "too_short"); None when it was kept or none was written. Such a row has `negative` None.
+    negative_dropped: str | None = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)  # a plain dataclass: its __dict__ is exactly its fields

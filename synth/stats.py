@@ -6,9 +6,11 @@ JSON object written beside the rows, which the card, the summary and `synth.mine
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from synth.backends.base import BackendCounters
 from synth.decontam import CHAR_NGRAM, NGRAM_WORDS
@@ -28,6 +30,8 @@ class RowCounts:
     per_language: Counter = field(default_factory=Counter)
     per_language_pair: Counter = field(default_factory=Counter)
     per_type_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    negatives_dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    passages: set[str] = field(default_factory=set)  # corpus passages that are a kept row's positive
 
     def add(self, row: dict) -> None:
         self.rows += 1
@@ -36,6 +40,10 @@ class RowCounts:
         if row["language_pair"]:
             self.per_language_pair[row["language_pair"]] += 1
         self.per_type_language[row["task_type"]][row["language"]] += 1
+        if row.get("passage_id"):
+            self.passages.add(row["passage_id"])
+        if reason := row.get("negative_dropped"):
+            self.negatives_dropped[row["task_type"]][reason] += 1
 
     def section(self) -> dict:
         """The per-row counts of stats.json."""
@@ -45,6 +53,10 @@ class RowCounts:
             "per_language_pair": dict(self.per_language_pair.most_common()),
             "per_task_type_language": {
                 t: dict(c.most_common()) for t, c in sorted(self.per_type_language.items())
+            },
+            # kept rows whose written negative failed its checks and was dropped, by reason
+            "negatives_dropped": {
+                t: dict(c.most_common()) for t, c in sorted(self.negatives_dropped.items())
             },
         }
 
@@ -75,7 +87,11 @@ def build_stats(
     generator: dict,
     templates: dict[str, str],
     elapsed_s: float,
+    earlier: tuple[float, int] = (0.0, 0),
+    corpus: dict | None = None,
 ) -> dict:
+    """stats.json. `earlier`: (seconds, runs) of the runs before this one into the same dir
+    (`earlier_runs`); `corpus`: a grounded run's corpus section (`synth.corpus_run.corpus_section`)."""
     rows = tally.rows
     ledger = tally.ledger
     accounting = ledger.balance(tally.journaled)
@@ -134,10 +150,24 @@ def build_stats(
         },  # fmt: skip
         "generator": generator,
         "templates": templates,
-        "elapsed_s": round(elapsed_s, 2),
+        "elapsed_s": round(elapsed_s, 2),  # this run (a resume: this resume)
+        "elapsed_total_s": round(earlier[0] + elapsed_s, 2),  # every run into this dir that wrote stats
+        "runs": earlier[1] + 1,
+        **({"corpus": {**corpus, "passages_used": len(rows.passages)}} if corpus is not None else {}),
         "language_check": _language_check(tally.wrong_language, tally.wrong_script, language_check),
         "decontamination": _decontamination(tally.decontamination, examples.categories["decontaminated"]),
     }
+
+
+def earlier_runs(out: Path) -> tuple[float, int]:
+    """(seconds, runs) the earlier runs into `out` recorded in its stats.json; (0, 0) for a new dir.
+    A run killed before writing stats.json (SIGKILL, a power cut) is not counted."""
+    try:
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0, 0
+    elapsed = stats.get("elapsed_total_s", stats.get("elapsed_s", 0.0))
+    return float(elapsed or 0.0), int(stats.get("runs", 1))
 
 
 def _calls_per_row(accounting: dict, rows: int) -> dict:

@@ -107,7 +107,15 @@ class Field(_Declared):
     length: Length | None = None  # a long field: the length rule applies
     typical_words: int = 0  # for token estimates of a field without a length
     dedup: bool = False  # dedup compares it
-    optional: bool = False  # may be missing or empty (a grounded query's hard negative)
+    # May be missing or empty (a grounded query's hard negative); when it fails its own checks it is
+    # dropped with the reason and the answer stands on the other fields. Only a negative: a row's one
+    # nullable text.
+    optional: bool = False
+    # What the step-2 prompt shows of this field, as template variables (`examples[key]`,
+    # `starts_with[key]`), so the prompt and the checks read one text: an answer repeating the
+    # example is rejected `copied_example`; an instruction not starting with `starts_with` `task_form`.
+    example: str | None = None
+    starts_with: str | None = None
 
 
 class TaskType(_Declared):
@@ -124,6 +132,9 @@ class TaskType(_Declared):
     )
     distinct: tuple[tuple[str, str, str], ...] = ()  # (key, key, reject reason): must not be the same text
     query_not_in_documents: bool = False  # a long query copied into a document is rejected
+    # The example tasks its step-1 prompt shows (`examples` in the brainstorm template); a brainstormed
+    # task repeating one is set aside as `copied_example`.
+    brainstorm_examples: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _whole(self) -> TaskType:
@@ -145,11 +156,19 @@ class TaskType(_Declared):
             problems.append("fixed_instruction exactly when instruction='fixed'")
         if self.instruction == "brainstorm" and not self.fallback_tasks:
             problems.append("a brainstormed type needs fallback_tasks")
+        if self.brainstorm_examples and self.instruction != "brainstorm":
+            problems.append("brainstorm_examples are for brainstormed types")
         if "language" not in knobs:
             problems.append("a 'language' knob")
         if self.corpus_weight and not self.passages:
             problems.append("corpus_weight is for types that read passages")
         for f in self.fields:
+            if f.optional and (f.role != "negative" or f.detect):
+                problems.append(
+                    f"field {f.key!r}: only a 'negative' field the language detector skips may be optional"
+                )
+            if f.starts_with and f.role != "instruction":
+                problems.append(f"field {f.key!r}: starts_with is for the 'instruction' field")
             if f.language and f.language not in knobs:
                 problems.append(f"field {f.key!r}: no knob {f.language!r}")
             if f.length and not f.length.knob_names() <= knobs:
@@ -195,12 +214,20 @@ class TaskType(_Declared):
         return knobs
 
     def template_variables(self, knobs: dict) -> dict:
-        """Knobs as the template sees them: language codes become names."""
-        out = {}
+        """Knobs as the template sees them (language codes become names), and the examples and
+        forms the declaration sets for its fields."""
+        out: dict = {
+            "examples": self.examples(),
+            "starts_with": {f.key: f.starts_with for f in self.fields if f.starts_with},
+        }
         for k in self.knobs:
             value = knobs[k.name]
             out[k.var or k.name] = language_name(value) if k.language else value
         return out
+
+    def examples(self) -> dict[str, str]:
+        """{key: the example text its step-2 prompt shows}."""
+        return {f.key: f.example for f in self.fields if f.example}
 
     # ---- answers --------------------------------------------------------------------------------
     def field(self, role: str) -> Field | None:
@@ -214,6 +241,11 @@ class TaskType(_Declared):
             obj[positive.key] if positive else None,
             (obj.get(negative.key) or None) if negative else None,
         )
+
+    def negative_dropped(self, obj: dict[str, str]) -> str | None:
+        """Why the answer's negative was dropped (`synth.validate.Fields.dropped`), or None."""
+        negative = self.field("negative")
+        return getattr(obj, "dropped", {}).get(negative.key) if negative else None
 
     def lengths(self, knobs: dict, passage_words: int = 0) -> dict[str, tuple[int, int | None]]:
         """{key: (minimum, maximum)} words asked of every long field."""

@@ -92,6 +92,8 @@ def _declare(*types: TaskType) -> dict[str, TaskType]:
 TASK_TYPES: dict[str, TaskType] = _declare(
     TaskType(
         name="retrieval", instruction="brainstorm", paper_count=167_000, fallback_tasks=FALLBACK_RETRIEVAL,
+        brainstorm_examples=("Given a scientific claim as the query, find documents that support or refute it.",
+                             "Given a question a parent might ask about children's nutrition, find documents that answer it."),
         knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
                Knob(name="clarity", values=CLARITY), Knob(name="num_words", values=RETRIEVAL_NUM_WORDS), DIFFICULTY),
         fields=(Field(key="user_query", role="query", typical_words=15, dedup=True),
@@ -133,6 +135,8 @@ TASK_TYPES: dict[str, TaskType] = _declare(
     ),
     TaskType(
         name="long_long", instruction="brainstorm", paper_count=17_000, fallback_tasks=FALLBACK_LONG_LONG,
+        brainstorm_examples=("Given a document that argues one side of a debate, find a document that argues the other side.",
+                             "Given a long business proposal, find competing business strategies in the same industry."),
         knobs=(LANGUAGE,),
         fields=(Field(key="input", role="query", length=LONG_TEXT, dedup=True),
                 Field(key="positive_document", role="positive", detect=True, length=LONG_TEXT, dedup=True)),
@@ -140,6 +144,8 @@ TASK_TYPES: dict[str, TaskType] = _declare(
     ),
     TaskType(
         name="short_short", instruction="brainstorm", paper_count=13_000, fallback_tasks=FALLBACK_SHORT_SHORT,
+        brainstorm_examples=("Given the title of a scientific paper, find the paper's abstract.",
+                             "Given the name of a company, find a list of its products."),
         knobs=(LANGUAGE,),
         # Both short: the detector reads both.
         fields=(Field(key="input", role="query", detect=True, length=SHORT_TEXT, dedup=True),
@@ -153,7 +159,8 @@ TASK_TYPES: dict[str, TaskType] = _declare(
         name="grounded_query", instruction="answer", passages=1, corpus_weight=4,
         knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
                Knob(name="clarity", values=CLARITY), DIFFICULTY),
-        fields=(Field(key="task", role="instruction", language=None, typical_words=15),
+        fields=(Field(key="task", role="instruction", language=None, typical_words=15, starts_with="Given",
+                      example="Given a question about tenancy law, retrieve passages that answer it."),
                 Field(key="query", role="query", typical_words=12, dedup=True),
                 Field(key="hard_negative", role="negative", language=None, optional=True,
                       length=Length(of_passage=0.5, typical=150))),
@@ -162,7 +169,9 @@ TASK_TYPES: dict[str, TaskType] = _declare(
     TaskType(
         name="multi_hop", instruction="answer", passages=3, corpus_weight=1,
         knobs=(LANGUAGE, Knob(name="hops", values=(2, 3)), Knob(name="clarity", values=CLARITY), DIFFICULTY),
-        fields=(Field(key="task", role="instruction", language=None, typical_words=20),
+        fields=(Field(key="task", role="instruction", language=None, typical_words=20, starts_with="Given",
+                      example="Given a question that combines facts from several reports, retrieve the passages "
+                              "that together answer it."),
                 Field(key="query", role="query", typical_words=25, dedup=True)),
         query_not_in_documents=True,
     ),

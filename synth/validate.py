@@ -4,8 +4,13 @@ Each check that fails raises `Reject` with a short machine-readable reason; the 
 reasons in stats.json and keeps every rejected answer with its reason.
 
 Step 1 (`validate_brainstorm`): each item of the list must read as an instruction sentence, or it
-is set aside with a reason (`task_too_short`, `task_identifier`, `task_fragment`, `task_not_text`);
-a weak model's broken JSON otherwise turns into tasks such as "regression" or `"query": "x"`.
+is set aside with a reason (`task_too_short`, `task_too_long`, `task_identifier`, `task_fragment`,
+`task_not_text`, `copied_example`); a weak model's broken JSON otherwise turns into tasks such as
+"regression" or `"query": "x"`, and a weak model copies the prompt's examples.
+
+Step 2: an instruction the answer writes (grounded types) is checked the same way, and must take the
+form its prompt sets (`task_form`: it starts with "Given"); any field repeating an example the
+prompt showed (`synth.task_spec.Field.example`) is rejected as `copied_example`.
 
 Step 2 (`validate_example`), the length rule: every long field of an answer (declared in
 `synth.tasks` with a `Length`: the documents, classification's input, the S1-S3 of a triple) must have at least MIN_WORDS_FACTOR
@@ -13,6 +18,10 @@ Step 2 (`validate_example`), the length rule: every long field of an answer (dec
 MAX_WORDS_FACTOR times it plus MAX_WORDS_SLACK. Words are counted per field in its language
 (characters / average word length for scripts written without spaces). Anything else is rejected as
 `too_short` or `too_long`, naming the field.
+
+Optional fields (declared `optional`: a grounded query's hard negative) are checked like the rest,
+but one that fails is dropped with its reason (`Fields.dropped`) and the answer stands on its
+required fields: a weak model's three-word negative should not cost the query it paid for.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ QUERY_COPY_MIN_WORDS = 6  # shorter queries may appear in a relevant document by
 # A task definition reads as an instruction: "Given a claim, find evidence." has 5 words. Fewer is a
 # name or a topic ("Product reviews"), not something an example can be written for.
 TASK_MIN_WORDS = 4
+# ... and one sentence: the longest instructions of the paper's kind run to about 25 words; a 60-word
+# "instruction" is a weak model's summary of its passage, not something a retriever is told.
+TASK_MAX_WORDS = 40
 TASK_MIN_LETTER_SHARE = 0.5  # letters among the non-space characters of a task definition
 
 
@@ -118,6 +130,8 @@ def validate_brainstorm(text: str) -> BrainstormAnswer:
         if not task:
             continue
         problem = task_problem(task)
+        if problem is None and (example := copied_example(task, brainstorm_examples())) is not None:
+            problem = ("copied_example", f"repeats the prompt's example {example[:60]!r}")
         if problem is None:
             answer.tasks.append(task)
         else:
@@ -157,14 +171,52 @@ def task_problem(task: str) -> tuple[str, str] | None:
         return "task_identifier", "a bare identifier, not an instruction"
     if words < TASK_MIN_WORDS:
         return "task_too_short", f"{words:.0f} words; an instruction has at least {TASK_MIN_WORDS}"
+    if words > TASK_MAX_WORDS:
+        return (
+            "task_too_long",
+            f"{words:.0f} words; an instruction is one sentence of at most {TASK_MAX_WORDS}",
+        )
     return None
 
 
-def validate_example(
-    task_type: str, text: str, knobs: dict, passages: tuple[str, ...] = ()
-) -> dict[str, str]:
+@cache
+def brainstorm_examples() -> tuple[str, ...]:
+    """Every example task a step-1 prompt shows (declared in `synth.tasks`). A brainstormed task is
+    checked against all of them: one repeating another type's example is no more a new task."""
+    return tuple(e for t in TASK_TYPES.values() for e in t.brainstorm_examples)
+
+
+def copied_example(text: str, examples) -> str | None:
+    """The example `text` repeats (the same words, or a long example inside it), or None.
+
+    >>> copied_example("Given a claim, find evidence!", ["given a claim find evidence"])
+    'given a claim find evidence'
+    """
+    t = normalize(text)
+    for example in examples:
+        e = normalize(example)
+        if t == e or (len(e.split()) >= QUERY_COPY_MIN_WORDS and e in t):
+            return example
+    return None
+
+
+class Fields(dict):
+    """A valid answer's fields {key: text}; `dropped`: {key: reject reason} of the optional fields
+    (declared `optional` in `synth.tasks`) that failed their own checks and were left out."""
+
+    def __init__(self, fields: dict[str, str], dropped: dict[str, str] | None = None):
+        super().__init__(fields)
+        self.dropped: dict[str, str] = dropped or {}
+
+
+def validate_example(task_type: str, text: str, knobs: dict, passages: tuple[str, ...] = ()) -> Fields:
     """The answer's fields for `task_type`, or `Reject`. `passages`: the corpus passages a grounded
-    prompt read (they are the positives, and a query must not copy them)."""
+    prompt read (they are the positives, and a query must not copy them).
+
+    An optional field (a grounded query's hard negative) that fails a check of its own (its length,
+    its type, repeating the passage or the query) is dropped with the reason, and the answer stands
+    on its required fields: the row keeps `negative` null and trains on mined or in-batch negatives.
+    """
     value = parse_answer(text)
     if not isinstance(value, dict):
         raise Reject("not_an_object", f"expected a JSON object, got {type(value).__name__}")
@@ -172,54 +224,71 @@ def validate_example(
     missing = [k for k in spec.required_keys if k not in value]
     if missing:
         raise Reject("missing_keys", f"missing {', '.join(missing)}")
+    optional = {f.key for f in spec.fields if f.optional}
+    dropped = {
+        k: "wrong_type" for k in optional if value.get(k) is not None and not isinstance(value[k], str)
+    }
     try:
-        obj = schema_model(task_type).model_validate(value).model_dump()
+        obj = schema_model(task_type).model_validate({k: v for k, v in value.items() if k not in dropped})
     except ValidationError as err:
         bad = ", ".join(str(e["loc"][0]) for e in err.errors())
         raise Reject("wrong_type", f"not a string: {bad}") from None
-    obj = {k: (v or "").strip() for k, v in obj.items()}
-    optional = {f.key for f in spec.fields if f.optional}
+    obj = {k: (v or "").strip() for k, v in obj.model_dump().items()}
     empty = [k for k, v in obj.items() if not v and k not in optional]
     if empty:
         raise Reject("empty_field", ", ".join(empty))
     obj = {k: v for k, v in obj.items() if v}  # an optional field left empty is absent
-    _check_semantics(task_type, obj, knobs, passages)
-    return obj
+    passage_words = count_words_any(passages[0]) if passages else 0
+    for key in sorted(optional & obj.keys()):
+        try:
+            _check_field(spec, key, obj, knobs, passages, passage_words)
+        except Reject as r:
+            dropped[key] = r.reason
+            del obj[key]
+    for key in spec.required_keys:
+        _check_field(spec, key, obj, knobs, passages, passage_words)
+    return Fields(obj, dropped)
 
 
-def _check_semantics(task_type: str, obj: dict[str, str], knobs: dict, passages: tuple[str, ...]) -> None:
-    spec = TASK_TYPES[task_type]
-    instruction = spec.field("instruction")
-    if instruction is not None and (problem := task_problem(obj[instruction.key])) is not None:
-        raise Reject(problem[0], f"{instruction.key}: {problem[1]}")
-    negative = spec.field("negative")
-    if passages and negative is not None and negative.key in obj:
-        if any(normalize(obj[negative.key]) == normalize(p) for p in passages):
-            raise Reject("positive_equals_negative", f"{negative.key} repeats the passage")
+def _check_field(
+    spec, key: str, obj: dict[str, str], knobs: dict, passages: tuple[str, ...], passage_words: int
+) -> None:
+    """Every check of field `key` of an answer: its form, its length, and the texts it must differ
+    from (a check between two fields belongs to both)."""
+    f = next(f for f in spec.fields if f.key == key)
+    text = obj[key]
+    if f.role == "instruction" and (problem := task_problem(text)) is not None:
+        raise Reject(problem[0], f"{key}: {problem[1]}")
+    if (example := copied_example(text, spec.examples().values())) is not None:
+        raise Reject("copied_example", f"{key} repeats the prompt's example {example[:60]!r}")
+    if f.starts_with and not normalize(text).startswith(normalize(f.starts_with) + " "):
+        raise Reject("task_form", f'{key}: does not start with "{f.starts_with}", as the prompt asks')
+    if f.role == "negative" and passages and any(normalize(text) == normalize(p) for p in passages):
+        raise Reject("positive_equals_negative", f"{key} repeats the passage")
     for a, b, reason in spec.distinct:
-        if a in obj and b in obj and normalize(obj[a]) == normalize(obj[b]):
+        if key in (a, b) and a in obj and b in obj and normalize(obj[a]) == normalize(obj[b]):
             raise Reject(reason, f"{a} and {b} are the same text")
-    if spec.query_not_in_documents:
+    if spec.query_not_in_documents and f.role in ("query", "positive", "negative"):
+        # A document answers for its own text, the query for the passages its prompt showed.
         query = obj[spec.field("query").key]
-        documents = [obj[f.key] for f in spec.fields if f.role in ("positive", "negative") and f.key in obj]
+        against = passages if f.role == "query" else (text,)
         q = normalize(query)
         if count_words(query, knobs["language"]) >= QUERY_COPY_MIN_WORDS and any(
-            q in normalize(d) for d in (*documents, *passages)
+            q in normalize(d) for d in against
         ):
-            raise Reject("query_copied", "the query appears verbatim in a document")
-    _check_lengths(spec, obj, knobs, count_words_any(passages[0]) if passages else 0)
+            where = "a passage" if f.role == "query" else key
+            raise Reject("query_copied", f"the query appears verbatim in {where}")
+    if f.length is not None:
+        _check_length(spec, key, text, knobs, passage_words)
 
 
-def _check_lengths(spec, obj: dict[str, str], knobs: dict, passage_words: int) -> None:
-    """The length rule of the module docstring, on every long field."""
-    languages = spec.field_languages(knobs)
-    for name, (low, high) in spec.lengths(knobs, passage_words).items():
-        if name not in obj:  # an optional field left out
-            continue
-        words = count_words(obj[name], languages.get(name, knobs["language"]))
-        if words < low * MIN_WORDS_FACTOR:
-            need = f"{low * MIN_WORDS_FACTOR:g}"
-            raise Reject("too_short", f"{name}: {words:.0f} words, asked at least {low} (needs {need})")
-        if high is not None and words > high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK:
-            limit = high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK
-            raise Reject("too_long", f"{name}: {words:.0f} words, asked at most {high} (allows {limit:g})")
+def _check_length(spec, key: str, text: str, knobs: dict, passage_words: int) -> None:
+    """The length rule of the module docstring, on one long field."""
+    low, high = spec.lengths(knobs, passage_words)[key]
+    words = count_words(text, spec.field_languages(knobs).get(key, knobs["language"]))
+    if words < low * MIN_WORDS_FACTOR:
+        need = f"{low * MIN_WORDS_FACTOR:g}"
+        raise Reject("too_short", f"{key}: {words:.0f} words, asked at least {low} (needs {need})")
+    if high is not None and words > high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK:
+        limit = high * MAX_WORDS_FACTOR + MAX_WORDS_SLACK
+        raise Reject("too_long", f"{key}: {words:.0f} words, asked at most {high} (allows {limit:g})")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from synth.card.plots import LENGTH_PER_TASK_TYPE, ROWS_PER_LANGUAGE, length_summary, lengths_by_task_type
 from synth.languages import LANGUAGES
+from synth.tasks import TASK_TYPES
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]  # fmt: skip
@@ -138,6 +139,43 @@ def _rejects(rejects: dict) -> list[tuple[str, str, int]]:
     return [("all", reason, n) for reason, n in rejects.items()]
 
 
+def _recipe(stats: dict) -> dict[str, list[str]]:
+    """The run's task types by where their instruction came from: brainstormed in step 1, fixed,
+    written by a grounded answer over corpus passages. Types no longer declared count as brainstormed
+    (the paper's recipe, which older runs followed)."""
+    names = list((stats["generator"].get("task_mix") or {}) or stats.get("per_task_type", {}))
+    out: dict[str, list[str]] = {"brainstormed": [], "fixed": [], "grounded": []}
+    for name in names:
+        spec = TASK_TYPES.get(name)
+        kind = (
+            "grounded"
+            if spec and spec.passages
+            else "fixed"
+            if spec and spec.instruction == "fixed"
+            else "brainstormed"
+        )
+        out[kind].append(name)
+    return out
+
+
+def _run_templates(stats: dict) -> dict[str, str]:
+    """The hashes of the templates the run's task types use (stats.json records every template)."""
+    templates = stats.get("templates", {})
+    used = set()
+    for name in _recipe(stats)["brainstormed"] + _recipe(stats)["fixed"] + _recipe(stats)["grounded"]:
+        if spec := TASK_TYPES.get(name):
+            used |= {spec.generate_template, spec.brainstorm_template}
+    return {t: h for t, h in templates.items() if t in used} or templates
+
+
+def _dropped_negatives(stats: dict) -> list[tuple[str, int]]:
+    """(reason, rows) of kept rows whose written negative failed its checks, over every type."""
+    counts: Counter = Counter()
+    for by_reason in (stats.get("negatives_dropped") or {}).values():
+        counts.update(by_reason)
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def card_values(
     out: Path, stats: dict, license: str, rows: list[dict], models: list[tuple[str, int]] | None = None
 ) -> dict:
@@ -194,11 +232,15 @@ def card_values(
         else Counter(r.get("model") or "unknown" for r in rows).most_common(),
         "language_weights": _shares(generator.get("languages") or {}),
         "task_mix": _shares(generator.get("task_mix") or {}),
-        "templates": stats.get("templates", {}),
+        "templates": _run_templates(stats),
         "calls": stats.get("calls", {}),
         "tokens": stats.get("tokens", {"prompt": 0, "completion": 0}),
         "cost_usd": stats.get("cost_usd", 0.0),
         "price": stats.get("price_per_million", {"input": None, "output": None, "known": False}),
-        "elapsed_s": stats.get("elapsed_s"),
+        "elapsed_s": stats.get("elapsed_total_s", stats.get("elapsed_s")),
+        "runs": stats.get("runs", 1),
+        "recipe": _recipe(stats),
+        "corpus": stats.get("corpus"),
+        "negatives_dropped": _dropped_negatives(stats),
         "plots": {"rows_per_language": ROWS_PER_LANGUAGE, "length_per_task_type": LENGTH_PER_TASK_TYPE},
     }

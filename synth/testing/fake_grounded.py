@@ -61,8 +61,9 @@ def _sentence_words(passage: str, rng: random.Random) -> list[str]:
     return words[start : start + n]
 
 
-def grounded_answer(prompt: str, rng: random.Random) -> dict:
-    """A grounded_query or multi_hop answer to `prompt`, keyed as the prompt asks."""
+def grounded_answer(prompt: str, rng: random.Random, rate_short_negative: float = 0.0) -> dict:
+    """A grounded_query or multi_hop answer to `prompt`, keyed as the prompt asks; at
+    `rate_short_negative` the hard negative is three words, as a weak model writes it."""
     passages = passages_in(prompt)
     words = [w for p in passages for w in _sentence_words(p, rng)]
     topic = max(words, key=len).lower()
@@ -74,6 +75,8 @@ def grounded_answer(prompt: str, rng: random.Random) -> dict:
         shuffled = _WORD.findall(passages[0])
         rng.shuffle(shuffled)
         obj["hard_negative"] = " ".join(shuffled[: max(8, int(len(shuffled) * 0.8))])
+        if rate_short_negative and rng.random() < rate_short_negative:  # no draw otherwise: same answers
+            obj["hard_negative"] = " ".join(shuffled[:3])
     return obj
 
 

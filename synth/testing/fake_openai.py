@@ -70,6 +70,7 @@ class Faults:
     rate_wrong_language: float = 0.0  # answer in English (German if English was asked)
     brainstorm_extra: list[str] = field(default_factory=list)  # put into every brainstorm answer
     rate_brainstorm_junk: float = 0.0  # brainstorm answers a weak model gives: JSON fragments, no task
+    rate_short_negative: float = 0.0  # grounded answers whose optional hard negative is far too short
 
 
 class FakeLLM:
@@ -104,7 +105,7 @@ class FakeLLM:
 
     def example(self, prompt: str, rng: random.Random) -> dict:
         if passages_in(prompt):
-            return grounded_answer(prompt, rng)
+            return grounded_answer(prompt, rng, self.faults.rate_short_negative)
         keys = [k for k in ALL_KEYS if f'"{k}"' in prompt]
         if asked := [int(n) for n in _AT_LEAST.findall(prompt)]:
             doc = int(max(asked) * rng.uniform(1.0, 1.25))  # the documents' length, not the query's

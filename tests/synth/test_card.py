@@ -153,7 +153,12 @@ def test_card_tables_equal_stats_json(run):
     assert float(made["cost (USD)"]) == pytest.approx(stats["cost_usd"], abs=5e-5)
     assert made[f"rows written by `{g['model']}`"] == str(stats["rows"])  # one generator model in this run
     hashes = {r[0].strip("`"): r[1].strip("`") for r in table_after(card, "Prompt templates")}
-    assert hashes == stats["templates"]
+    from synth.tasks import TASK_TYPES
+
+    used = {
+        t for n in g["task_mix"] for t in (TASK_TYPES[n].generate_template, TASK_TYPES[n].brainstorm_template)
+    }
+    assert hashes == {t: h for t, h in stats["templates"].items() if t in used}  # the run's templates
     assert "de 33.3%, en 33.3%, ko 33.3%" in card  # language weights, normalised
 
 
@@ -331,3 +336,47 @@ def test_a_large_dataset_is_sampled_for_lengths_and_counted_whole_for_models(run
     assert {r["query"] for r in sample} >= {r["query"] for r in firsts.values()}  # every type's first example
     assert read_text_columns(run) == [{c: r[c] for c in sample[0]} for r in rows]  # a small set: every row
     assert model_counts(run) == [(rows[0]["model"], len(rows))]
+
+
+def test_the_card_of_a_grounded_run_says_what_it_did(tmp_path):
+    from .grounded_corpus import write_corpus
+
+    docs = write_corpus(tmp_path / "docs", topics=5)
+    out = tmp_path / "run"
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        FakeOpenAI(api_key=API_KEY, rate_short_negative=0.5) as server,
+    ):
+        mp.setenv("OPENAI_API_KEY", API_KEY)
+        for n in (4, 10):  # a resume: the card's time is the whole run's
+            cfg = GenerateConfig(out=out, num_examples=n, languages="en", progress=False, timeout=5.0,
+                                 base_url=server.url, corpus=docs, chunk_tokens=128)  # fmt: skip
+            assert main(cfg) == 0
+            if n == 4:
+                first = read_stats(out)["elapsed_s"]
+    stats = read_stats(out)
+    card = (out / "README.md").read_text()
+    assert "brainstorm" not in card.lower()  # no step 1, no pools, no examples per brainstormed task
+    assert "grounded_query" in card[: card.index("## Rows per task type")]
+    made = {r[0]: r[1] for r in table_after(card, "## How it was made")}
+    corpus = stats["corpus"]
+    assert (
+        made["corpus"]
+        == f"`docs`: {corpus['files']} files, {corpus['documents']} documents, {corpus['passages']} passages"
+    )
+    assert corpus["files"] == corpus["documents"] == 5 and made["chunking"] == "at most 128 tokens a passage"
+    used = len({r["passage_id"] for r in read_rows_of(out)})
+    assert int(made["passages used (rows' positives)"]) == used == corpus["passages_used"] > 0
+    assert stats["runs"] == 2 and stats["elapsed_total_s"] == pytest.approx(
+        first + stats["elapsed_s"], abs=0.02
+    )
+    assert made["time of the whole run, over 2 runs (s)"] == f"{stats['elapsed_total_s']}"
+    removed = {r[0]: r[1] for r in table_after(card, "## What was thrown away")}
+    dropped = stats["negatives_dropped"]["grounded_query"]["too_short"]
+    assert int(removed["written negatives dropped, row kept: too_short"]) == dropped > 0
+
+
+def read_rows_of(out: Path) -> list[dict]:
+    from synth.dataset import read_rows
+
+    return read_rows(out)

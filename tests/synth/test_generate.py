@@ -199,3 +199,33 @@ def test_credentials_in_the_base_url_are_not_written(fake, tmp_path):
         if path.is_file():
             data = path.read_bytes()
             assert b"hunter2" not in data, path
+
+
+def test_dry_run_plans_a_grounded_run(fake, tmp_path, capsys):
+    from .grounded_corpus import write_corpus
+
+    docs = write_corpus(tmp_path / "docs", topics=4)
+    server = fake()
+    out = tmp_path / "plan"
+    assert run_generate(out, server, num_examples=200, model="gpt-4o", dry_run=True, languages="en",
+                        corpus=docs, chunk_tokens=128, task_types="grounded_query") == 0  # fmt: skip
+    assert server.requests == []
+    plan = json.loads((out / ".synth" / "plan" / "plan.json").read_text())
+    row = plan["per_task_type"]["grounded_query"]
+    assert row["examples"] == 200 and row["generate_calls"] > 200 and row["brainstorm_calls"] == 0
+    assert row["prompt_tokens"] > 200 * 100  # every prompt holds a real passage
+    assert plan["corpus"]["passages"] > 0 and plan["corpus"]["chunk_tokens"] == 128
+    sample = (out / ".synth" / "plan" / "grounded_query_generate.txt").read_text()
+    assert "<passage>" in sample and "grounded_query" in capsys.readouterr().out
+
+
+def test_brainstormed_copies_of_the_prompt_examples_are_counted_by_reason(fake, tmp_path):
+    from synth.tasks import TASK_TYPES
+
+    example = TASK_TYPES["retrieval"].brainstorm_examples[1]
+    server = fake(brainstorm_extra=[example])
+    out = tmp_path / "run"
+    assert run_generate(out, server, num_examples=6, task_types="retrieval", languages="en") == 0
+    assert example not in {r["instruction"] for r in read_rows(out)}
+    brainstorms = sum(r["prompt"].startswith("Brainstorm") for r in server.answered)
+    assert read_stats(out)["task_definitions"]["rejected"] == {"copied_example": brainstorms}

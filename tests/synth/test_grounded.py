@@ -85,3 +85,42 @@ def test_corpus_errors_are_one_line(kwargs, message, fake, tmp_path, capsys):
         run_generate(tmp_path / "run", fake(), num_examples=5, languages="en", **kwargs)
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code in (1, 2) and message in err[-1] and len(err) <= 2
+
+
+def test_a_too_short_hard_negative_is_dropped_and_the_row_kept_for_train_and_mine(fake, tmp_path):
+    from synth.mining.cli import MineConfig
+    from synth.mining.cli import main as mine_main
+    from train.data import load_examples
+    from train.negatives import candidates
+
+    from .test_mine import words, write_tiny_st
+
+    docs = write_corpus(tmp_path / "docs", topics=6)
+    server = fake(rate_short_negative=0.5)
+    out = tmp_path / "run"
+    assert run_generate(out, server, num_examples=20, languages="en", corpus=docs, chunk_tokens=128) == 0
+    stats = read_stats(out)
+    assert set(stats["rejects"]["examples"]) <= {"query_copied"}  # the hard negative was optional
+    rows = read_rows(out)
+    dropped = [r for r in rows if r["negative_dropped"]]
+    assert 4 <= len(dropped) <= 16 and {r["negative_dropped"] for r in dropped} == {"too_short"}
+    assert all(r["negative"] is None for r in dropped)
+    assert all(r["negative"] and r["negative_dropped"] is None for r in rows if r not in dropped)
+    assert stats["negatives_dropped"] == {"grounded_query": {"too_short": len(dropped)}}
+    assert_balanced(out, server)
+    # train reads them as rows without a written negative
+    examples = load_examples([str(out)])
+    assert [e.negative for e in examples] == [r["negative"] for r in rows]
+    assert all(candidates(e) == () for e, r in zip(examples, rows, strict=True) if r["negative_dropped"])
+    # synth.mine gives them mined negatives, never their own positive
+    mined = tmp_path / "mined"
+    vocabulary = list(dict.fromkeys(w for r in rows for w in words(r["query"])))[
+        :120
+    ]  # a tiny encoder's room
+    model = write_tiny_st(tmp_path / "tiny-st", vocabulary)
+    cfg = MineConfig(data=out, model=str(model), out=mined, num_negatives=2, progress=False, device="cpu")
+    assert mine_main(cfg) == 0
+    for row in read_rows(mined):
+        if row["negative_dropped"]:
+            assert row["negative"] is None and row["mined_negatives"]
+            assert row["positive"] not in row["mined_negatives"]

@@ -38,6 +38,10 @@ def declare(**overrides) -> TaskType:
         ),  # fmt: skip
         ({"name": "poetry"}, "no template prompts/poetry_generate.j2"),
         ({"distinct": (("S1", "S9", "same"),)}, "not keys of the answer"),
+        (
+            {"fields": (Field(key="S1", role="query", optional=True), Field(key="S2", role="positive"))},
+            "only a 'negative' field",
+        ),
     ],
 )
 def test_a_half_declared_type_fails_in_one_error(overrides, problem):

@@ -1,8 +1,15 @@
 import json
+import random
+import re
 
 import pytest
 
+from prompts import TEMPLATE_DIR
+from synth.corpus import Passage
+from synth.knobs import WeightedChoice
 from synth.parsing import ParseError, extract_json
+from synth.plan import PlannedCall, brainstorm_prompt, generate_prompt
+from synth.tasks import TASK_TYPES
 from synth.validate import Reject, validate_brainstorm, validate_example
 
 OBJ = {"user_query": "how do tides work", "positive_document": " ".join(["tide"] * 60),
@@ -193,3 +200,101 @@ def test_declared_lengths_give_every_long_field_and_the_token_estimates():
     assert TASK_TYPES["classification"].lengths({"num_words": "less than 10"}) == {"input_text": (1, 10)}
     # what the plan budgets max_tokens from: two 200-word documents and a query
     assert TASK_TYPES["retrieval"].expected_words({"num_words": 200}) == 2 * 1.3 * 200 + 15
+
+
+GROUNDED_KNOBS = {"language": "en"}
+PASSAGE = " ".join(f"word{i}" for i in range(80))  # asks a hard negative of at least 20 words
+GROUNDED = {"task": "Given a question about a topic, retrieve passages that answer it.",
+            "query": "what does the passage say about it", "hard_negative": " ".join(["other"] * 40)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "negative,reason",
+    [
+        ("far too short", "too_short"),
+        (PASSAGE, "positive_equals_negative"),
+        (["not", "a", "string"], "wrong_type"),
+        ("filler what does the passage say about it filler " * 4, "query_copied"),
+    ],
+)
+def test_an_optional_field_that_fails_its_checks_is_dropped_and_the_answer_kept(negative, reason):
+    obj = {**GROUNDED, "hard_negative": negative}
+    fields = validate_example("grounded_query", json.dumps(obj), GROUNDED_KNOBS, (PASSAGE,))
+    assert "hard_negative" not in fields and fields.dropped == {"hard_negative": reason}
+    assert fields["query"] == obj["query"]
+
+
+def test_a_valid_optional_field_is_kept_and_a_required_failure_still_rejects():
+    fields = validate_example("grounded_query", json.dumps(GROUNDED), GROUNDED_KNOBS, (PASSAGE,))
+    assert fields["hard_negative"] == GROUNDED["hard_negative"] and fields.dropped == {}
+    with pytest.raises(Reject) as r:  # the instruction is required: the answer goes
+        validate_example("grounded_query", json.dumps({**GROUNDED, "task": "Retrieve it", "hard_negative": "short"}),
+                         GROUNDED_KNOBS, (PASSAGE,))  # fmt: skip
+    assert r.value.reason == "task_too_short"
+    with pytest.raises(Reject) as r:  # a required negative that fails still rejects the answer
+        validate_example("retrieval", json.dumps({**OBJ, "hard_negative_document": "too short"}), KNOBS)
+    assert r.value.reason == "too_short"
+
+
+GROUNDED_EXAMPLE = TASK_TYPES["grounded_query"].examples()["task"]
+
+
+@pytest.mark.parametrize(
+    "task,reason",
+    [
+        (GROUNDED_EXAMPLE, "copied_example"),  # the prompt's own example, over any passage
+        (GROUNDED_EXAMPLE.upper().rstrip("."), "copied_example"),
+        (f"{GROUNDED_EXAMPLE} Then rank them.", "copied_example"),
+        (
+            "Informative passage to inform people about the importance of storing biological data.",
+            "task_form",
+        ),
+        (
+            "Given " + "a rather long and winding description of the data " * 5 + "retrieve it.",
+            "task_too_long",
+        ),
+    ],
+)
+def test_a_grounded_instruction_must_be_one_in_the_form_asked_and_not_the_example(task, reason):
+    with pytest.raises(Reject) as r:
+        validate_example("grounded_query", json.dumps({**GROUNDED, "task": task}), GROUNDED_KNOBS, (PASSAGE,))
+    assert r.value.reason == reason
+
+
+def test_an_optional_field_repeating_an_example_is_dropped():
+    obj = {**GROUNDED, "hard_negative": f"{GROUNDED_EXAMPLE} " * 4}
+    fields = validate_example("grounded_query", json.dumps(obj), GROUNDED_KNOBS, (PASSAGE,))
+    assert fields.dropped == {"hard_negative": "copied_example"}
+
+
+def test_brainstormed_tasks_repeating_a_prompt_example_are_set_aside():
+    example = TASK_TYPES["retrieval"].brainstorm_examples[0]
+    answer = validate_brainstorm(json.dumps([example, "Given a recipe, find wines that suit it."]))
+    assert answer.tasks == ["Given a recipe, find wines that suit it."]
+    assert [r["reason"] for r in answer.rejected] == ["copied_example"]
+    long_one = "Given " + "a query about many things " * 8 + "find documents."
+    assert validate_brainstorm(json.dumps([long_one, "Given a claim, find evidence."])).rejected[0][
+        "reason"
+    ] == ("task_too_long")
+
+
+@pytest.mark.parametrize("name", list(TASK_TYPES))
+def test_every_example_a_prompt_shows_comes_from_the_declaration(name):
+    """The checks read the examples the prompts show: a template holds none of its own."""
+    spec = TASK_TYPES[name]
+    templates = [spec.generate_template] + ([spec.brainstorm_template] if spec.brainstorm_template else [])
+    for template in templates:
+        source = (TEMPLATE_DIR / template).read_text()
+        assert not re.search(r'such as "[A-Z]|^- Given', source, re.MULTILINE), (
+            f"{template} hard-codes an example"
+        )
+    if spec.brainstorm_template:
+        prompt = brainstorm_prompt(name)
+        assert all(f"- {e}\n" in prompt for e in spec.brainstorm_examples)
+        shows = "{{ example }}" in (TEMPLATE_DIR / spec.brainstorm_template).read_text()
+        assert shows == bool(spec.brainstorm_examples), "a template that shows examples declares them"
+    for key, example in spec.examples().items():
+        knobs = spec.sample_knobs(random.Random(0), WeightedChoice({"en": 1.0, "de": 1.0}))
+        passages = [Passage(f"p#{i}", "p", "p", "", "some text") for i in range(spec.hops(knobs))]
+        call = PlannedCall(0, name, knobs, None, tuple(p.id for p in passages))
+        assert f'"{example}"' in generate_prompt(call, None, passages), key
