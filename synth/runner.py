@@ -552,9 +552,16 @@ class Runner:
                 )
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"
+        held = []
         for key, entry in list(self.ledger.entries.items()):
-            if entry.category == "held" and entry.reason != why:
-                self.ledger.record(key, Entry("examples", "held", why))
+            if entry.category == "held":
+                held.append(call_index(key))
+                if entry.reason != why:
+                    self.ledger.record(key, Entry("examples", "held", why))
+        if held and not self.complete:  # valid answers the fold could not reach, and what stopped it
+            behind = self.folder.unfinished_before(max(held))
+            self.ledger.waiting, self.ledger.waiting_behind_count = len(held), len(behind)
+            self.ledger.waiting_behind = behind[:5]
         self._show()
 
     def _rejected(self) -> list[tuple[str, Entry, str | None, str | None]]:
