@@ -75,8 +75,8 @@ def load_stats(out: Path) -> dict:
     return stats
 
 
-def read_text_columns(out: Path, most: int = CARD_ROWS) -> list[dict]:
-    """The columns the figures need, from every data/*.parquet file: every row of a dataset of up to
+def read_text_columns(out: Path, most: int = CARD_ROWS, columns: tuple[str, ...] = ()) -> list[dict]:
+    """The columns the figures need (and `columns` besides), from every data/*.parquet file: every row of a dataset of up to
     `most` rows; of a larger one, the first row of each task type (the card's examples) and rows
     spread evenly over the rest (lengths), read a batch at a time, so the card of 100M rows needs
     no more memory than one of `most`."""
@@ -87,8 +87,8 @@ def read_text_columns(out: Path, most: int = CARD_ROWS) -> list[dict]:
     at = 0
     for path in files:
         parquet = pq.ParquetFile(path)
-        columns = [c for c in CARD_COLUMNS if c in parquet.schema_arrow.names]
-        for batch in parquet.iter_batches(batch_size=8192, columns=columns):
+        names = [c for c in (*CARD_COLUMNS, *columns) if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(batch_size=8192, columns=names):
             picks = []
             for i, task_type in enumerate(batch.column("task_type").to_pylist()):
                 if (at + i) % step == 0 or task_type not in types:
@@ -134,8 +134,13 @@ def render_card(out: Path, stats: dict, license: str = DEFAULT_LICENSE) -> str:
     """The card's text; also (re)draws the figures in OUT/plots/ that it links to.
 
     Reads the rows from OUT/data/*.parquet, so call it after the rows are written. The text passes
-    through `redact`: no API key or token in the environment can reach a published card.
+    through `redact`: no API key or token in the environment can reach a published card. A dir of
+    weak pairs (`synth.pairs`, stats.json with `pairs`) gets its own card (`synth.card.pairs`).
     """
+    if "pairs" in stats:
+        from synth.card.pairs import render_pairs_card
+
+        return render_pairs_card(out, stats, license)
     rows = read_text_columns(out)
     draw_plots(out, stats, rows)
     models = model_counts(out)

@@ -13,7 +13,7 @@ passages.jsonl), `split` (train / held-out documents), `beir` (the held-out BEIR
 from synth.corpus.beir import write_beir
 from synth.corpus.chunk import MIN_BUDGET, chunk_text
 from synth.corpus.passages import Corpus, CorpusError, Passage, load_passages, save_passages
-from synth.corpus.read import PASSAGES_FILE, load_corpus
+from synth.corpus.read import PASSAGES_FILE, Document, load_corpus, load_documents
 from synth.corpus.split import Side, held_out_among, side_of, split_documents
 from synth.corpus.tokens import TokenCounter, estimate_tokens
 
@@ -22,6 +22,7 @@ __all__ = [
     "PASSAGES_FILE",
     "Corpus",
     "CorpusError",
+    "Document",
     "Passage",
     "Side",
     "TokenCounter",
@@ -29,6 +30,7 @@ __all__ = [
     "estimate_tokens",
     "held_out_among",
     "load_corpus",
+    "load_documents",
     "load_passages",
     "save_passages",
     "side_of",

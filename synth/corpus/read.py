@@ -214,6 +214,39 @@ def _chunk(
             yield Passage(passage_id(doc.id, k), doc.id, doc.source, doc.title, text)
 
 
+def _open(path: Path, flag: str) -> tuple[Iterable[Document] | None, Iterable[Passage] | None]:
+    """The documents at `path`, or its passages when it is already chunked (the other is None)."""
+    if not path.exists():
+        raise CorpusError(f"{flag} {path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if path.is_dir() and (path / PASSAGES_FILE).is_file():
+        return None, passages_from_rows(path / PASSAGES_FILE, jsonl_rows(path / PASSAGES_FILE), strict=True)
+    if path.is_dir() and (path / BEIR_CORPUS).is_file():
+        return _documents(jsonl_rows(path / BEIR_CORPUS), path / BEIR_CORPUS, "line"), None
+    if path.is_dir():
+        return _folder(path), None
+    if suffix == ".jsonl":
+        return _jsonl(path)
+    if suffix == ".parquet":
+        return _parquet(path)
+    if suffix in TEXT_SUFFIXES:
+        return [_text_file(path, path.name)], None
+    raise CorpusError(
+        f"{flag} {path}: expected a folder of .txt/.md files, a .jsonl or .parquet file, or a BEIR dir"
+    )
+
+
+def load_documents(path: Path | str, flag: str = "--corpus") -> Iterator[Document]:
+    """The documents at `path` whole, unchunked, in the order load_corpus reads them (for readers of a
+    document's structure, e.g. synth.pairs). An already chunked corpus gives one document a passage."""
+    docs, prechunked = _open(Path(path), flag)
+    if docs is not None:
+        yield from docs
+        return
+    for p in prechunked:
+        yield Document(p.id, p.source, p.title, p.text)
+
+
 def load_corpus(
     path: Path | str,
     chunk_tokens: int = 256,
@@ -226,27 +259,7 @@ def load_corpus(
     path = Path(path)
     if chunk_tokens < MIN_BUDGET:
         raise CorpusError(f"--chunk-tokens {chunk_tokens}: must be at least {MIN_BUDGET}")
-    if not path.exists():
-        raise CorpusError(f"{flag} {path}: no such file or folder")
-    docs: Iterable[Document] | None = None
-    prechunked: Iterable[Passage] | None = None
-    suffix = path.suffix.lower()
-    if path.is_dir() and (path / PASSAGES_FILE).is_file():
-        prechunked = passages_from_rows(path / PASSAGES_FILE, jsonl_rows(path / PASSAGES_FILE), strict=True)
-    elif path.is_dir() and (path / BEIR_CORPUS).is_file():
-        docs = _documents(jsonl_rows(path / BEIR_CORPUS), path / BEIR_CORPUS, "line")
-    elif path.is_dir():
-        docs = _folder(path)
-    elif suffix == ".jsonl":
-        docs, prechunked = _jsonl(path)
-    elif suffix == ".parquet":
-        docs, prechunked = _parquet(path)
-    elif suffix in TEXT_SUFFIXES:
-        docs = [_text_file(path, path.name)]
-    else:
-        raise CorpusError(
-            f"{flag} {path}: expected a folder of .txt/.md files, a .jsonl or .parquet file, or a BEIR dir"
-        )
+    docs, prechunked = _open(path, flag)
     passages = list(prechunked if prechunked is not None else _chunk(docs, chunk_tokens, count_tokens))
     try:
         corpus = Corpus(passages)

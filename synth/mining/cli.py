@@ -1,8 +1,10 @@
 """`python -m synth.mine`: hard negatives re-mined from a dataset's own positives with an embedding model.
 
-parse flags -> read the dataset dir and load the model -> mine -> write a NEW dataset dir (`--out`)
-with a `mined_negatives` column, stats.json's `mining` section and a re-rendered card. The input dir
-is only read. Exit status: 0 done, 1 error (data or model), 2 bad flags, 130 interrupted.
+parse flags -> read the dataset dir and load the model(s) -> mine -> (--teacher) score each row's
+candidates -> write a NEW dataset dir (`--out`) with a `mined_negatives` column (and `teacher_scores`),
+stats.json's `mining` (and `teacher`) section and a re-rendered card. The input dir is only read.
+Without --model, --teacher scores the input's own negatives (written and already mined).
+Exit status: 0 done, 1 error (data or model), 2 bad flags, 130 interrupted (rerun to go on).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from common.cli import fail, parse
 from synth.corpus import CorpusError, load_corpus
 from synth.dataset import recover_dir
 from synth.mining.dirs import (
+    MINED_COLUMN,
+    STATE,
     DatasetError,
     check_out,
     mining_rows,
@@ -24,12 +28,22 @@ from synth.mining.dirs import (
     read_table,
     row_counts,
     with_mined,
+    with_teacher_scores,
     write_mined_dir,
 )
 from synth.mining.embedder import QUERY_FORMATS, EmbedderError, STEncoder, resolve_query_format
 from synth.mining.negatives import MiningOptions, mine
 from synth.mining.neighbours import GUARD_DEFAULTS, GUARDS, Guard
-from synth.mining.report import copied_card, format_summary, mining_stats, rerender_card
+from synth.mining.report import (
+    copied_card,
+    format_summary,
+    format_teacher_summary,
+    mining_stats,
+    rerender_card,
+    teacher_stats,
+)
+from synth.mining.teacher import TEACHER_KINDS, load_teacher
+from synth.mining.teacher_scores import score_candidates
 
 PROG = "synth.mine"
 
@@ -41,7 +55,8 @@ def opt(default, help: str, **extra):
 @dataclass
 class MineConfig:
     data: Path | None = opt(None, "dataset dir to mine (only read)", required=True)
-    model: str | None = opt(None, "sentence-transformers model: a local dir or a Hub id", required=True)
+    model: str | None = opt(None, "sentence-transformers model that mines: a local dir or a Hub id; unset "
+                            "with --teacher: score the input's own negatives, mine none")  # fmt: skip
     out: Path | None = opt(None, "new dataset dir to write; unset: DATA-mined, beside the input")
     num_negatives: int = opt(7, "mined negatives per row")
     guard: str = opt("relative", f"false-negative guard: {', '.join(GUARDS)} (skip candidates scoring above "
@@ -57,17 +72,32 @@ class MineConfig:
     consistency_k: int | None = opt(None, "drop rows whose positive ranks below K for its own query (E5: 2)")
     query_format: str = opt("auto", f"query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model "
                             "records an 'Instruct:' prompt, else plain)")  # fmt: skip
-    batch_size: int = opt(64, "texts per encoder batch")
+    teacher: str | None = opt(None, "score each row's query against its candidates (positive, negative, "
+                              "mined negatives) into `teacher_scores`: a cross-encoder or sentence-transformers "
+                              "model (local dir or Hub id)")  # fmt: skip
+    teacher_kind: str = opt("auto", f"--teacher's kind: {', '.join(TEACHER_KINDS[:3])} (cross-encoder: raw logit; "
+                            "bi-encoder: cosine, --query-format applies; auto: from its config)")  # fmt: skip
+    teacher_chunk_rows: int = opt(4096, "rows per resumable part of teacher scores (a crash loses one part)")
+    batch_size: int = opt(64, "texts (teacher: pairs) per model batch")
     device: str = opt("auto", "torch device: auto (cuda if available), cpu, cuda, cuda:1, ...")
     progress: bool = opt(True, "show progress bars")
 
     def __post_init__(self) -> None:
-        if self.data is None or not self.model:
-            raise ValueError("--data and --model are required")
+        if self.data is None or not (self.model or self.teacher):
+            raise ValueError("--data and --model (or --teacher) are required")
+        if not self.model and (self.consistency_k is not None or self.corpus is not None):
+            raise ValueError("--consistency-k and --corpus need --model: the model that ranks and mines")
         if self.out is None:
-            self.out = self.data.with_name(f"{self.data.resolve().name}-mined")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1, got {self.batch_size}")
+            self.out = self.data.with_name(
+                f"{self.data.resolve().name}-{'mined' if self.model else 'scored'}"
+            )
+        for name in ("batch_size", "teacher_chunk_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.teacher_kind not in TEACHER_KINDS[:3]:
+            raise ValueError(
+                f"--teacher-kind: {self.teacher_kind!r} is not one of {', '.join(TEACHER_KINDS[:3])}"
+            )
         resolve_query_format(self.query_format, {})  # raises on an unknown format
         self.options()  # raises on bad --guard, --guard-value, --num-negatives, --consistency-k
 
@@ -86,27 +116,57 @@ def main(cfg: MineConfig) -> int:
         recover_dir(cfg.out)  # a crash between replace_dir's two renames left OUT aside
         check_out(cfg.data, cfg.out)
         extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
-        encoder = STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,
-                                 batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+        encoder = cfg.model and STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,
+                                               batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+        teacher = cfg.teacher and load_teacher(cfg.teacher, cfg.teacher_kind, device=cfg.device,
+                                               query_format=cfg.query_format, batch_size=cfg.batch_size,
+                                               progress=cfg.progress)  # fmt: skip
     except (DatasetError, EmbedderError, CorpusError) as err:
         fail(PROG, str(err))
     rows = mining_rows(table)
+    stats = dict(stats_in)
     try:
-        mined = mine(rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device, extra=extra)
-        mining = mining_stats(mined, cfg.options(), source=cfg.data.resolve().name, model=cfg.model,
-                              query_format=encoder.query_format, device=encoder.device,
-                              elapsed_s=time.monotonic() - started)  # fmt: skip
-        kept = [r for r, keep in zip(rows, mined.keep, strict=True) if keep]
-        stats = {**stats_in, **row_counts(kept), "mining": mining}
-        write_mined_dir(cfg.data, cfg.out, with_mined(table, mined.negatives, mined.keep), stats,
-                        copied_card(cfg.data, mining))  # fmt: skip
+        if encoder:
+            mined = mine(
+                rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device, extra=extra
+            )
+            stats["mining"] = mining_stats(mined, cfg.options(), source=cfg.data.resolve().name, model=cfg.model,
+                                           query_format=encoder.query_format, device=encoder.device,
+                                           elapsed_s=time.monotonic() - started)  # fmt: skip
+            stats.pop("teacher", None)  # the input's teacher scored other candidates
+            rows = [r for r, keep in zip(rows, mined.keep, strict=True) if keep]
+            negatives = [n for n, keep in zip(mined.negatives, mined.keep, strict=True) if keep]
+            table = with_mined(table, mined.negatives, mined.keep)
+        else:  # score what the input has: its written and already mined negatives
+            negatives = (
+                table.column(MINED_COLUMN).to_pylist()
+                if MINED_COLUMN in table.column_names
+                else [[]] * len(rows)
+            )
+        stats.update(row_counts(rows))
+        if teacher:
+            at = time.monotonic()
+            scored = score_candidates(
+                rows, negatives, teacher, cfg.out / STATE, cfg.teacher_chunk_rows, cfg.progress
+            )
+            table = with_teacher_scores(table, scored.column)
+            stats["teacher"] = teacher_stats(teacher, scored, scored.column, elapsed_s=time.monotonic() - at,
+                                             batch_size=cfg.batch_size, chunk_rows=cfg.teacher_chunk_rows)  # fmt: skip
+        new = (stats.get("mining") if encoder else None), stats.get("teacher")
+        write_mined_dir(cfg.data, cfg.out, table, stats, copied_card(cfg.data, *new))
         rerender_card(cfg.data, cfg.out, stats)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; {cfg.out} is as it was before, or complete", file=sys.stderr)
+        print(
+            f"{PROG}: interrupted; {cfg.out} is as it was before, or complete; rerun to go on",
+            file=sys.stderr,
+        )
         return 130
     except OSError as err:
         fail(PROG, f"--out: cannot write {cfg.out}: {err}")
-    print(format_summary(mining, cfg.out), file=sys.stderr)
+    if encoder:
+        print(format_summary(stats["mining"], cfg.out), file=sys.stderr)
+    if teacher:
+        print(format_teacher_summary(stats["teacher"]), file=sys.stderr)
     return 0
 
 

@@ -7,12 +7,14 @@ an interrupted run leaves no half-written dataset dir (and a previous `--out` st
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.candidates import TEACHER_SCORES
 from synth.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
@@ -20,6 +22,7 @@ MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair")
 MINED_COLUMN = "mined_negatives"
 # Files the mined dir gets anew; everything else visible in the input (plots) is copied.
 REWRITTEN = {"data", "stats.json", "README.md"}
+STATE = ".synth"  # inside --out: the teacher's finished parts (and judge journal), so a rerun resumes
 
 
 class DatasetError(Exception):
@@ -75,8 +78,17 @@ def check_out(data: Path, out: Path) -> None:
         raise DatasetError(f"--out: {out} is inside the input dir {data}; the input is never modified")
     if out.exists() and not out.is_dir():
         raise DatasetError(f"--out: {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and "mining" not in _stats_or_empty(out):
+    if out.is_dir() and not _is_mine_dir(out):
         raise DatasetError(f"--out: {out} exists and is not a mined dataset dir; choose another --out")
+
+
+def _is_mine_dir(out: Path) -> bool:
+    """Empty, a mined (or teacher-scored) dir, or the state of a teacher run not yet finished."""
+    names = {p.name for p in out.iterdir()}
+    if not names or names == {STATE}:
+        return True
+    stats = _stats_or_empty(out)
+    return "mining" in stats or "teacher" in stats
 
 
 def _stats_or_empty(out: Path) -> dict:
@@ -87,12 +99,21 @@ def _stats_or_empty(out: Path) -> dict:
 
 
 def with_mined(table: pa.Table, negatives: list[list[str]], keep: list[bool]) -> pa.Table:
-    """The input table, rows the consistency filter dropped left out, plus (or with a new) mined column."""
+    """The input table, rows the consistency filter dropped left out, plus (or with a new) mined column.
+    Teacher scores of the input are dropped: they followed the old candidates."""
     column = pa.array(negatives, type=pa.list_(pa.string()))
-    if MINED_COLUMN in table.column_names:  # mining a mined dir again replaces the old negatives
-        table = table.drop_columns([MINED_COLUMN])
+    stale = [c for c in (MINED_COLUMN, TEACHER_SCORES) if c in table.column_names]
+    table = table.drop_columns(stale)  # mining a mined dir again replaces the old negatives
     table = table.append_column(MINED_COLUMN, column)
     return table.filter(pa.array(keep, type=pa.bool_()))
+
+
+def with_teacher_scores(table: pa.Table, scores: pa.ChunkedArray) -> pa.Table:
+    """`table` (the rows that remain) with its `teacher_scores` column set to `scores`."""
+    assert len(scores) == table.num_rows, f"{len(scores)} score lists for {table.num_rows} rows"
+    if TEACHER_SCORES in table.column_names:
+        table = table.drop_columns([TEACHER_SCORES])
+    return table.append_column(TEACHER_SCORES, scores)
 
 
 def row_counts(rows: list[dict]) -> dict:
@@ -116,5 +137,7 @@ def write_mined_dir(data: Path, out: Path, table: pa.Table, stats: dict, card: s
         write_derived(data, tmp, table, stats, REWRITTEN)
         if card is not None:
             write_text(tmp / "README.md", card)
+        if (out / STATE).is_dir():  # the teacher's parts: a rerun with other flags reuses what it can
+            shutil.copytree(out / STATE, tmp / STATE)
 
     replace_dir(out, build)

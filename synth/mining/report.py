@@ -23,6 +23,17 @@ guard ({{ m.guard.value }}) against the row's positive were skipped as probable 
 {%- if m.consistency_k %} Rows whose positive ranked below {{ m.consistency_k }} for their own query
 were dropped: {{ m.dropped_by_consistency }} of {{ m.rows_in }}.{% endif %}
 """
+TEACHER_FORMAT_VERSION = 1
+TEACHER_SECTION = """
+## Teacher scores
+
+`teacher_scores` holds, for each row, `{{ t.model }}`'s ({{ t.kind }}, {{ t.score }}) score of the
+row's query against each of its candidates, in this order: {{ t.candidate_order }} (the written
+negative only where there is one); so the first score is the positive's. {{ t.pairs }} distinct (query, candidate) pairs were scored
+({{ t.candidates_per_row }} candidates a row on average). The positive scored highest of its
+candidates in {{ "%.1f"|format(100 * t.positive_top_share) }}% of the rows; mean score of the
+positive {{ "%.3f"|format(t.mean_positive) }}, of the negatives {{ "%.3f"|format(t.mean_negative) if t.mean_negative is not none else "-" }}.
+"""
 log = logging.getLogger(__name__)
 
 
@@ -55,17 +66,54 @@ def mining_stats(
     }
 
 
-def card_section(mining: dict) -> str:
+def teacher_stats(teacher, scored, column, *, elapsed_s: float, batch_size: int, chunk_rows: int) -> dict:
+    """stats.json's `teacher` section: who scored, in which candidate order, and what came out."""
+    from common.candidates import CANDIDATE_ORDER, TEACHER_SCORES
+
+    lists = column.to_pylist()
+    pos = [s[0] for s in lists if s]
+    neg = [v for s in lists for v in s[1:]]
+    top = sum(1 for s in lists if s and all(s[0] > v for v in s[1:]))
+    return {
+        "format_version": TEACHER_FORMAT_VERSION,
+        "column": TEACHER_SCORES,
+        "model": teacher.name,
+        "kind": teacher.kind,
+        "score": teacher.fingerprint().get("score", teacher.kind),
+        "query_format": teacher.query_format,
+        "device": teacher.device,
+        "candidate_order": CANDIDATE_ORDER,
+        "rows": len(lists),
+        "candidates_per_row": round(sum(map(len, lists)) / len(lists), 3) if lists else 0.0,
+        "pairs": scored.pairs_scored + scored.pairs_reused,
+        "pairs_scored_now": scored.pairs_scored,
+        "pairs_reused": scored.pairs_reused,
+        "parts": scored.parts,
+        "parts_reused": scored.parts_reused,
+        "chunk_rows": chunk_rows,
+        "batch_size": batch_size,
+        "positive_top_share": round(top / len(lists), 4) if lists else 0.0,
+        "mean_positive": round(sum(pos) / len(pos), 4) if pos else 0.0,
+        "mean_negative": round(sum(neg) / len(neg), 4) if neg else None,
+        **({"calls": scored.calls} if getattr(scored, "calls", None) is not None else {}),
+        "elapsed_s": round(elapsed_s, 2),
+    }
+
+
+def card_section(mining: dict | None, teacher: dict | None = None) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(CARD_SECTION).render(m=mining)
+    parts = [env.from_string(CARD_SECTION).render(m=mining)] if mining else []
+    if teacher:
+        parts.append(env.from_string(TEACHER_SECTION).render(t=teacher))
+    return "".join(parts)
 
 
-def copied_card(data: Path, mining: dict) -> str | None:
+def copied_card(data: Path, mining: dict | None, teacher: dict | None = None) -> str | None:
     """The input's card plus the mining section: what the new dir holds until it is re-rendered."""
     readme = data / "README.md"
     if not readme.exists():
         return None
-    return readme.read_text(encoding="utf-8").rstrip("\n") + "\n" + card_section(mining)
+    return readme.read_text(encoding="utf-8").rstrip("\n") + "\n" + card_section(mining, teacher)
 
 
 def rerender_card(data: Path, out: Path, stats: dict) -> None:
@@ -75,7 +123,8 @@ def rerender_card(data: Path, out: Path, stats: dict) -> None:
     except (KeyError, ValueError, jinja2.UndefinedError) as err:  # a stats.json not written by synth.generate
         log.warning("kept the input's card: cannot re-render it (%s: %s)", type(err).__name__, err)
         return
-    write_text(out / "README.md", text.rstrip("\n") + "\n" + card_section(stats["mining"]))
+    section = card_section(stats.get("mining"), stats.get("teacher"))
+    write_text(out / "README.md", text.rstrip("\n") + "\n" + section)
 
 
 def format_summary(m: dict, out: Path) -> str:
@@ -91,3 +140,9 @@ def format_summary(m: dict, out: Path) -> str:
             f"  dropped by the consistency filter (rank > {m['consistency_k']}): {m['dropped_by_consistency']:,}"
         )
     return "\n".join(lines)
+
+
+def format_teacher_summary(t: dict) -> str:
+    return (f"teacher: {t['model']} ({t['kind']}, {t['score']}) scored {t['rows']:,} rows, {t['pairs']:,} pairs "
+            f"({t['pairs_reused']:,} from an earlier run's parts) in {t['elapsed_s']:.1f}s; the positive scored "
+            f"highest in {100 * t['positive_top_share']:.1f}% of rows")  # fmt: skip

@@ -1,0 +1,7 @@
+"""Weak (query, positive) pairs from the structure of the user's documents (`python -m synth.pairs`).
+
+`blocks` reads a document into headings, prose, lists and code; `rules` finds the pairs (title ->
+body, heading -> section, question -> answer, first sentence -> rest); `build` turns them into rows
+of the dataset contract (synth.rows) and filters them as synthetic rows are filtered: language
+check (synth.langcheck), exact and near dedup (synth.dedup), decontamination (synth.decontam).
+"""
