@@ -40,8 +40,8 @@ class AdaptConfig:
     num_negatives: int = opt(7, "hard negatives mined per row from the corpus's training passages")
     negatives_per_query: int = opt(3, "of those, hard negatives per query in each training step (memory: "
                                    "batch x (1 + this) documents per step)")  # fmt: skip
-    gradient_checkpointing: bool = opt(True, "recompute activations in the backward pass (less memory, about "
-                                       "a third more compute; off is faster for small models)")  # fmt: skip
+    gradient_checkpointing: str = opt("auto", "train.lora's --gradient-checkpointing: auto (on only where the "
+                                      "activations would not fit), on or off")  # fmt: skip
     pooling: str | None = opt(None, "pooling of the base model: last (causal LMs) or mean (encoders); "
                               "default: train.lora's")  # fmt: skip
     query_format: str = opt("instruct", "query side: instruct (E5 'Instruct: ...\\nQuery: ...') or plain "

@@ -147,7 +147,7 @@ def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
              "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr),
              "--max-length", str(cfg.max_length), "--query-format", cfg.query_format,
              "--negatives-per-query", str(cfg.negatives_per_query), "--warmup-steps", str(warmup_steps(rows, cfg)),
-             "--gradient-checkpointing" if cfg.gradient_checkpointing else "--no-gradient-checkpointing",
+             "--gradient-checkpointing", checkpointing_flag(cfg.gradient_checkpointing),
              "--resume"]  # fmt: skip
     if cfg.pooling:
         flags += ["--pooling", cfg.pooling]
@@ -166,3 +166,12 @@ def eval_command(cfg: AdaptConfig, paths: Paths, model: str, out: Path) -> list[
     if cfg.pooling and plain_hf:  # only a plain Hugging Face dir takes --pooling; the others record theirs
         flags += ["--pooling", cfg.pooling]
     return module_command("eval.retrieval", *flags)
+
+
+def checkpointing_flag(value: str | bool) -> str:
+    """train.lora's --gradient-checkpointing value; Python callers' booleans (the earlier field) still mean on/off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value not in ("auto", "on", "off"):
+        raise ValueError(f"--gradient-checkpointing {value!r} is not one of auto, on, off")
+    return value
