@@ -11,15 +11,14 @@ the table (:mod:`eval.tables`).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval import tables
 from eval.bitext_file import load_bitext
 from eval.cli import run_main
 from eval.offline import evaluate_bitext
-from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
+from eval.options import EncoderOptions, pick_instruction
 
 BITEXT_INSTRUCTION = "Retrieve parallel sentences."  # mteb's default for BitextMining
 
@@ -65,23 +64,18 @@ def main(cfg: Config) -> dict:
             f"{name}: f1={scores['f1']:.4f} accuracy={scores['accuracy']:.4f} "
             f"precision={scores['precision']:.4f} ({len(data.sentences1)} pairs)"
         )
-    summary = tables.summary(rows, "f1", getattr(encoder, "stats", None))
-    path = out_file(cfg.out, "bitext.json")
-    png = path.with_suffix(".png")
-    tables.plot(rows, "f1", png, f"Bitext mining: {Path(cfg.model).name or cfg.model}")
-    result = {
-        "format_version": RESULTS_FORMAT,
-        "model": cfg.model,
-        "instruction": instruction,
-        "files": files,
-        "summary": summary,
-        "plot": str(png),
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
-    }
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(tables.render(summary, "pairs"))
-    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
-    return result
+    return tables.write_run(
+        cfg,
+        getattr(encoder, "stats", None),
+        file_name="bitext.json",
+        title="Bitext mining",
+        metric="f1",
+        size_name="pairs",
+        instruction=instruction,
+        files=files,
+        rows=rows,
+        flat_single=False,
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ first mode's) and a table per mode is printed.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval import tables
@@ -25,7 +24,7 @@ from eval.errors import EvalError
 from eval.m3_search import evaluate_modes, parse_fusion_weights, parse_modes, table
 from eval.metrics import DEFAULT_K, HEADLINE
 from eval.offline import evaluate_retrieval
-from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
+from eval.options import EncoderOptions, pick_instruction
 
 log = logging.getLogger(__name__)
 GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer the query"
@@ -125,23 +124,18 @@ def main(cfg: Config) -> dict:
         rows.append(tables.Row(name, entry["num_queries"], entry["scores"]["ndcg_at_10"]))
         headline = " ".join(f"{k}={entry['scores'][k]:.4f}" for k in HEADLINE if k in entry["scores"])
         print(f"{name}: {headline}")
-    summary = tables.summary(rows, "ndcg_at_10", getattr(encoder, "stats", None))
-    path = out_file(cfg.out, "retrieval.json")
-    png = path.with_suffix(".png")
-    tables.plot(rows, "ndcg_at_10", png, f"Retrieval: {Path(cfg.model).name or cfg.model}")
-    result = {
-        "format_version": RESULTS_FORMAT,
-        "model": cfg.model,
-        "split": cfg.split,
-        "instruction": instruction,
-        **tables.results_body(files, summary),
-        "plot": str(png),
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
-    }
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(tables.render(summary, "queries"))
-    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
-    return result
+    return tables.write_run(
+        cfg,
+        getattr(encoder, "stats", None),
+        file_name="retrieval.json",
+        title="Retrieval",
+        metric="ndcg_at_10",
+        size_name="queries",
+        instruction=instruction,
+        files=files,
+        rows=rows,
+        head={"split": cfg.split},
+    )
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ prints the table (:mod:`eval.tables`).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval import tables
 from eval.cli import run_main
 from eval.offline import evaluate_sts
-from eval.options import RESULTS_FORMAT, EncoderOptions, describe_instruction, out_file, pick_instruction
+from eval.options import EncoderOptions, pick_instruction
 from eval.sts_file import load_sts
 
 STS_INSTRUCTION = "Retrieve semantically similar text."  # mteb's default for STS, as the paper uses
@@ -61,22 +60,17 @@ def main(cfg: Config) -> dict:
         files.append({"data": str(path), "language": name, "num_pairs": len(data.score), "scores": scores})
         rows.append(tables.Row(name, len(data.score), scores["spearman"]))
         print(f"{name}: spearman={scores['spearman']:.4f} pearson={scores['pearson']:.4f}")
-    summary = tables.summary(rows, "spearman", getattr(encoder, "stats", None))
-    path = out_file(cfg.out, "sts.json")
-    png = path.with_suffix(".png")
-    tables.plot(rows, "spearman", png, f"STS: {Path(cfg.model).name or cfg.model}")
-    result = {
-        "format_version": RESULTS_FORMAT,
-        "model": cfg.model,
-        "instruction": instruction,
-        **tables.results_body(files, summary),
-        "plot": str(png),
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
-    }
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(tables.render(summary, "pairs"))
-    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
-    return result
+    return tables.write_run(
+        cfg,
+        getattr(encoder, "stats", None),
+        file_name="sts.json",
+        title="STS",
+        metric="spearman",
+        size_name="pairs",
+        instruction=instruction,
+        files=files,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

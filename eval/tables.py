@@ -23,16 +23,18 @@ Not handled: weighting the mean by size (every file counts once, as mteb average
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from eval.errors import EvalError
+from eval.options import RESULTS_FORMAT, describe_instruction, out_file
 
 GLOB_CHARS = "*?["
 
@@ -157,3 +159,40 @@ def results_body(files: list[dict[str, Any]], summary_: dict[str, Any]) -> dict[
     (``data``, ``scores``, ...) at the top level, where single-file results have always had them."""
     body = {"files": files, "summary": summary_}
     return {**files[0], **body} if len(files) == 1 else body
+
+
+def write_run(
+    cfg: Any,
+    stats: Any,
+    *,
+    file_name: str,
+    title: str,
+    metric: str,
+    size_name: str,
+    instruction: str | None,
+    files: list[dict[str, Any]],
+    rows: Sequence[Row],
+    head: dict[str, Any] | None = None,
+    flat_single: bool = True,
+) -> dict[str, Any]:
+    """The end every multi-file evaluator shares: the summary, the JSON (``head`` keys after the
+    model's), the bar plot beside it, the table and the closing line. ``flat_single``: a one-file run
+    also keeps that file's keys at the top level (:func:`results_body`)."""
+    summary_ = summary(rows, metric, stats)
+    path = out_file(cfg.out, file_name)
+    png = path.with_suffix(".png")
+    plot(rows, metric, png, f"{title}: {Path(cfg.model).name or cfg.model}")
+    body = results_body(files, summary_) if flat_single else {"files": files, "summary": summary_}
+    result = {
+        "format_version": RESULTS_FORMAT,
+        "model": cfg.model,
+        **(head or {}),
+        "instruction": instruction,
+        **body,
+        "plot": str(png),
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+    }
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(render(summary_, size_name))
+    print(f"instruction={describe_instruction(instruction)}  -> {path}, {png}")
+    return result
