@@ -161,9 +161,9 @@ def test_rerun_with_another_threshold_pays_nothing(scored):
 
 
 def test_balance_with_failed_requests(tmp_path, fake):
-    server = fake(rate_hang=0.4, hang_s=1.0)
+    server = fake(rate_hang=0.4, hang_s=4.0)
     data = dataset_dir(tmp_path, fake(), score_rows())
-    assert judge(data, tmp_path / "judged", server, timeout=0.3, max_retries=0) == 0
+    assert judge(data, tmp_path / "judged", server, timeout=1.5, max_retries=0) == 0
     j = stats_of(tmp_path / "judged")["judge"]
     calls, hung = j["calls"], sum(1 for r in server.requests if r["status"] == "hang")
     assert hung >= 1 and calls["errors"] == hung and calls["errors_by_cause"] == {"timeout": hung}
