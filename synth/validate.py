@@ -187,15 +187,19 @@ def brainstorm_examples() -> tuple[str, ...]:
 
 
 def copied_example(text: str, examples) -> str | None:
-    """The example `text` repeats (the same words, or a long example inside it), or None.
+    """The example `text` repeats (the same words, a long example inside it, or a long piece of the
+    example, as a weak model cuts the example short), or None.
 
     >>> copied_example("Given a claim, find evidence!", ["given a claim find evidence"])
     'given a claim find evidence'
+    >>> copied_example("Given a question about tenancy law", ["Given a question about tenancy law, retrieve it."])
+    'Given a question about tenancy law, retrieve it.'
     """
     t = normalize(text)
+    long_text = len(t.split()) >= QUERY_COPY_MIN_WORDS
     for example in examples:
         e = normalize(example)
-        if t == e or (len(e.split()) >= QUERY_COPY_MIN_WORDS and e in t):
+        if t == e or (len(e.split()) >= QUERY_COPY_MIN_WORDS and e in t) or (long_text and t in e):
             return example
     return None
 

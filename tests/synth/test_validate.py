@@ -245,6 +245,8 @@ GROUNDED_EXAMPLE = TASK_TYPES["grounded_query"].examples()["task"]
         (GROUNDED_EXAMPLE, "copied_example"),  # the prompt's own example, over any passage
         (GROUNDED_EXAMPLE.upper().rstrip("."), "copied_example"),
         (f"{GROUNDED_EXAMPLE} Then rank them.", "copied_example"),
+        # SmolLM2-135M's two kept rows of a real grounded run: the example cut short after its domain
+        (GROUNDED_EXAMPLE.split(",")[0], "copied_example"),
         (
             "Informative passage to inform people about the importance of storing biological data.",
             "task_form",
