@@ -131,6 +131,27 @@ class Folder:
             else:
                 self._place(outcome)
 
+    def take_unfinished(self, why: str) -> list[int]:
+        """Take back the outcomes cut short for `why` (their calls are asked again), in call order."""
+        indices = sorted(i for i, o in self._waiting.items() if o.incomplete == why)
+        for i in indices:
+            del self._waiting[i]
+        return indices
+
+    def unfinished_before(self, index: int) -> list[int]:
+        """The calls from the cursor up to `index` with no finished outcome: what holds back the
+        valid answers that wait behind them."""
+        return [
+            i
+            for i in range(self.cursor, index, self.step)
+            if i not in self._waiting or self._waiting[i].incomplete
+        ]
+
+    @property
+    def waiting_valid(self) -> int:
+        """Valid answers that wait for an earlier call before the fold can place them."""
+        return sum(1 for o in self._waiting.values() if o.fields is not None)
+
     def flush(self) -> None:
         """Write the rows folded so far to disk (the end of a run, however it ended)."""
         if self.parts is not None:  # None: a pools step, which folds no examples

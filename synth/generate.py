@@ -199,6 +199,8 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
         status = "interrupted"
     except (BackendError, JournalMismatch, PoolsError) as err:
         parts.close()
+        if runner is not None:
+            runner.progress.close()  # the bar's line ends first: the error stands alone on the last line
         fail(PROG, redact(str(err)))
     if runner is not None:
         runner.folder.flush()  # the rows folded since the last part

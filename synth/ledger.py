@@ -83,6 +83,11 @@ class Ledger:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     abandoned: int = 0  # calls cut off in flight (Ctrl-C): sent, never answered, not in the journal
+    # Valid answers left waiting behind calls the run did not finish, and those calls' indices (the
+    # first few): set by `Runner.settle`.
+    waiting: int = 0
+    waiting_behind: list[int] = field(default_factory=list)
+    waiting_behind_count: int = 0
 
     def answered(self, step: str, record: dict, paid_now: bool) -> None:
         """A journal record reached this run: paid now, or read back from the journal."""
@@ -129,5 +134,8 @@ class Ledger:
                          "errors_by_cause": tally.why("errors")}  # fmt: skip
             if step == "examples":
                 out[step]["held_why"] = tally.why("held")
+                valid = sum(counts[c] for c in ("kept", "held", "duplicates", "decontaminated"))
+                out[step]["waiting"] = {"answers": self.waiting, "valid": valid, "behind": self.waiting_behind,
+                                        "behind_count": self.waiting_behind_count}  # fmt: skip
         out["balanced"] = total == calls
         return out

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from synth.dedup import Deduper
+from synth.ledger import BudgetReached
 
 EXPECTED_NEW_TASKS_PER_CALL = 12  # about 20 asked for; duplicates and misses take some away (dry run)
 GIVE_UP_AFTER = 2  # brainstorm calls in a row that add no new task before a type stops brainstorming
@@ -94,9 +95,17 @@ class TaskPool:
     def _may_fold_next(self, allowance: int) -> bool:
         return not self.gave_up and self._attempts < allowance
 
+    def may_call_for(self, slot: int) -> bool:
+        """Whether serving `slot` may still need a brainstorm call: the pool does not reach it yet and
+        its allowance lets it brainstorm more. The runner reserves budget for that call."""
+        return len(self.tasks) <= slot and self._may_fold_next(self.allowance(slot))
+
     def _start(self, b: int) -> asyncio.Task:
         if b not in self._inflight:
-            self._inflight[b] = asyncio.get_running_loop().create_task(self._fetch(self.task_type, b))
+            task = asyncio.get_running_loop().create_task(self._fetch(self.task_type, b))
+            # A prefetch the budget refused may never be awaited: its exception is looked at here.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._inflight[b] = task
         return self._inflight[b]
 
     def _prefetch(self, allowance: int) -> None:
@@ -138,7 +147,16 @@ class TaskPool:
 
     async def _fold_next(self) -> None:
         b = self.calls_folded
-        result = await self._start(b)
+        for last in (False, True):
+            try:
+                result = await self._start(b)
+                break
+            except BudgetReached:
+                # A prefetch may have been refused before any slot waited on it (the budget gives a
+                # call that a slot waits on more room: `Runner._send_brainstorm`): ask once more.
+                del self._inflight[b]
+                if last:
+                    raise
         del self._inflight[b]
         before = len(self.tasks)
         for task in result.tasks:

@@ -55,6 +55,8 @@ def run_pools_step(cfg, setup) -> int:
         except KeyboardInterrupt:
             status = "interrupted"
         except (BackendError, JournalMismatch) as err:
+            if runner is not None:
+                runner.progress.close()  # the error stands alone on the last line, after the bar's
             fail(PROG, redact(str(err)))
         if runner is None:
             return 130

@@ -2,9 +2,10 @@
 
 The bar moves as answers arrive, not only as rows are kept: a weak model can spend minutes on
 brainstorms and rejected answers before the first row, and that must be visible while it happens.
-The postfix shows each step the same way the closing summary does:
+The postfix shows each step the same way the closing summary does, and apart from the rows the
+valid answers `held` until an earlier call finishes:
 
-    generate:  40%|████ | 12/30 rows [00:31, step=examples brainstorm 4 (1 rej) examples 40 (20 rej) dup 1 tok 45k $0.01]
+    generate:  40%|████ | 12/30 rows [00:31, step=examples brainstorm 4 (1 rej) examples 40 (20 rej) held 3 dup 1 tok 45k $0.01]
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ class Progress:
         step = "examples" if examples.calls else "brainstorm"
         tokens = ledger.prompt_tokens + ledger.completion_tokens
         duplicates = examples.categories["duplicates"]
+        # Valid answers not yet rows: they wait for an earlier call (or came past the target).
+        held = examples.categories["held"]
         self.bar.set_postfix_str(
             f"step={step} {step_text(ledger, 'brainstorm')} {step_text(ledger, 'examples')} "
-            f"dup {duplicates} tok {tokens / 1e3:.0f}k ${cost:.2f}",
+            f"held {held} dup {duplicates} tok {tokens / 1e3:.0f}k ${cost:.2f}",
             refresh=True,  # redraw now: the bar's own refresh waits for a new row
         )
 

@@ -7,6 +7,18 @@ and resumed writes exactly the rows an uninterrupted run with the same answers w
 issued while the rows kept so far, plus the expected yield of calls still outstanding, fall short of
 the target.
 
+Budgets (--max-calls, --max-cost) are spent in call order: a call is issued only when the budget can
+still pay for every attempt it may need (its re-asks, and the next brainstorm of its task type's pool
+when its slot needs one), and those attempts are promised to it (`Reservation`) so that no later call
+can take them. A budget stop therefore never strands a valid answer behind an earlier call it could
+not finish; the last call of a budget gets whatever is left. A brainstorm that issued calls wait on
+and that finds no budget free takes an attempt promised to the last of them (they cannot send before
+it answers).
+
+A run over an existing journal first replays it: calls are folded from their journaled answers alone,
+in order, before any new request is sent, so the same command on a finished run makes no call, and a
+resumed one sends only what the journal cannot answer.
+
 Every call that reaches the server ends in the ledger (`synth.ledger`): calls in flight when the
 target is met or a budget stops the run are waited for, not cancelled, and `settle` classifies every
 journal record the fold did not reach, so stats.json always balances.
@@ -54,6 +66,8 @@ from synth.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
 from synth.validate import json_schema
 
 PRIOR_KEEP_RATE = 0.9
+COST_PRIOR_TOKENS = 1000  # prompt and completion tokens one attempt is guessed at before any answer
+COST_MARGIN = 1.25  # the expected cost of an attempt, over the mean of those answered so far
 STATUS_EVERY_S = 1.0  # how often a run with a status file (a Ray shard) rewrites it
 
 
@@ -87,6 +101,20 @@ class Limits:
 
 def call_step(key: str) -> str:
     return "brainstorm" if key.startswith("b:") else "examples"
+
+
+class NotJournaled(BudgetReached):
+    """The replay of the journal reached a call it does not answer: the run proper asks it."""
+
+    def __init__(self):
+        super().__init__("journal")
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Attempts the budget promised to one issued call (or to a pool's next brainstorm), not yet used."""
+
+    left: int
 
 
 class Runner:
@@ -142,22 +170,89 @@ class Runner:
         self._fatal: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._draining = False  # target reached or budget hit: calls in flight finish (they are paid for)
+        self._reserved = 0  # attempts promised to issued calls and pools, not yet used (`Reservation`)
+        self._reservations: dict[int, Reservation] = {}  # by call index, while the call runs
+        self._pool_reservations: dict[str, Reservation] = {}  # a pool's next brainstorm, by task type
+        self._waiters: dict[str, set[int]] = {t: set() for t in self.pools}  # calls waiting on a pool
+        self._replaying = False  # folding from the journal alone: nothing is sent
+        self._journal_end = -1  # the largest example call index the journal holds
+        self._redo: list[int] = []  # calls the replay could not finish, issued first after it
 
     # ---- money and limits -------------------------------------------------------------------
     @property
     def cost(self) -> float:
         return self.price.cost(self.ledger.prompt_tokens, self.ledger.completion_tokens)
 
-    def _check_budget(self) -> None:
+    def _attempt_cost(self) -> float:
+        """What one more attempt is expected to cost: the mean of the journal's calls (with a margin)
+        once a few are in, a generous guess before."""
+        if len(self.journal) >= 4:
+            return COST_MARGIN * self.cost / len(self.journal)
+        return self.price.cost(COST_PRIOR_TOKENS, COST_PRIOR_TOKENS)
+
+    def _room(self) -> tuple[int, str]:
+        """(attempts the budgets still allow beyond those sent and promised, the budget that binds)."""
+        promised = self.inflight + self._reserved
+        room, which = self.limits.max_calls - len(self.journal) - promised, "max_calls"
+        if self.limits.max_cost is not None:
+            left, each = self.limits.max_cost - self.cost, self._attempt_cost()
+            by_cost = int(left // each) - promised if each > 0 else (room if left > 0 else 0)
+            if by_cost < 1 and left > 0 and not promised:
+                by_cost = 1  # nothing else out: one call at a time until the money is spent
+            if by_cost < room:
+                room, which = by_cost, "max_cost"
+        return room, which
+
+    def _take(self, reservation: Reservation | None) -> None:
+        """Let one attempt be sent, from its reservation or else from budget nobody was promised."""
+        if self._replaying:
+            raise NotJournaled()
         if self._draining:
             raise BudgetReached("done")
-        if len(self.journal) + self.inflight >= self.limits.max_calls:
-            raise BudgetReached("max_calls")
-        if self.limits.max_cost is not None and self.cost >= self.limits.max_cost:
-            raise BudgetReached("max_cost")
+        if reservation is not None and reservation.left > 0:
+            reservation.left -= 1
+            self._reserved -= 1
+            return
+        room, which = self._room()
+        if room < 1:
+            raise BudgetReached(which)
+
+    def _reserve(self, reservation: Reservation, n: int) -> None:
+        reservation.left += n
+        self._reserved += n
+
+    def _release(self, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            self._reserved -= reservation.left
+            reservation.left = 0
+
+    def _brainstorm_reservation(self, key: str) -> Reservation | None:
+        """Whose promised attempt brainstorm `key` may use when it is sent: its pool's, for the call
+        the pool folds next; failing that and with no budget free, that of the last call waiting on
+        the pool (it cannot send before this answers). A spare prefetch gets only free budget."""
+        _, task_type, b, _ = key.split(":")
+        if task_type not in self.pools or int(b) != self.pools[task_type].calls_folded:
+            return None
+        pool = self._pool_reservations.get(task_type)
+        if pool is not None and pool.left > 0:
+            return pool
+        if self._room()[0] >= 1:
+            return None
+        waiting = [i for i in self._waiters[task_type] if self._reservations[i].left > 0]
+        return self._reservations[max(waiting)] if waiting else None
 
     # ---- one call, answered by the journal or the backend ------------------------------------
-    async def _call(self, key: str, prompt: str, max_tokens: int, schema: dict | None, est: int) -> dict:
+    async def _call(
+        self,
+        key: str,
+        prompt: str,
+        max_tokens: int,
+        schema: dict | None,
+        est: int,
+        reservation: Reservation | None = None,
+    ) -> dict:
+        """One attempt: its journaled answer, or a request paid from `reservation` (an example call's)
+        or the free budget."""
         digest = prompt_hash(prompt)
         step = call_step(key)
         record = self.journal.get(key)
@@ -167,9 +262,13 @@ class Runner:
                     f"journal entry {key} was answered for another prompt: the templates or settings "
                     "changed since; rerun with the old ones or use a new --out"
                 )
-            self.ledger.answered(step, record, paid_now=False)
+            if key not in self.ledger.entries:  # a call the replay left unfinished reads it again
+                self.ledger.answered(step, record, paid_now=False)
+            if reservation is not None and reservation.left > 0:  # an attempt used, though paid before
+                reservation.left -= 1
+                self._reserved -= 1
             return record
-        self._check_budget()
+        self._take(reservation if step == "examples" else self._brainstorm_reservation(key))
         self.inflight += 1  # counted against --max-calls from here until the journal holds it
         seed = int.from_bytes(
             hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big"
@@ -215,14 +314,19 @@ class Runner:
         prompt = brainstorm_prompt(task_type)
         max_tokens = brainstorm_max_tokens(self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + 600
-        for attempt in range(self.limits.max_reasks + 1):
-            key = f"b:{task_type}:{b}:{attempt}"
-            record = await self._call(key, prompt, max_tokens, BRAINSTORM_SCHEMA, est)
-            entry, answer = self._classify_brainstorm(record)
-            self.ledger.record(key, entry)
-            if answer is not None:
-                return BrainstormResult(answer.tasks, attempt + 1)
-        return BrainstormResult([], self.limits.max_reasks + 1)
+        try:
+            for attempt in range(self.limits.max_reasks + 1):
+                key = f"b:{task_type}:{b}:{attempt}"
+                record = await self._call(key, prompt, max_tokens, BRAINSTORM_SCHEMA, est)
+                entry, answer = self._classify_brainstorm(record)
+                self.ledger.record(key, entry)
+                if answer is not None:
+                    return BrainstormResult(answer.tasks, attempt + 1)
+            return BrainstormResult([], self.limits.max_reasks + 1)
+        finally:
+            pool = self.pools.get(task_type)
+            if pool is not None and b == pool.calls_folded:  # the call its pool's reservation was for
+                self._release(self._pool_reservations.pop(task_type, None))
 
     def _classify_brainstorm(self, record: dict):
         entry, answer = classify_brainstorm(record)
@@ -235,7 +339,15 @@ class Runner:
     async def _generate(self, index: int) -> Outcome:
         call = self.plan[index]
         spec = TASK_TYPES[call.task_type]
-        task = await self.pools[call.task_type].get(call.slot) if call.slot is not None else None
+        reservation = self._reservations.get(index)
+        task = None
+        if call.slot is not None:
+            waiters = self._waiters[call.task_type]
+            waiters.add(index)  # its promised attempts may go to a brainstorm it waits on
+            try:
+                task = await self.pools[call.task_type].get(call.slot)
+            finally:
+                waiters.discard(index)
         passages = [self.plan.corpus[p] for p in call.passages]
         texts = tuple(p.text for p in passages)
         prompt = generate_prompt(call, task, passages)
@@ -245,7 +357,7 @@ class Runner:
         outcome = Outcome(call, spec.fixed_instruction or task, None)
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
-            record = await self._call(key, prompt, max_tokens, schema, est)
+            record = await self._call(key, prompt, max_tokens, schema, est, reservation)
             entry, result = classify_example(
                 call.task_type, call.knobs, record, self.language_check, max_tokens, texts
             )
@@ -263,9 +375,11 @@ class Runner:
         try:
             return await self._generate(index)
         except BudgetReached as stop:
-            if stop.which != "done":
+            if stop.which not in ("done", "journal"):
                 self.stopped_by = self.stopped_by or stop.which
             return Outcome(self.plan[index], None, None, incomplete=stop.which)
+        finally:
+            self._release(self._reservations.pop(index, None))
 
     def _done(self, index: int, task: asyncio.Task) -> None:
         self._running.pop(index, None)
@@ -283,9 +397,12 @@ class Runner:
 
     # ---- scheduling ---------------------------------------------------------------------------
     def _want_more(self, position: int) -> bool:
-        """Whether to issue this run's `position`-th call (its call index is `shard.index(position)`)."""
+        """Whether to issue another call, `position` calls having been issued (the `position`-th call's
+        index is `shard.index(position)`; calls the replay left unfinished go first)."""
         if self.stopped_by or len(self._running) >= 2 * self.limits.concurrency:
             return False
+        if self._redo:  # earlier calls the fold needs, whatever the yield estimate says
+            return True
         # Share of calls that became rows so far, pulled towards a prior while there are few.
         rows, folded = self.folder.kept, self.folder.folded
         rate = max(0.05, (rows + PRIOR_KEEP_RATE * 10) / (folded + 10))
@@ -296,6 +413,45 @@ class Runner:
             return False
         return True
 
+    def _admit(self, index: int) -> bool:
+        """Whether call `index` may be issued now; if so, the attempts it may need are promised to it.
+
+        It needs room in every budget for all its attempts (1 + --max-reasks), plus one brainstorm
+        call of as many attempts when its task slot lies past its pool and no call issued before it
+        has already reserved that. While other calls run, a call that does not fit waits for their
+        unused attempts; with nothing else running it gets what is left, and with nothing left the
+        budget has stopped the run."""
+        if self._replaying:
+            return index <= self._journal_end
+        attempts = self.limits.max_reasks + 1
+        call = self.plan[index]
+        pool = self.pools.get(call.task_type) if self.pools_from is None else None
+        for_pool = 0
+        if (
+            pool is not None
+            and call.task_type not in self._pool_reservations
+            and pool.may_call_for(call.slot)
+        ):
+            for_pool = attempts
+        if not self._running:  # nothing waits on a pool: what was reserved for one is free again
+            for task_type in list(self._pool_reservations):
+                self._release(self._pool_reservations.pop(task_type))
+        room, which = self._room()
+        if room >= attempts + for_pool:
+            self._reservations[index] = Reservation(0)
+            self._reserve(self._reservations[index], attempts)
+            if for_pool:
+                self._pool_reservations[call.task_type] = Reservation(0)
+                self._reserve(self._pool_reservations[call.task_type], for_pool)
+            return True
+        if not self._running and room >= 1:  # the budget's last call: what is left
+            self._reservations[index] = Reservation(0)
+            self._reserve(self._reservations[index], room)
+            return True
+        if not self._running:
+            self.stopped_by = which
+        return False
+
     async def run(self) -> None:
         return_large_frees_to_the_os()
         with fewer_gc_passes():
@@ -304,6 +460,9 @@ class Runner:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         position = 0
+        self._journal_end = max((call_index(k) for k in self.journal.keys() if call_step(k) == "examples"),
+                                default=-1)  # fmt: skip
+        self._replaying = self._journal_end >= 0
         try:
             while True:
                 self._fold()
@@ -312,12 +471,21 @@ class Runner:
                 if self.folder.complete:
                     break
                 while self._want_more(position):
-                    index = self.shard.index(position)
+                    index = self._redo[0] if self._redo else self.shard.index(position)
+                    if not self._admit(index):
+                        break
+                    if self._redo:
+                        self._redo.pop(0)
+                    else:
+                        position += 1
                     task = loop.create_task(self._generate_or_stop(index))
                     self._running[index] = task
                     task.add_done_callback(partial(self._done, index))
-                    position += 1
                 if not self._running:
+                    if self._replaying:  # the journal answered what it could: ask the rest
+                        self._replaying = False
+                        self._redo = self.folder.take_unfinished("journal")
+                        continue
                     break  # a budget stopped the run, or every call is folded
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -384,9 +552,16 @@ class Runner:
                 )
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"
+        held = []
         for key, entry in list(self.ledger.entries.items()):
-            if entry.category == "held" and entry.reason != why:
-                self.ledger.record(key, Entry("examples", "held", why))
+            if entry.category == "held":
+                held.append(call_index(key))
+                if entry.reason != why:
+                    self.ledger.record(key, Entry("examples", "held", why))
+        if held and not self.complete:  # valid answers the fold could not reach, and what stopped it
+            behind = self.folder.unfinished_before(max(held))
+            self.ledger.waiting, self.ledger.waiting_behind_count = len(held), len(behind)
+            self.ledger.waiting_behind = behind[:5]
         self._show()
 
     def _rejected(self) -> list[tuple[str, Entry, str | None, str | None]]:

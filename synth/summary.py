@@ -54,6 +54,11 @@ def _server_lines(calls: dict) -> list[str]:
     return lines
 
 
+def _unread(calls: dict) -> int:
+    """Journaled calls this run neither made nor read: answers past what it needed (a finished run)."""
+    return calls["journaled"] - calls["made_this_run"] - calls["answered_from_journal_this_run"]
+
+
 def format_summary(stats: dict, out: Path) -> str:
     calls = stats["calls"]
     accounting = stats["accounting"]
@@ -92,9 +97,9 @@ def format_summary(stats: dict, out: Path) -> str:
     lines += [
         f"  languages: {len(stats['per_language'])}; rejected examples (every attempt failed): "
         f"{stats['rejected_examples']}",
-        f"  calls: {calls['made_this_run']:,} made now, {calls['answered_from_journal_this_run']:,} from the "
-        f"journal, {calls['journaled']:,} in all; HTTP requests now: {calls['http_requests_this_run']:,}; "
-        f"retries: {retries}",
+        f"  calls: {calls['made_this_run']:,} made now + {calls['answered_from_journal_this_run']:,} read from the "
+        f"journal + {_unread(calls):,} journaled but not needed now = {calls['journaled']:,} in all; "
+        f"HTTP requests now: {calls['http_requests_this_run']:,}; retries: {retries}",
         f"  tokens: {stats['tokens']['prompt']:,} prompt + {stats['tokens']['completion']:,} completion; "
         f"cost ${stats['cost_usd']:.4f}",
     ]
@@ -103,6 +108,15 @@ def format_summary(stats: dict, out: Path) -> str:
         lines.append(
             f"  {calls['abandoned_in_flight_this_run']} calls were cut off in flight (sent, never answered): "
             "a rerun asks them again"
+        )
+    waiting = accounting["examples"].get("waiting") or {}
+    if waiting.get("answers"):
+        behind = ", ".join(f"g:{i}" for i in waiting["behind"])
+        more = waiting["behind_count"] - len(waiting["behind"])
+        lines.append(
+            f"  valid answers left waiting: {waiting['answers']:,} of {waiting['valid']:,} paid for, behind "
+            f"{waiting['behind_count']:,} unfinished calls ({behind}{f', +{more:,} more' if more else ''}); "
+            "a rerun folds them in free"
         )
     if stats["status"].startswith("stopped"):
         lines.append("  stopped by a budget flag: rerun the same command with a higher limit to go on")

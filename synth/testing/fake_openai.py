@@ -71,6 +71,8 @@ class Faults:
     brainstorm_extra: list[str] = field(default_factory=list)  # put into every brainstorm answer
     rate_brainstorm_junk: float = 0.0  # brainstorm answers a weak model gives: JSON fragments, no task
     rate_short_negative: float = 0.0  # grounded answers whose optional hard negative is far too short
+    rate_short: float = 0.0  # example answers whose long fields are far too short (a fifth of the ask)
+    brainstorm_latency: float = 0.0  # extra seconds before a brainstorm is answered (a slow step 1)
 
 
 class FakeLLM:
@@ -117,6 +119,8 @@ class FakeLLM:
             doc = 8
         long_keys = {"positive_document", "hard_negative_document", "input", "input_text", "S1", "S2", "S3"}
         short_input = '"input"' in prompt and "very short" in prompt
+        if self.faults.rate_short and rng.random() < self.faults.rate_short:  # no draw when off: answers stay
+            doc = max(1, doc // 5)  # what a weak model writes when asked for a long document
         asked = [_NAME_TO_CODE.get(name) for name in _WRITTEN_IN.findall(prompt)]
         language, target = (asked + [None, None])[:2] if asked else (None, None)
         if rng.random() < self.faults.rate_wrong_language:
@@ -252,6 +256,8 @@ class FakeOpenAI(LoopbackServer):
         fault = random.Random(f"{key}:fault").random() if nth == 0 else 1.0
         if self.latency:
             await asyncio.sleep(self.latency)
+        if f.brainstorm_latency and prompt.startswith("Brainstorm"):
+            await asyncio.sleep(f.brainstorm_latency)
         if fault < f.rate_429:
             entry["status"] = 429
             self.requests.append(entry)
