@@ -203,8 +203,12 @@ class Runner:
                 room, which = by_cost, "max_cost"
         return room, which
 
-    def _take(self, reservation: Reservation | None) -> None:
-        """Let one attempt be sent, from its reservation or else from budget nobody was promised."""
+    def _take(self, reservation: Reservation | None, priority: int | None) -> None:
+        """Let one attempt be sent: from its reservation, else from budget nobody was promised, else
+        from the promise of the latest call issued after `priority` (the call index the attempt
+        serves). The fold places rows in call order, so an earlier call's attempt is worth more than
+        a later one's: without this, a call whose re-asks (or brainstorm) outran its promise found
+        every attempt promised to later calls, and the valid answers behind it were stranded."""
         if self._replaying:
             raise NotJournaled()
         if self._draining:
@@ -214,8 +218,22 @@ class Runner:
             self._reserved -= 1
             return
         room, which = self._room()
-        if room < 1:
+        if room >= 1:
+            return
+        later = [i for i, r in self._reservations.items() if r.left > 0 and (priority is None or i > priority)]
+        if priority is None or not later:
             raise BudgetReached(which)
+        donor = self._reservations[max(later)]
+        donor.left -= 1
+        self._reserved -= 1
+
+    def _priority(self, key: str) -> int | None:
+        """The call index an attempt serves: an example call's own, or for a brainstorm the earliest
+        call waiting on its pool (None: a prefetch nobody waits on yet)."""
+        if call_step(key) == "examples":
+            return call_index(key)
+        waiters = self._waiters.get(key.split(":")[1])
+        return min(waiters) if waiters else None
 
     def _reserve(self, reservation: Reservation, n: int) -> None:
         reservation.left += n
@@ -268,7 +286,7 @@ class Runner:
                 reservation.left -= 1
                 self._reserved -= 1
             return record
-        self._take(reservation if step == "examples" else self._brainstorm_reservation(key))
+        self._take(reservation if step == "examples" else self._brainstorm_reservation(key), self._priority(key))
         self.inflight += 1  # counted against --max-calls from here until the journal holds it
         seed = int.from_bytes(
             hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big"

@@ -21,12 +21,13 @@ from .test_progress import bar_states
     [
         dict(rate_short=0.6),  # a weak model: most answers need re-asks
         dict(rate_short=0.5, brainstorm_latency=0.5, rate_brainstorm_junk=0.5),  # slow, failing step 1
+        dict(rate_short=0.7, brainstorm_latency=0.2, rate_brainstorm_junk=0.8, latency=0.05),  # both, worse
     ],
 )
 def test_a_budget_stop_keeps_the_valid_answers_it_paid_for(fake, tmp_path, faults):
     """Before: the default window sent later calls' first attempts while earlier calls' re-asks found
     the budget spent, and most valid answers ended `held: after_unfinished_call`."""
-    server = fake(latency=0.01, **faults)
+    server = fake(**{"latency": 0.01, **faults})
     out = tmp_path / "run"
     assert run_generate(out, server, num_examples=1000, languages="en", max_calls=120, concurrency=64) == 3
     stats = read_stats(out)
