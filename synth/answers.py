@@ -11,6 +11,7 @@ thread cost more than the work they moved.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -18,7 +19,7 @@ from synth.dedup import Fingerprint, Signer
 from synth.langcheck import check_answer
 from synth.ledger import HELD, Entry
 from synth.tasks import TASK_TYPES
-from synth.validate import BrainstormAnswer, Reject, validate_brainstorm, validate_example
+from synth.validate import BrainstormAnswer, Reject, complete_list_items, validate_brainstorm, validate_example
 
 
 @dataclass
@@ -62,7 +63,16 @@ def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
     try:
         answer = validate_brainstorm(record["text"])
     except Reject as r:
-        return Entry("brainstorm", "rejected", r.reason, r.detail), None
+        # A weak model often repeats its list until max_tokens; the items it finished before the
+        # cut are as good as those of an answer that stopped, and were paid for.
+        items = complete_list_items(record["text"]) if record.get("finish") == "length" else []
+        if r.reason != "invalid_json" or not items:
+            return Entry("brainstorm", "rejected", r.reason, r.detail), None
+        try:
+            answer = validate_brainstorm(json.dumps(items))
+        except Reject as again:
+            return Entry("brainstorm", "rejected", again.reason, again.detail), None
+        return Entry("brainstorm", "useful", "salvaged_truncated", f"{len(items)} items before the cut"), answer
     return Entry("brainstorm", "useful"), answer
 
 

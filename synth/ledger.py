@@ -132,6 +132,9 @@ class Ledger:
             total += sum(counts.values())
             out[step] = {"calls": sum(counts.values()), **counts, "rejects": tally.why("rejected"),
                          "errors_by_cause": tally.why("errors")}  # fmt: skip
+            if step == "brainstorm":
+                useful = tally.why("useful")  # salvaged_truncated: the items a cut answer finished
+                out[step]["useful_why"] = {r: n for r, n in useful.items() if r}
             if step == "examples":
                 out[step]["held_why"] = tally.why("held")
                 valid = sum(counts[c] for c in ("kept", "held", "duplicates", "decontaminated"))

@@ -28,6 +28,8 @@ def _step_line(name: str, step: dict, categories: tuple[str, ...]) -> list[str]:
         why.append(f"rejected: {_counts(step['rejects'])}")
     if step.get("errors_by_cause"):
         why.append(f"errors: {_counts(step['errors_by_cause'])}")
+    if step.get("useful_why"):
+        why.append(f"useful: {_counts(step['useful_why'])}")
     if step.get("held_why"):
         why.append(f"held: {_counts(step['held_why'])}")
     if why:

@@ -26,6 +26,7 @@ required fields: a weak model's three-word negative should not cost the query it
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -104,6 +105,27 @@ class BrainstormAnswer:
 
     tasks: list[str]
     rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def complete_list_items(text: str) -> list[str]:
+    """The finished strings of a JSON list cut off mid-answer (at max_tokens): each closed string
+    after the first '[' that a ',' or ']' follows; the unfinished last one is left out.
+
+    >>> complete_list_items('{"tasks": ["Given a claim, find evidence.", "Given a title, find its ab')
+    ['Given a claim, find evidence.']
+    """
+    start = text.find("[")
+    if start < 0:
+        return []
+    items = []
+    for match in _JSON_STRING.finditer(text, start):
+        rest = text[match.end() :].lstrip()
+        if rest[:1] in (",", "]"):
+            items.append(json.loads(match.group()))
+    return items
 
 
 def validate_brainstorm(text: str) -> BrainstormAnswer:

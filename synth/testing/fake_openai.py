@@ -70,6 +70,7 @@ class Faults:
     rate_wrong_language: float = 0.0  # answer in English (German if English was asked)
     brainstorm_extra: list[str] = field(default_factory=list)  # put into every brainstorm answer
     rate_brainstorm_junk: float = 0.0  # brainstorm answers a weak model gives: JSON fragments, no task
+    rate_brainstorm_ramble: float = 0.0  # brainstorms that run on to max_tokens: the list cut mid-item
     rate_short_negative: float = 0.0  # grounded answers whose optional hard negative is far too short
     rate_short: float = 0.0  # example answers whose long fields are far too short (a fifth of the ask)
     brainstorm_latency: float = 0.0  # extra seconds before a brainstorm is answered (a slow step 1)
@@ -282,6 +283,10 @@ class FakeOpenAI(LoopbackServer):
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)
         prompt_tokens, finish = len(prompt) // 4, "stop"
+        if prompt.startswith("Brainstorm") and random.Random(f"{key}:ramble").random() < f.rate_brainstorm_ramble:
+            # a weak model repeating its list until max_tokens: cut mid-item, as the server does
+            content, finish = content[: len(content) // 2], "length"
+            completion_tokens = body.get("max_tokens") or completion_tokens
         if self.context_length is not None:  # count as the context check does
             prompt_tokens = self.prompt_tokens(prompt)
             # llama-cpp-python stops the answer at the context's end, without saying so (or at max_tokens)

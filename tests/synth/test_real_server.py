@@ -34,12 +34,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    build = subprocess.run([str(SCRIPT), "--build-only"], capture_output=True, text=True, timeout=3600)
+    build = subprocess.run([str(SCRIPT), "--engine", "llama-cpp-python", "--build-only"], capture_output=True, text=True, timeout=3600)
     assert build.returncode == 0, build.stderr[-2000:]
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("w") as sink:
-        proc = subprocess.Popen([str(SCRIPT), str(port)], stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(SCRIPT), "--engine", "llama-cpp-python", str(port)], stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 180
     while True:
