@@ -1,7 +1,7 @@
 """`python -m synth.generate`: synthetic embedding data, end to end.
 
 parse flags -> build plan, journal and backend -> run -> write rows, stats.json and the card.
-Past one machine (`synth.shards`): --pools-only brainstorms the task pools once, --shard K/N runs
+Past one machine (`synth.run.shards`): --pools-only brainstorms the task pools once, --shard K/N runs
 one shard into its own dir (joined by `python -m synth.merge`), --ray runs all of it on a Ray cluster.
 Exit status: 0 done, 1 error, 2 bad flags, 3 stopped by --max-calls/--max-cost, or a shard past its
 pools (rerun to go on), 130 interrupted (rerun to go on).
@@ -19,27 +19,27 @@ from common.cli import fail, parse
 from synth.backends.base import Backend, BackendError
 from synth.backends.build import make_backend
 from synth.card.render import render_card
-from synth.config import GenerateConfig
+from synth.run.config import GenerateConfig
 from synth.corpus import CorpusError
-from synth.corpus_run import corpus_section, drop_multi_hop, ground
-from synth.dataset import write_json, write_jsonl, write_row_batches, write_text
-from synth.decontam import DecontamError, Decontaminator
-from synth.dry_run import format_plan, plan_run, save_plan, write_samples
-from synth.journal import Journal, JournalMismatch
-from synth.languages import parse_languages
+from synth.modes.corpus_run import corpus_section, drop_multi_hop, ground
+from synth.dataset.dataset import write_json, write_jsonl, write_row_batches, write_text
+from synth.checks.decontam import DecontamError, Decontaminator
+from synth.modes.dry_run import format_plan, plan_run, save_plan, write_samples
+from synth.run.journal import Journal, JournalMismatch
+from synth.plan.languages import parse_languages
 from synth.mining.embedder import EmbedderError
-from synth.plan import Plan, template_hashes
-from synth.pricing import Price, price_for
-from synth.progress import Progress
-from synth.publish import PublishError, check_repo_id, publish, resolve_token
-from synth.row_parts import RowParts
-from synth.runner import Limits, Runner
-from synth.secrets import redact, redact_url, redacted_logging
-from synth.shard_files import open_pools, pools_needed, settings_of, shard_section, write_shard_manifest
-from synth.shards import PROGRESS_FILE, UNSHARDED, PoolsError, parse_shard
-from synth.stats import RunTally, build_stats, earlier_runs
-from synth.summary import format_summary
-from synth.tasks import fit_to_languages, parse_task_mix
+from synth.plan.plan import Plan, template_hashes
+from synth.plan.pricing import Price, price_for
+from synth.run.progress import Progress
+from synth.card.publish import PublishError, check_repo_id, publish, resolve_token
+from synth.dataset.row_parts import RowParts
+from synth.run.runner import Limits, Runner
+from synth.run.secrets import redact, redact_url, redacted_logging
+from synth.dataset.shard_files import open_pools, pools_needed, settings_of, shard_section, write_shard_manifest
+from synth.run.shards import PROGRESS_FILE, UNSHARDED, PoolsError, parse_shard
+from synth.run.stats import RunTally, build_stats, earlier_runs
+from synth.run.summary import format_summary
+from synth.plan.tasks import fit_to_languages, parse_task_mix
 
 PROG = "synth.generate"
 log = logging.getLogger(PROG)
@@ -54,20 +54,20 @@ class Setup:
     price: Price
     languages: dict[str, float]
     task_mix: dict[str, float]
-    corpus: dict | None = None  # a grounded run's corpus section (synth.corpus_run.corpus_section)
+    corpus: dict | None = None  # a grounded run's corpus section (synth.modes.corpus_run.corpus_section)
 
 
 def main(cfg: GenerateConfig) -> int:
     languages, task_mix, price = _check_flags(cfg)
     if cfg.ray and not cfg.dry_run:
-        from synth.ray_run import run_on_ray  # Ray is an optional extra, imported only here
+        from synth.modes.ray_run import run_on_ray  # Ray is an optional extra, imported only here
 
         return run_on_ray(cfg, task_mix)
     setup = _setup(cfg, languages, task_mix, price)
     if cfg.dry_run:
         return dry_run(cfg, setup, price)
     if cfg.pools_only:
-        from synth.pools_step import run_pools_step
+        from synth.modes.pools_step import run_pools_step
 
         return run_pools_step(cfg, setup)
     return run(cfg, setup)

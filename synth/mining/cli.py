@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common.cli import fail, parse
 from synth.corpus import CorpusError, load_corpus
-from synth.dataset import recover_dir
+from synth.dataset.dataset import recover_dir
 from synth.mining.dirs import (
     MINED_COLUMN,
     STATE,
