@@ -31,7 +31,7 @@ from pathlib import Path
 
 from openai import DEFAULT_CONNECTION_LIMITS, AsyncOpenAI, DefaultAioHttpClient
 
-import synth.generate as generate_module
+import synth.modes.local as generate_module
 from synth.run.config import GenerateConfig
 from synth.dataset.dataset import read_rows
 from synth.generate import main as generate
@@ -96,7 +96,7 @@ def _cpu() -> float:
 
 
 class _Timed:
-    """Wraps synth.generate.write_outputs to time the final write (card, plots, parquet) apart:
+    """Wraps synth.modes.local.write_outputs to time the final write (card, plots, parquet) apart:
     it happens once per run, not per call."""
 
     def __init__(self):

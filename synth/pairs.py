@@ -18,10 +18,10 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.cli import fail, parse
+from common.cli import fail, opt, parse
 from synth.card.pairs import render_pairs_card
 from synth.corpus import MIN_BUDGET, CorpusError, load_documents
 from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
@@ -35,10 +35,6 @@ from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
 PROG = "synth.pairs"
 PAIRS_FORMAT_VERSION = 1
 STATE = ".synth"
-
-
-def opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass

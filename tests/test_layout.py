@@ -28,3 +28,31 @@ def test_synth_top_level_holds_only_entry_modules():
     assert top <= TOP_LEVEL and len(top) <= 10, sorted(top - TOP_LEVEL)
     rooms = {p.parent.name for p in (REPO / "synth").glob("*/__init__.py")}
     assert {"plan", "checks", "run", "dataset", "modes", "judge", "card", "backends"} <= rooms
+def test_no_synth_module_imports_the_generate_cli():
+    """Modes call the run modules (synth.modes.*), never the CLI: no cycle, and the CLI is the only edge."""
+    cli = {REPO / "synth" / "generate.py", REPO / "synth" / "__main__.py"}
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py")
+                 if p not in cli and "synth.generate" in imported(p)]  # fmt: skip
+    assert offenders == []
+
+
+def test_only_the_cli_exits():
+    """fail() (SystemExit) is the CLI's: the modes raise GenerateError, which synth.generate maps."""
+    for p in (REPO / "synth" / "modes").glob("*.py"):
+        names = imported(p)
+        assert "common.cli.fail" not in names and "SystemExit" not in p.read_text(), p.name
+
+
+def test_one_opt_and_one_price():
+    defs = [str(p.relative_to(REPO)) for d in ("common", "synth", "train", "eval") for p in (REPO / d).rglob("*.py")
+            if any(isinstance(n, ast.FunctionDef) and n.name in ("opt", "_opt")
+                   for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]  # fmt: skip
+    assert defs == ["common/cli.py"]
+    callers = [str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py") if "price_for(" in p.read_text()]
+    assert sorted(callers) == ["synth/backends/build.py", "synth/plan/pricing.py"]
+
+
+def test_train_never_imports_synth():
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "train").rglob("*.py")
+                 if any(n == "synth" or n.startswith("synth.") for n in imported(p))]
+    assert offenders == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from common.cli import opt
 from synth.run.config import GenerateConfig
 from synth.mining.embedder import QUERY_FORMATS
 
@@ -20,9 +21,6 @@ MODES = ("score", "relabel")
 SCORE_RANGE = (1, 5)
 _GENERATE = {f.name: f for f in fields(GenerateConfig)}
 
-
-def opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
 
 
 def llm_opt(name: str, default=dataclasses.MISSING):

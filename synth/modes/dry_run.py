@@ -119,3 +119,15 @@ def save_plan(report: dict, folder: Path) -> Path:
     path = folder / "plan.json"
     write_json(path, report)
     return path
+
+
+def run_dry(cfg, setup, price) -> int:
+    """--dry-run: the plan, its price and sample prompts; no calls."""
+    report = plan_run(setup.plan, cfg.num_examples, cfg.examples_per_task, price, setup.corpus)
+    folder = cfg.out / ".synth" / "plan"
+    samples = write_samples(setup.plan, folder)
+    plan_path = save_plan(report, folder)
+    print(f"dry run: {cfg.num_examples:,} examples with {cfg.model} (no calls made)\n")
+    print(format_plan(report))
+    print(f"\nplan: {plan_path}\nsample prompts: {', '.join(str(p) for p in samples[:3])} ...")
+    return 0

@@ -17,9 +17,9 @@ import asyncio
 import sys
 import time
 
-from common.cli import fail
 from synth.backends.base import BackendError
 from synth.dataset.dataset import write_jsonl
+from synth.modes.setup import GenerateError, build_runner, open_journal
 from synth.run.journal import JournalMismatch
 from synth.run.runner import Runner
 from synth.run.secrets import redact
@@ -37,8 +37,6 @@ PROG = "synth.generate"
 
 
 def run_pools_step(cfg, setup) -> int:
-    from synth.generate import build_runner, open_journal
-
     started = time.monotonic()
     previous = read_json(cfg.out / POOLS_FILE) or {}
     cover = max(
@@ -57,7 +55,7 @@ def run_pools_step(cfg, setup) -> int:
         except (BackendError, JournalMismatch) as err:
             if runner is not None:
                 runner.progress.close()  # the error stands alone on the last line, after the bar's
-            fail(PROG, redact(str(err)))
+            raise GenerateError(redact(str(err))) from err
         if runner is None:
             return 130
         runner.settle()

@@ -5,7 +5,7 @@
     --out/.synth/shards/K       shard K's dir: journal, row parts, its own stats and card
     --out/data, stats.json ...  the merged dataset (synth.merge)
 
-Each task runs the same code as `synth.generate --shard K/N --pools ...` on one machine (its `main`,
+Each task runs the same code as `synth.generate --shard K/N --pools ...` on one machine (`synth.modes.local.run_here`,
 in the Ray worker), with `num_gpus = --tensor-parallel-size` for --backend vllm and none for the
 HTTP backends. A task that fails, or whose worker or node is lost, is run again by Ray (max_retries,
 --ray-retries); it resumes from its journal, so no answered call is paid twice. The driver shows one
@@ -38,7 +38,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.cli import fail
+from synth.modes.local import run_here
+from synth.modes.setup import GenerateError, finish
 from synth.run.config import GenerateConfig
 from synth.merge import load_shards, merge
 from synth.run.shards import POOLS_FILE, PROGRESS_FILE, read_json
@@ -58,22 +59,21 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        fail(PROG, "--ray needs Ray: pip install 'synthembed[ray]'", 2)
+        raise GenerateError("--ray needs Ray: pip install 'synthembed[ray]'", 2) from None
     return ray
 
 
 def run_task(cfg: GenerateConfig) -> int:
     """One pools or shard run inside a Ray worker: its output goes to a log in its dir, an error
     becomes an exception so that Ray retries it, and its exit status comes back."""
-    from synth.generate import main
-
     log = cfg.out / ".synth" / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         try:
-            status = main(cfg)
-        except SystemExit as exit:  # fail(): one line already in the log
-            status = exit.code if isinstance(exit.code, int) else 1
+            status = run_here(cfg)
+        except GenerateError as err:  # the one line the CLI would print, in the log
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            status = err.status
     if status == 1:
         raise ShardFailed(f"{cfg.out}: failed, see {log}")
     return status
@@ -86,7 +86,7 @@ def run_on_ray(cfg: GenerateConfig, task_mix: dict[str, float]) -> int:
         try:
             ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as err:
-            fail(PROG, f"--ray {cfg.ray}: cannot reach a Ray cluster ({str(err).splitlines()[0]})")
+            raise GenerateError(f"--ray {cfg.ray}: cannot reach a Ray cluster ({str(err).splitlines()[0]})") from err
     n = cfg.shards
     resources = (
         {"num_gpus": cfg.tensor_parallel_size, "num_cpus": 1} if cfg.backend == "vllm" else {"num_cpus": 1}
@@ -138,8 +138,6 @@ def run_on_ray(cfg: GenerateConfig, task_mix: dict[str, float]) -> int:
         return 130
     stats["elapsed_s"] = round(time.monotonic() - started, 2)
     print(format_summary(stats, cfg.out), file=sys.stderr)
-    from synth.generate import finish
-
     return finish(cfg, stats["status"] if stats["status"] == "complete" else "stopped:max_calls")
 
 
@@ -180,7 +178,7 @@ def _result(ray, ref) -> int:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as err:
-        fail(PROG, f"a Ray task failed, retries included: {str(err).strip().splitlines()[-1]}")
+        raise GenerateError(f"a Ray task failed, retries included: {str(err).strip().splitlines()[-1]}") from err
 
 
 def _draw(bar: tqdm, dirs: list[Path], pids: dict[Path, set[int]], best: dict, running: int) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from common.cli import opt
 
 BACKENDS = ("openai", "openai-batch", "vllm")
 GUIDED = ("auto", "on", "off")
 
-
-def opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass
