@@ -40,7 +40,7 @@ from synth.card.render import render_card
 from synth.dataset.dataset import DATA_FILE, replace_atomically, write_json, write_text
 from synth.checks.dedup import Deduper
 from synth.dataset.row_parts import Group, read_groups
-from synth.dataset.rows import ROW_SCHEMA
+from common.rows import ROW_SCHEMA
 from synth.run.shards import SHARD_FILE, read_json
 from synth.run.stats import STATS_VERSION, RowCounts
 from synth.run.summary import format_summary

@@ -2,7 +2,7 @@
 
 parse flags -> read the documents (synth.corpus: a folder of .txt/.md, .jsonl/.parquet with `text`, a
 BEIR dir) -> find pairs by rule (synth.structure.rules) -> language check, decontamination, dedup
-(synth.structure.build) -> write a NEW dataset dir (`--out`): rows of the synth.dataset.rows contract whose
+(synth.structure.build) -> write a NEW dataset dir (`--out`): rows of the common.rows contract whose
 `source` names the rule ("pairs:heading_section"), stats.json with a `pairs` section, the data card.
 
     python -m synth.pairs --corpus docs/ --out data/weak

@@ -56,3 +56,15 @@ def test_train_never_imports_synth():
     offenders = [str(p.relative_to(REPO)) for p in (REPO / "train").rglob("*.py")
                  if any(n == "synth" or n.startswith("synth.") for n in imported(p))]
     assert offenders == []
+
+
+def test_eval_uses_train_only_through_its_embedder_surface():
+    used = {n for p in (REPO / "eval").rglob("*.py") for n in imported(p) if n.startswith("train.")}
+    assert {n.split(".")[1] for n in used} <= {"embedder"}, sorted(used)
+
+
+def test_the_row_contract_lives_in_common():
+    assert not (REPO / "synth" / "dataset" / "rows.py").exists()
+    for d in ("synth", "train"):
+        users = [p for p in (REPO / d).rglob("*.py") if "common.rows" in imported(p)]
+        assert users, d

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth.dataset.rows import ROW_SCHEMA
+from common.rows import ROW_SCHEMA
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth.dataset.rows import ROW_SCHEMA
+from common.rows import ROW_SCHEMA
 
 VERDICT = "verdict"  # null: kept; "exact" | "near" duplicate; "decontaminated"
 PART_SCHEMA = ROW_SCHEMA.append(pa.field(VERDICT, pa.string()))

@@ -30,7 +30,7 @@ from synth.judge.answers import (
     score_prompt,
     score_schema,
 )
-from synth.dataset.rows import JUDGE, MINED_NEGATIVES, row_id
+from common.rows import JUDGE, MINED_NEGATIVES, row_id
 from synth.plan.tasks import TASK_TYPES
 
 

@@ -27,7 +27,7 @@ from synth.run.ledger import KEPT, Entry, Ledger
 from synth.plan.plan import PlannedCall
 from synth.plan.render import template_hash
 from synth.dataset.row_parts import RowParts
-from synth.dataset.rows import Row, row_id
+from common.rows import Row, row_id
 from synth.run.stats import RowCounts
 from synth.plan.tasks import TASK_TYPES
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from synth.checks.decontam import Decontaminator
 from synth.checks.dedup import Deduper
 from synth.checks.langcheck import check_fields, check_scripts
-from synth.dataset.rows import Row, row_id
+from common.rows import Row, row_id
 from synth.structure import rules as rules_module
 from synth.structure.rules import INSTRUCTIONS, Pair
 

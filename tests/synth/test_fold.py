@@ -11,7 +11,7 @@ from synth.run.fold import Folder, Outcome
 from synth.run.ledger import Entry, Ledger
 from synth.plan.plan import Plan
 from synth.dataset.row_parts import RowParts, read_groups
-from synth.dataset.rows import COLUMNS, ROW_SCHEMA, Row
+from common.rows import COLUMNS, ROW_SCHEMA, Row
 from synth.testing.fake_openai import FakeLLM, Faults
 
 

@@ -29,7 +29,7 @@ from synth.judge.config import JudgeConfig
 from synth.judge.plan import Verdict, apply_verdicts, plan_relabel
 from synth.judge.relabel import candidates, top_k
 from synth.mining.dirs import row_counts
-from synth.dataset.rows import Row, row_id
+from common.rows import Row, row_id
 from tests.synth.conftest import API_KEY, REPO, run_cli, run_generate
 from tests.synth.test_mine import words, write_tiny_st
 
