@@ -1,4 +1,4 @@
-"""Speed and recall of synth.dedup against rensa and datasketch: same rows, same run, same machine.
+"""Speed and recall of synth.checks.dedup against rensa and datasketch: same rows, same run, same machine.
 
 Rows are generated (a query of ~6 words and a positive of ~80 pseudo-words) with planted duplicates:
 5% exact copies of an earlier row (case and punctuation changed) and 5% near copies (one or two
@@ -8,7 +8,7 @@ an earlier kept row (exact after `normalize`, or estimated Jaccard >= 0.8), the 
 pass normalises, shingles (5-grams of the normalised text without spaces) and signs every text
 itself, inside its timing; all use 128 permutations and threshold 0.8.
 
-- synth.dedup: `Deduper().check_many(rows)`.
+- synth.checks.dedup: `Deduper().check_many(rows)`.
 - rensa: the same job with rensa's streaming API, as its README shows it: 5-gram tokens as str
   (rensa takes token lists), signed in one `RMinHash.from_token_sets` call, then per row
   `RMinHashDeduplicator.is_duplicate` (LSH, 16 bands, then its own similarity check) for both
@@ -23,9 +23,9 @@ itself, inside its timing; all use 128 permutations and threshold 0.8.
   tokens, `MinHashLSH(threshold=0.8)` query then insert, `normalize` per text, a set for exact copies.
 
     python bench/dedup.py                       # 200k rows, all passes
-    python bench/dedup.py --rows 20000 --passes synth.dedup rensa
+    python bench/dedup.py --rows 20000 --passes synth.checks.dedup rensa
 
-Targets (scale issue, speed item 6): synth.dedup >= 30,000 rows/s, near recall >= 0.95, no false
+Targets (scale issue, speed item 6): synth.checks.dedup >= 30,000 rows/s, near recall >= 0.95, no false
 positives, with its speed ratio to rensa and to datasketch measured in the same run.
 """
 
@@ -41,10 +41,10 @@ import numpy as np
 import rensa
 from datasketch import MinHash, MinHashLSH
 
-from synth.dedup import THRESHOLD, Deduper
-from synth.minhash import NUM_BINS, normalize_many
+from synth.checks.dedup import THRESHOLD, Deduper
+from synth.checks.minhash import NUM_BINS, normalize_many
 from synth.testing.fake_openai import VOCAB
-from synth.text import normalize
+from synth.checks.text import normalize
 
 Rows = list[tuple[str, str]]
 SEED = 42
@@ -175,7 +175,7 @@ def datasketch(rows: Rows, notes: list[str]) -> set[int]:
 
 
 PASSES: dict[str, Callable[[Rows, list[str]], set[int]]] = {
-    "synth.dedup": ours,
+    "synth.checks.dedup": ours,
     "rensa": rensa_streaming,
     "rensa batch": rensa_batch,
     "datasketch": datasketch,
@@ -202,9 +202,9 @@ def main() -> None:
         print(f"{name:<12} {speed[name]:>9,.0f} rows/s  ({elapsed:6.1f} s)  "
               f"recall exact {len(flagged & exact) / len(exact):.3f}  near {len(flagged & near) / len(near):.3f}  "
               f"false positives {len(flagged - exact - near)}" + "".join(f"; {n}" for n in notes))  # fmt: skip
-    if "synth.dedup" in speed:
-        for name in [name for name in speed if name != "synth.dedup"]:
-            print(f"speed ratio synth.dedup / {name}: {speed['synth.dedup'] / speed[name]:.2f}")
+    if "synth.checks.dedup" in speed:
+        for name in [name for name in speed if name != "synth.checks.dedup"]:
+            print(f"speed ratio synth.checks.dedup / {name}: {speed['synth.checks.dedup'] / speed[name]:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ the dedup index (and small per-call records), not the rows.
 
 For each size it runs the real command line against the loopback fake LLM (in its own process, so
 its memory is not counted), takes the generator's peak RSS from the kernel (wait4's ru_maxrss, the
-card and the final parquet write included), and measures, apart, what `synth.dedup`'s index of
+card and the final parquet write included), and measures, apart, what `synth.checks.dedup`'s index of
 that many rows costs: the RSS a fresh process gains while a Deduper takes the run's kept rows one
 at a time, as the generator's fold does (the allocator's overhead for the index's growing arrays
 included, which tracemalloc, also printed, does not see). The figure to read is the growth:
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from synth.dataset import DATA_FILE
-from synth.dedup import Deduper
+from synth.dataset.dataset import DATA_FILE
+from synth.checks.dedup import Deduper
 from synth.merge import dedup_texts_of
 
 KEY = "sk-bench"

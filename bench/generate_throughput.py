@@ -31,13 +31,13 @@ from pathlib import Path
 
 from openai import DEFAULT_CONNECTION_LIMITS, AsyncOpenAI, DefaultAioHttpClient
 
-import synth.generate as generate_module
-from synth.config import GenerateConfig
-from synth.dataset import read_rows
+import synth.modes.local as generate_module
+from synth.run.config import GenerateConfig
+from synth.dataset.dataset import read_rows
 from synth.generate import main as generate
-from synth.languages import parse_languages
-from synth.plan import Plan, generate_prompt
-from synth.tasks import parse_task_mix
+from synth.plan.languages import parse_languages
+from synth.plan.plan import Plan, generate_prompt
+from synth.plan.tasks import parse_task_mix
 
 KEY = "sk-bench"
 MIX = "retrieval,classification,sts,bitext,long_long,short_short"
@@ -96,7 +96,7 @@ def _cpu() -> float:
 
 
 class _Timed:
-    """Wraps synth.generate.write_outputs to time the final write (card, plots, parquet) apart:
+    """Wraps synth.modes.local.write_outputs to time the final write (card, plots, parquet) apart:
     it happens once per run, not per call."""
 
     def __init__(self):

@@ -50,6 +50,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def opt(default: Any, help: str, **extra: Any) -> Any:
+    """A config field with its help text (and parser extras such as required=True) in its metadata."""
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
 def fail(prog: str, message: str, status: int = 1) -> typing.NoReturn:
     """One error line on stderr, then exit: status 1 for a failure, 2 for bad input."""
     sys.stderr.write(f"{prog}: error: {message}\n")

@@ -38,10 +38,7 @@ from eval.batching import plan_batches
 from eval.cache import EmbeddingCache, texts_key
 from eval.errors import EvalError
 from eval.model_spec import ModelSpec, read_spec
-from train.backbone import choose_dtype, load_backbone, sep_as_eos
-from train.errors import ConfigError
-from train.inputs import tokenize
-from train.modeling import embed
+from train.embedder import ConfigError, choose_dtype, embed, load_backbone, sep_as_eos, tokenize
 
 log = logging.getLogger(__name__)
 # Bump when a change here changes the vectors, so that older cache entries are never read back.

@@ -38,10 +38,7 @@ from eval.encoder import Encoder
 from eval.errors import EvalError
 from eval.metrics import retrieval_scores
 from eval.search import search
-from train.heads import Heads
-from train.m3_losses import colbert_scores
-from train.modeling import last_hidden_state
-from train.pooling import pool
+from train.embedder import Heads, colbert_scores, last_hidden_state, pool
 
 log = logging.getLogger(__name__)
 MODES = ("dense", "sparse", "colbert", "hybrid")
@@ -95,7 +92,7 @@ class Reps:
 
 def load_heads_for(encoder: Encoder) -> Heads:
     """The heads saved beside ``encoder``'s model dir (EvalError when it has none)."""
-    from train.heads_io import heads_info, load_heads
+    from train.embedder import heads_info, load_heads
 
     info = heads_info(encoder.spec.path, encoder.tokenizer, encoder.model.config)
     if info is None:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common.query_format import QUERY_TEMPLATE
 from eval.errors import EvalError
-from train.pooling import POOLING_MODES
+from train.embedder import POOLING_MODES
 
 SPEC_FILE = "synthembed.json"
 KINDS = ("synthembed", "sentence-transformers", "huggingface")

@@ -2,7 +2,7 @@
 
 What it does: every shard (`synth.generate --shard K/N`) left the answers it placed, in its own call
 order, in .synth/rows/ (duplicates within the shard included). The merge walks all of them in global
-call-index order, deduplicates again across shards (exact and near, with `synth.dedup`, as a single
+call-index order, deduplicates again across shards (exact and near, with `synth.checks.dedup`, as a single
 run does), and keeps rows until --num-examples. It stops at the first call not every shard has
 decided (`folded_until` in each .synth/shard.json), so the rows are a prefix of the global order.
 
@@ -35,16 +35,16 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.cli import fail, parse
-from synth.allocator import return_large_frees_to_the_os
+from synth.run.allocator import return_large_frees_to_the_os
 from synth.card.render import render_card
-from synth.dataset import DATA_FILE, replace_atomically, write_json, write_text
-from synth.dedup import Deduper
-from synth.row_parts import Group, read_groups
-from synth.rows import ROW_SCHEMA
-from synth.shards import SHARD_FILE, read_json
-from synth.stats import STATS_VERSION, RowCounts
-from synth.summary import format_summary
-from synth.tasks import TASK_TYPES
+from synth.dataset.dataset import DATA_FILE, replace_atomically, write_json, write_text
+from synth.checks.dedup import Deduper
+from synth.dataset.row_parts import Group, read_groups
+from common.rows import ROW_SCHEMA
+from synth.run.shards import SHARD_FILE, read_json
+from synth.run.stats import STATS_VERSION, RowCounts
+from synth.run.summary import format_summary
+from synth.plan.tasks import TASK_TYPES
 
 PROG = "synth.merge"
 BATCH_GROUPS = 4096  # answers deduplicated per batch (`Deduper.check_many` gives row-by-row verdicts)
@@ -147,7 +147,7 @@ def load_shards(paths: list[Path], out: Path) -> list[ShardDir]:
 
 
 def dedup_texts_of(row: dict) -> list[str]:
-    """The texts a row is deduplicated on, from its columns (as `synth.answers.dedup_texts` takes
+    """The texts a row is deduplicated on, from its columns (as `synth.run.answers.dedup_texts` takes
     them from the answer): query and positive, never a label or a corpus passage."""
     spec = TASK_TYPES[row["task_type"]]
     return [row[_ROLE_COLUMN[f.role]] for f in spec.fields if f.dedup]

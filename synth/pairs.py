@@ -2,7 +2,7 @@
 
 parse flags -> read the documents (synth.corpus: a folder of .txt/.md, .jsonl/.parquet with `text`, a
 BEIR dir) -> find pairs by rule (synth.structure.rules) -> language check, decontamination, dedup
-(synth.structure.build) -> write a NEW dataset dir (`--out`): rows of the synth.rows contract whose
+(synth.structure.build) -> write a NEW dataset dir (`--out`): rows of the common.rows contract whose
 `source` names the rule ("pairs:heading_section"), stats.json with a `pairs` section, the data card.
 
     python -m synth.pairs --corpus docs/ --out data/weak
@@ -18,16 +18,16 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.cli import fail, parse
+from common.cli import fail, opt, parse
 from synth.card.pairs import render_pairs_card
 from synth.corpus import MIN_BUDGET, CorpusError, load_documents
-from synth.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
-from synth.decontam import CHAR_NGRAM, NGRAM_WORDS, DecontamError, Decontaminator
-from synth.langcheck import detector_version, unjudged_languages
-from synth.languages import LANGUAGES
+from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
+from synth.checks.decontam import CHAR_NGRAM, NGRAM_WORDS, DecontamError, Decontaminator
+from synth.checks.langcheck import detector_version, unjudged_languages
+from synth.plan.languages import LANGUAGES
 from synth.mining.dirs import row_counts
 from synth.structure.build import DROP_REASONS, MODEL, Built, build_rows
 from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
@@ -35,10 +35,6 @@ from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
 PROG = "synth.pairs"
 PAIRS_FORMAT_VERSION = 1
 STATE = ".synth"
-
-
-def opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass

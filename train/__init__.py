@@ -2,6 +2,6 @@
 
 Stage contract: reads a synth dataset dir from disk (``DIR/data/*.parquet|jsonl``) and writes a
 model dir that ``sentence_transformers.SentenceTransformer(DIR)`` loads unchanged. It never imports
-``synth`` or ``eval``; ``eval`` imports :mod:`train.pooling`, :mod:`train.inputs` and
-:func:`train.modeling.embed` so both stages embed text the same way.
+``synth`` or ``eval`` (the row contract it reads is :mod:`common.rows`); ``eval`` imports only
+:mod:`train.embedder` (loading, tokenizing, pooling, embedding) so both stages embed text the same way.
 """

@@ -13,11 +13,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from common.cli import OneLineParser
+from common.cli import opt as _opt
 from common.cli import build_parser as build_config_parser
 from train.errors import ConfigError
 from train.m3_config import M3_LOSS_WEIGHTS, M3_SCORE_WEIGHTS, heads_errors
@@ -62,10 +63,6 @@ def parse_floats(text: str, flag: str) -> list[float]:
     if not values:
         raise ConfigError(f"{flag}: give at least one value")
     return values
-
-
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from common.candidates import TEACHER_SCORES, score_problem, scores_by_text
 from common.jsonl import JsonlError, read_jsonl
-from synth.rows import TRAINING_REQUIRED
+from common.rows import TRAINING_REQUIRED
 from train.errors import DataError
 
 log = logging.getLogger(__name__)
 
-REQUIRED = TRAINING_REQUIRED  # the row contract is written once, in synth.rows
+REQUIRED = TRAINING_REQUIRED  # the row contract is written once, in common.rows (synth writes it)
 
 HUB_PREFIX = "hf://"
 

@@ -32,7 +32,7 @@ from synth.adapt.stages import (
     train_command,
 )
 from synth.corpus import CorpusError
-from synth.dataset import write_json
+from synth.dataset.dataset import write_json
 
 PROG = "synth.adapt"
 STATE_FORMAT = 1

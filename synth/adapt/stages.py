@@ -24,7 +24,7 @@ from synth.adapt.child import module_command
 from synth.adapt.config import AdaptConfig
 from synth.adapt.split import leaked, split_rows
 from synth.corpus import load_corpus, load_passages, save_passages, split_documents, write_beir
-from synth.dataset import read_rows, write_json, write_rows
+from synth.dataset.dataset import read_rows, write_json, write_rows
 
 SPLIT_FILE = "split.json"
 PASSAGES_FILE = "passages.jsonl"

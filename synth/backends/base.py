@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from synth.pricing import estimate_prompt_tokens
+from synth.plan.pricing import estimate_prompt_tokens
 
 
 @dataclass(frozen=True)

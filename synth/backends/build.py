@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from synth.backends.base import Backend
-from synth.pricing import Price, price_for
+from synth.plan.pricing import Price, price_for
 
 
 class BackendSettings(Protocol):

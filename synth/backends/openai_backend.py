@@ -57,7 +57,7 @@ from synth.backends.server_answers import (
     is_unsupported,
     one_line,
 )
-from synth.secrets import redact_url
+from synth.run.secrets import redact_url
 
 log = logging.getLogger("synth.openai")
 

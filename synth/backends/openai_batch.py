@@ -40,8 +40,8 @@ from synth.backends.batch_files import (
     request_line,
 )
 from synth.backends.openai_backend import COMPLETION_TOKENS_PREFIXES, connection_reason, short_error
-from synth.pricing import Price
-from synth.secrets import redact_url
+from synth.plan.pricing import Price
+from synth.run.secrets import redact_url
 
 log = logging.getLogger("synth.batch")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from synth.secrets import redact
+from synth.run.secrets import redact
 
 MAX_LINE = 240  # characters of a server's message quoted in one log or error line
 

@@ -14,8 +14,8 @@ import jinja2
 from data_cards import TEMPLATE_DIR
 from synth.card.plots import LENGTH_PER_TASK_TYPE, ROWS_PER_LANGUAGE, length_summary, lengths_by_task_type
 from synth.card.values import _decontamination, card_languages, example_rows, size_category
-from synth.languages import LANGUAGES
-from synth.secrets import redact
+from synth.plan.languages import LANGUAGES
+from synth.run.secrets import redact
 
 TEMPLATE = "pairs_card.md.j2"
 

@@ -4,7 +4,7 @@ matplotlib is imported inside the functions, with the Agg backend, so importing 
 display and costs nothing when no card is drawn. Each PNG is written to a temporary name and renamed
 into place, like every other file of a dataset dir.
 
-Lengths are words of the query and of the positive (`synth.text.count_words`: characters divided by
+Lengths are words of the query and of the positive (`synth.checks.text.count_words`: characters divided by
 the script's average word length for unspaced scripts such as Chinese or Thai).
 """
 
@@ -15,7 +15,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from synth.text import count_words
+from synth.checks.text import count_words
 
 PLOTS_DIR = "plots"
 ROWS_PER_LANGUAGE = f"{PLOTS_DIR}/rows_per_language.png"

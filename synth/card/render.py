@@ -31,8 +31,8 @@ from synth.card.plots import (
     plot_rows_per_language,
 )
 from synth.card.values import card_values
-from synth.dataset import write_text
-from synth.secrets import redact
+from synth.dataset.dataset import write_text
+from synth.run.secrets import redact
 
 PROG = "synth.card"
 TEMPLATE = "dataset_card.md.j2"

@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from synth.card.plots import LENGTH_PER_TASK_TYPE, ROWS_PER_LANGUAGE, length_summary, lengths_by_task_type
-from synth.languages import LANGUAGES
-from synth.tasks import TASK_TYPES
+from synth.plan.languages import LANGUAGES
+from synth.plan.tasks import TASK_TYPES
 
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]  # fmt: skip

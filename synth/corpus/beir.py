@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from synth.corpus.passages import Passage
-from synth.dataset import _replace_atomically
+from synth.dataset.dataset import _replace_atomically
 
 
 def _check_ids(ids: Iterable[str], kind: str) -> None:

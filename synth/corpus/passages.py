@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from common.jsonl import JsonlError, read_jsonl
-from synth.dataset import _replace_atomically
+from synth.dataset.dataset import _replace_atomically
 
 PASSAGE_KEYS = ("_id", "doc_id", "source", "title", "text")
 

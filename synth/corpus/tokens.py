@@ -29,7 +29,7 @@ import math
 import re
 from collections.abc import Callable
 
-from synth.scripts import SCRIPT_RANGES
+from synth.checks.scripts import SCRIPT_RANGES
 
 TokenCounter = Callable[[str], int]
 

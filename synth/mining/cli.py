@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from common.cli import fail, parse
+from common.cli import fail, opt, parse
 from synth.corpus import CorpusError, load_corpus
-from synth.dataset import recover_dir
+from synth.dataset.dataset import recover_dir
 from synth.mining.dirs import (
     MINED_COLUMN,
     STATE,
@@ -47,9 +47,6 @@ from synth.mining.teacher_scores import score_candidates
 
 PROG = "synth.mine"
 
-
-def opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass

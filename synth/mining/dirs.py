@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.candidates import TEACHER_SCORES
-from synth.dataset import DATA_FILE, replace_dir, write_derived, write_text
+from synth.dataset.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
 MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair")

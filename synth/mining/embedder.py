@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.query_format import format_query, is_instruct_prompt
-from synth.secrets import redact
+from synth.run.secrets import redact
 
 QUERY_FORMATS = ("auto", "instruct", "plain")
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")

@@ -12,7 +12,7 @@ model ranked its positive in the top 2.
                           "fix a car engine"         -> positive "car engine repair manual"
     k 1 -> the apple-pie row gets ["banana bread recipe"] (the nearer topic), never its own positive.
 
-Positives are pooled by normalised text (:func:`synth.text.normalize`), so a positive spelled with
+Positives are pooled by normalised text (:func:`synth.checks.text.normalize`), so a positive spelled with
 other case or punctuation is the same pool item as the row's own and is never its negative. Also never
 a row's negative: the positives of other rows asking the same query, the query's own text, and the
 row's LLM-written `negative` (already in its own column). With `extra` texts (the training passages
@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from synth.mining.neighbours import Guard, nearest_negatives
-from synth.text import normalize
+from synth.checks.text import normalize
 
 
 class Encoder(Protocol):

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 from synth.card.render import DEFAULT_LICENSE, existing_license, render_card
-from synth.dataset import write_text
+from synth.dataset.dataset import write_text
 from synth.mining.negatives import Mined, MiningOptions
 
 MINING_FORMAT_VERSION = 1

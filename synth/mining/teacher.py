@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from synth.mining.embedder import INSTALL, EmbedderError, STEncoder
-from synth.secrets import redact
+from synth.run.secrets import redact
 
 TEACHER_KINDS = ("auto", "cross-encoder", "bi-encoder", "judge")
 log = logging.getLogger(__name__)

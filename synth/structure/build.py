@@ -1,10 +1,10 @@
 """Pairs -> dataset rows, filtered as the generator filters its rows, with every drop counted by rule.
 
 Each pair, in corpus order (documents as `synth.corpus` reads them, pairs in document order):
-1. language: the script rule, then the detector (`synth.langcheck`), on query and positive against
+1. language: the script rule, then the detector (`synth.checks.langcheck`), on query and positive against
    `--language` -> `wrong_script` / `wrong_language`;
-2. decontamination (`synth.decontam`): a 13-word n-gram shared with an evaluation set -> `decontaminated`;
-3. dedup (`synth.dedup`, on query and positive like a retrieval row): a text equal after
+2. decontamination (`synth.checks.decontam`): a 13-word n-gram shared with an evaluation set -> `decontaminated`;
+3. dedup (`synth.checks.dedup`, on query and positive like a retrieval row): a text equal after
    normalisation, or MinHash-near, to one of an earlier kept row -> `duplicate_exact` / `duplicate_near`.
 
     rules found [title_body: 3, first_sentence: 5], one first_sentence pair in German, one repeated
@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth.decontam import Decontaminator
-from synth.dedup import Deduper
-from synth.langcheck import check_fields, check_scripts
-from synth.rows import Row, row_id
+from synth.checks.decontam import Decontaminator
+from synth.checks.dedup import Deduper
+from synth.checks.langcheck import check_fields, check_scripts
+from common.rows import Row, row_id
 from synth.structure import rules as rules_module
 from synth.structure.rules import INSTRUCTIONS, Pair
 

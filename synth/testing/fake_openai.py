@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from synth.languages import LANGUAGES
+from synth.plan.languages import LANGUAGES
 from synth.testing.fake_grounded import grounded_answer, judge_answer, passages_in
 from synth.testing.loopback import LoopbackServer
 from synth.testing.vocab import WORDS

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import unicodedata
 
-from synth.scripts import LANGUAGE_SCRIPTS, SCRIPT_RANGES
-from synth.text import CHARS_PER_WORD
+from synth.checks.scripts import LANGUAGE_SCRIPTS, SCRIPT_RANGES
+from synth.checks.text import CHARS_PER_WORD
 
 WORDS: dict[str, list[str]] = {
     "en": """the of and to in is that for it as was with be by on not he this are or his from at which but

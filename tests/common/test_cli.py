@@ -120,10 +120,11 @@ def _entry_points():
     """name -> (the function its `python -m` runs, with argv; its config class)."""
     from eval import mteb, passkey, retrieval, sts
     from eval.cli import run_main
-    from synth import generate, publish
+    from synth import generate
+    from synth.card import publish
     from synth.card.__main__ import CardConfig
     from synth.card.__main__ import cli as card_cli
-    from synth.config import GenerateConfig
+    from synth.run.config import GenerateConfig
     from synth.merge import MergeConfig
     from synth.merge import cli as merge_cli
     from synth.mining.cli import MineConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.config import GenerateConfig
+from synth.run.config import GenerateConfig
 from synth.generate import main
 from synth.testing.fake_openai import FakeOpenAI
 

@@ -20,7 +20,7 @@ from synth.adapt.__main__ import STAGES, main
 from synth.adapt.config import AdaptConfig
 from synth.adapt.split import leaked, split_rows
 from synth.corpus import load_corpus, side_of, split_documents
-from synth.dataset import read_rows
+from synth.dataset.dataset import read_rows
 from tests.tiny_models import write_st_dir
 
 from .conftest import API_KEY, REPO, journal_keys

@@ -1,4 +1,4 @@
-"""synth.allocator: large freed buffers go back to the OS however many came before."""
+"""synth.run.allocator: large freed buffers go back to the OS however many came before."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 PROBE = """
 import sys
 import numpy as np
-from synth.allocator import return_large_frees_to_the_os
+from synth.run.allocator import return_large_frees_to_the_os
 if sys.argv[1] == "set":
     assert return_large_frees_to_the_os()
 def rss():
@@ -44,7 +44,7 @@ def test_a_freed_large_buffer_is_returned_only_with_the_fixed_threshold():
 
 
 def test_a_threshold_the_user_exported_wins(monkeypatch):
-    from synth.allocator import return_large_frees_to_the_os
+    from synth.run.allocator import return_large_frees_to_the_os
 
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert return_large_frees_to_the_os() is False

@@ -16,8 +16,8 @@ from huggingface_hub import DatasetCard
 from synth.card.__main__ import cli
 from synth.card.render import write_card
 from synth.card.values import card_languages, example_rows
-from synth.config import GenerateConfig
-from synth.dataset import write_json
+from synth.run.config import GenerateConfig
+from synth.dataset.dataset import write_json
 from synth.generate import main
 from synth.testing.fake_openai import FakeOpenAI
 
@@ -153,7 +153,7 @@ def test_card_tables_equal_stats_json(run):
     assert float(made["cost (USD)"]) == pytest.approx(stats["cost_usd"], abs=5e-5)
     assert made[f"rows written by `{g['model']}`"] == str(stats["rows"])  # one generator model in this run
     hashes = {r[0].strip("`"): r[1].strip("`") for r in table_after(card, "Prompt templates")}
-    from synth.tasks import TASK_TYPES
+    from synth.plan.tasks import TASK_TYPES
 
     used = {
         t for n in g["task_mix"] for t in (TASK_TYPES[n].generate_template, TASK_TYPES[n].brainstorm_template)
@@ -210,7 +210,7 @@ def test_lengths_table_matches_rows(run):
 
     import pyarrow.parquet as pq
 
-    from synth.text import count_words
+    from synth.checks.text import count_words
 
     rows = pq.read_table(next((run / "data").glob("*.parquet"))).to_pylist()
     lengths = {r[0]: r for r in table_after((run / "README.md").read_text(), "## Lengths")}
@@ -294,7 +294,7 @@ def test_generate_still_writes_card_with_plots(generated):
 
 
 def test_card_of_a_run_stopped_before_any_row(run):
-    from synth.dataset import write_rows
+    from synth.dataset.dataset import write_rows
 
     write_rows(run, [])
     stats = read_stats(run)
@@ -325,7 +325,7 @@ def test_examples_show_one_row_per_task_type_inside_fences(run):
 
 def test_a_large_dataset_is_sampled_for_lengths_and_counted_whole_for_models(run):
     from synth.card.render import model_counts, read_text_columns
-    from synth.dataset import read_rows
+    from synth.dataset.dataset import read_rows
 
     rows = read_rows(run)
     sample = read_text_columns(run, most=5)  # as a card of 5 x 24 rows would read it
@@ -377,6 +377,6 @@ def test_the_card_of_a_grounded_run_says_what_it_did(tmp_path):
 
 
 def read_rows_of(out: Path) -> list[dict]:
-    from synth.dataset import read_rows
+    from synth.dataset.dataset import read_rows
 
     return read_rows(out)

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from synth.dataset import read_rows
+from synth.dataset.dataset import read_rows
 
 from .conftest import API_KEY, REPO, generate_cmd, journal_keys, read_stats, run_cli
 

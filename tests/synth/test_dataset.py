@@ -1,4 +1,4 @@
-"""synth.dataset's dir swap: a derived dir (mined, judged) replaces OUT whole or not at all."""
+"""synth.dataset.dataset's dir swap: a derived dir (mined, judged) replaces OUT whole or not at all."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from synth.dataset import recover_dir, replace_dir
+from synth.dataset.dataset import recover_dir, replace_dir
 
 
 def test_a_failed_build_leaves_the_old_dir_and_no_temporary(tmp_path):

@@ -3,10 +3,10 @@ import random
 import numpy as np
 import pytest
 
-import synth.minhash as minhash
-from synth.dedup import Deduper, Fingerprints, Signer
-from synth.minhash import MIN_SHINGLES, NUM_BINS, normalize_many, shingle_size
-from synth.text import normalize
+import synth.checks.minhash as minhash
+from synth.checks.dedup import Deduper, Fingerprints, Signer
+from synth.checks.minhash import MIN_SHINGLES, NUM_BINS, normalize_many, shingle_size
+from synth.checks.text import normalize
 
 EN = ("Tidal forces arise because the gravitational pull of the moon is stronger on the near side of "
       "the earth than on the far side, stretching the oceans into two bulges that the planet rotates through.")  # fmt: skip
@@ -174,7 +174,7 @@ def test_check_many_gives_the_verdicts_of_check_row_by_row(monkeypatch):
     assert Deduper().check_many(rows) == expected
     fingerprints = Signer().fingerprint_many([t for row in rows for t in row])
     assert Deduper().check_many(rows, fingerprints) == expected
-    per_text = Deduper()  # fingerprints computed elsewhere, one text at a time, as synth.answers does
+    per_text = Deduper()  # fingerprints computed elsewhere, one text at a time, as synth.run.answers does
     assert [per_text.check(row, [Signer().fingerprint(t) for t in row]) for row in rows] == expected
 
     mixed = Deduper()  # the same index fed both ways

@@ -1,4 +1,4 @@
-"""The fold (synth.fold.Folder): outcomes arriving in any order give the same rows, in call order."""
+"""The fold (synth.run.fold.Folder): outcomes arriving in any order give the same rows, in call order."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import random
 
 import pyarrow as pa
 
-from synth.answers import analyse
-from synth.fold import Folder, Outcome
-from synth.ledger import Entry, Ledger
-from synth.plan import Plan
-from synth.row_parts import RowParts, read_groups
-from synth.rows import COLUMNS, ROW_SCHEMA, Row
+from synth.run.answers import analyse
+from synth.run.fold import Folder, Outcome
+from synth.run.ledger import Entry, Ledger
+from synth.plan.plan import Plan
+from synth.dataset.row_parts import RowParts, read_groups
+from common.rows import COLUMNS, ROW_SCHEMA, Row
 from synth.testing.fake_openai import FakeLLM, Faults
 
 
@@ -67,7 +67,7 @@ def test_the_row_contract_is_written_once():
 def test_rows_stream_to_parts_and_a_resumed_fold_writes_none_twice(tmp_path, monkeypatch):
     """Rows leave memory as parts of whole calls; a second fold of the same answers (a resumed run)
     skips the calls its parts cover and writes only what is new."""
-    monkeypatch.setattr("synth.row_parts.PART_ROWS", 8)
+    monkeypatch.setattr("synth.dataset.row_parts.PART_ROWS", 8)
     made = outcomes(40)
     first, _ = fold_all(made[:20], target=100, folder_path=tmp_path / "rows")
     parts = sorted((tmp_path / "rows").glob("part-*.parquet"))

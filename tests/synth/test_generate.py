@@ -9,8 +9,8 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from synth.dataset import DATA_FILE, read_rows
-from synth.tasks import TASK_TYPES
+from synth.dataset.dataset import DATA_FILE, read_rows
+from synth.plan.tasks import TASK_TYPES
 
 from .conftest import API_KEY, read_stats, run_generate
 
@@ -187,7 +187,7 @@ def test_dataset_dir_loads_with_datasets(fake, tmp_path):
 
 
 def test_credentials_in_the_base_url_are_not_written(fake, tmp_path):
-    from synth.secrets import redact_url
+    from synth.run.secrets import redact_url
 
     assert redact_url("http://user:pw@127.0.0.1:8000/v1?api_key=abc") == "http://127.0.0.1:8000/v1"
     server = fake(api_key=None)  # the URL's user:password becomes basic auth, which replaces the key
@@ -220,7 +220,7 @@ def test_dry_run_plans_a_grounded_run(fake, tmp_path, capsys):
 
 
 def test_brainstormed_copies_of_the_prompt_examples_are_counted_by_reason(fake, tmp_path):
-    from synth.tasks import TASK_TYPES
+    from synth.plan.tasks import TASK_TYPES
 
     example = TASK_TYPES["retrieval"].brainstorm_examples[1]
     server = fake(brainstorm_extra=[example])

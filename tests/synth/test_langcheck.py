@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from synth.answers import analyse
-from synth.dataset import read_rows
-from synth.langcheck import (
+from synth.run.answers import analyse
+from synth.dataset.dataset import read_rows
+from synth.checks.langcheck import (
     asked_languages,
     check_answer,
     check_fields,
@@ -14,8 +14,8 @@ from synth.langcheck import (
     unjudged_languages,
     wrong_language,
 )
-from synth.languages import LANGUAGES
-from synth.scripts import LANGUAGE_SCRIPTS, MIN_SCRIPT_SHARE, script_share, wrong_script
+from synth.plan.languages import LANGUAGES
+from synth.checks.scripts import LANGUAGE_SCRIPTS, MIN_SCRIPT_SHARE, script_share, wrong_script
 from synth.testing.fake_openai import FakeLLM, Faults
 
 from .conftest import read_stats, run_generate

@@ -1,6 +1,6 @@
 import pytest
 
-from synth.languages import HIGH_RESOURCE, LANGUAGES, default_weights, parse_languages
+from synth.plan.languages import HIGH_RESOURCE, LANGUAGES, default_weights, parse_languages
 
 
 def test_xlmr_list_has_93_languages_with_iso_codes_and_names():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from common.candidates import CANDIDATE_ORDER, candidate_texts
-from synth.dataset import read_rows, write_json, write_rows
+from synth.dataset.dataset import read_rows, write_json, write_rows
 from synth.mining.cli import MineConfig, cli, main
 from synth.mining.dirs import row_counts
 from synth.mining.teacher import CrossEncoderTeacher, detect_kind

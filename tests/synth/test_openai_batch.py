@@ -15,12 +15,12 @@ from pathlib import Path
 import openai
 import pytest
 
-import synth.config
+import synth.run.config
 from synth.backends.base import BackendError, ChatRequest, Completion, RequestFailed
 from synth.backends.batch_files import BatchState
 from synth.backends.openai_batch import OpenAIBatchBackend, batch_price
-from synth.dataset import read_rows
-from synth.pricing import price_for
+from synth.dataset.dataset import read_rows
+from synth.plan.pricing import price_for
 from synth.testing.fake_batch import FakeBatchOpenAI
 from synth.testing.fake_openai import FakeLLM, Faults
 
@@ -274,8 +274,8 @@ def test_batch_price_is_half_of_live():
 
 # ---- through synth.generate, once config/generate offer --backend openai-batch -----------------
 needs_integration = pytest.mark.skipif(
-    "openai-batch" not in synth.config.BACKENDS,
-    reason="--backend openai-batch not wired into synth.config yet",
+    "openai-batch" not in synth.run.config.BACKENDS,
+    reason="--backend openai-batch not wired into synth.run.config yet",
 )
 BATCH_FLAGS = dict(backend="openai-batch", batch_window=0.05, batch_poll_s=0.05)
 
@@ -327,9 +327,9 @@ def test_generate_killed_while_a_batch_runs_resumes_it(server, tmp_path):
 
 @needs_integration
 def test_batch_flags_are_checked():
-    cfg = synth.config.GenerateConfig(backend="openai-batch")
+    cfg = synth.run.config.GenerateConfig(backend="openai-batch")
     assert cfg.concurrency == 20_000  # enough waiting calls to fill large batches
     for bad, message in [(dict(batch_max_requests=50_001), "--batch-max-requests"),
                          (dict(batch_window=0), "--batch-window"), (dict(rpm=100), "--rpm")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
-            synth.config.GenerateConfig(backend="openai-batch", **bad)
+            synth.run.config.GenerateConfig(backend="openai-batch", **bad)

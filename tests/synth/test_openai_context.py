@@ -7,7 +7,7 @@ import pytest
 
 from synth.backends.base import CONTEXT_MARGIN, ChatRequest, RequestFailed
 from synth.backends.openai_backend import OpenAIBackend
-from synth.pricing import estimate_prompt_tokens
+from synth.plan.pricing import estimate_prompt_tokens
 
 from .conftest import API_KEY
 

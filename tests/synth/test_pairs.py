@@ -1,5 +1,5 @@
 """`python -m synth.pairs`: weak pairs from document structure (rules worked by hand), rows of the
-synth.rows contract filtered like synthetic rows (language, dedup, decontamination) with every drop
+common.rows contract filtered like synthetic rows (language, dedup, decontamination) with every drop
 counted, the card, one-line errors, and E5's consistency filter (`synth.mine --consistency-k`) on them."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 
 from synth.card.render import write_card
 from synth.corpus import Document
-from synth.dataset import DATA_FILE, read_rows
+from synth.dataset.dataset import DATA_FILE, read_rows
 from synth.mining.cli import MineConfig
 from synth.mining.cli import main as mine_main
 from synth.pairs import PairsConfig, cli, main
-from synth.rows import ROW_SCHEMA
+from common.rows import ROW_SCHEMA
 from synth.structure.blocks import Block, parse_blocks
 from synth.structure.rules import INSTRUCTIONS, Limits, document_pairs, first_sentence
 from tests.synth.test_mine import words, write_tiny_st
@@ -110,7 +110,7 @@ def test_cli_writes_filtered_rows_stats_and_card(tmp_path):
         corpus=docs, out=out, decontaminate=[evalset], min_positive_words=5, license="cc-by-4.0"
     )
     assert main(cfg) == 0
-    assert pq.read_schema(out / DATA_FILE).names == ROW_SCHEMA.names  # the synth.rows contract
+    assert pq.read_schema(out / DATA_FILE).names == ROW_SCHEMA.names  # the common.rows contract
     rows = read_rows(out)
     assert {r["source"] for r in rows} == {f"pairs:{r}" for r in INSTRUCTIONS}
     assert all(r["instruction"] == INSTRUCTIONS[r["source"].split(":")[1]] and r["negative"] is None

@@ -2,11 +2,11 @@ from collections import Counter
 
 import pytest
 
-from synth import knobs
-from synth.languages import parse_languages
-from synth.plan import Plan, brainstorm_prompt, generate_prompt, max_tokens_for
-from synth.render import render
-from synth.tasks import TASK_TYPES, parse_task_mix
+from synth.plan import knobs
+from synth.plan.languages import parse_languages
+from synth.plan.plan import Plan, brainstorm_prompt, generate_prompt, max_tokens_for
+from synth.plan.render import render
+from synth.plan.tasks import TASK_TYPES, parse_task_mix
 
 
 def make_plan(seed=0, langs="en,de,ko", mix=None, reuse=3):

@@ -1,6 +1,6 @@
 import asyncio
 
-from synth.pools import BrainstormResult, TaskPool
+from synth.run.pools import BrainstormResult, TaskPool
 
 
 def test_pool_folds_brainstorms_in_order_and_drops_duplicate_tasks():

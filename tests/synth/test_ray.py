@@ -13,8 +13,8 @@ from collections import Counter
 import pytest
 import ray
 
-from synth.dataset import read_rows
-from synth.row_parts import call_index
+from synth.dataset.dataset import read_rows
+from synth.dataset.row_parts import call_index
 
 from .conftest import API_KEY, journal_keys, read_stats, run_cli, run_generate
 

@@ -12,14 +12,14 @@ from collections import Counter
 
 import pytest
 
-from synth.dataset import DATA_FILE, read_rows
-from synth.dedup import Deduper
-from synth.languages import parse_languages
+from synth.dataset.dataset import DATA_FILE, read_rows
+from synth.checks.dedup import Deduper
+from synth.plan.languages import parse_languages
 from synth.merge import MergeConfig, dedup_texts_of
 from synth.merge import main as merge
-from synth.plan import Plan
-from synth.row_parts import read_groups
-from synth.tasks import parse_task_mix
+from synth.plan.plan import Plan
+from synth.dataset.row_parts import read_groups
+from synth.plan.tasks import parse_task_mix
 
 from .conftest import API_KEY, REPO, generate_cmd, journal_keys, read_stats, run_cli, run_generate
 

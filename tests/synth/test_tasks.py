@@ -1,4 +1,4 @@
-"""Task types are declared once (synth/tasks.py); a half-declared one fails at declaration."""
+"""Task types are declared once (synth/plan/tasks.py); a half-declared one fails at declaration."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from synth.knobs import WeightedChoice
-from synth.task_spec import Field, Knob, Length, TaskType
-from synth.tasks import TASK_TYPES, task_type
+from synth.plan.knobs import WeightedChoice
+from synth.plan.task_spec import Field, Knob, Length, TaskType
+from synth.plan.tasks import TASK_TYPES, task_type
 
 LANGUAGE = Knob(name="language", language="run")
 

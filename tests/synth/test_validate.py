@@ -6,11 +6,11 @@ import pytest
 
 from prompts import TEMPLATE_DIR
 from synth.corpus import Passage
-from synth.knobs import WeightedChoice
-from synth.parsing import ParseError, extract_json
-from synth.plan import PlannedCall, brainstorm_prompt, generate_prompt
-from synth.tasks import TASK_TYPES
-from synth.validate import Reject, validate_brainstorm, validate_example
+from synth.plan.knobs import WeightedChoice
+from synth.checks.parsing import ParseError, extract_json
+from synth.plan.plan import PlannedCall, brainstorm_prompt, generate_prompt
+from synth.plan.tasks import TASK_TYPES
+from synth.checks.validate import Reject, validate_brainstorm, validate_example
 
 OBJ = {"user_query": "how do tides work", "positive_document": " ".join(["tide"] * 60),
        "hard_negative_document": " ".join(["moon"] * 60)}  # fmt: skip
@@ -191,7 +191,7 @@ def test_a_maximum_is_three_times_what_was_asked_plus_slack():
 
 
 def test_declared_lengths_give_every_long_field_and_the_token_estimates():
-    from synth.tasks import TASK_TYPES
+    from synth.plan.tasks import TASK_TYPES
 
     assert TASK_TYPES["retrieval"].lengths({"num_words": 200}) == {
         "positive_document": (200, None), "hard_negative_document": (200, None)}  # fmt: skip

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from synth.dataset import read_rows
+from synth.dataset.dataset import read_rows
 from synth.testing.fake_openai import FakeLLM, Faults
 
 from .conftest import read_stats, run_generate

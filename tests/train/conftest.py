@@ -130,7 +130,7 @@ def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synth.dataset import DATA_FILE
+    from synth.dataset.dataset import DATA_FILE
     from synth.mining.cli import MineConfig
     from synth.mining.cli import main as mine
 

@@ -1,0 +1,1 @@
+"""What an answer must pass: parsing, validation, language/script checks, dedup, decontamination."""

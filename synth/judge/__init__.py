@@ -1,0 +1,1 @@
+"""`python -m synth.judge`: an LLM judge over a dataset dir (score or relabel), journaled and budgeted."""

@@ -1,0 +1,5 @@
+import sys
+
+from synth.judge.cli import cli
+
+sys.exit(cli())

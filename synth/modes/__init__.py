@@ -1,0 +1,1 @@
+"""The run modes of `synth.generate` beside its CLI: dry run, pools only, Ray, corpus setup."""

@@ -1,0 +1,1 @@
+"""What a run asks for: task types, knobs, languages, weights, the prompts rendered from them, prices."""

@@ -1,0 +1,186 @@
+"""The deterministic plan of a run: what step-2 call number i asks for.
+
+Call i draws its task type and knobs from `call_rng(seed, "gen", i)`. Asymmetric types take their
+task definition from the type's pool of brainstormed tasks: the j-th call of a type uses task slot
+j // examples_per_task, so each brainstormed task is reused for a few examples (about 3 in the
+paper: 150k tasks for 500k examples). Because nothing here depends on timing, a resumed or repeated
+run asks exactly the same questions.
+
+Call i's slot (and a grounded call's passages) depends on how many calls of its type come before it,
+so computing call i walks the types of the calls before it (about 7 us each, a type being the first
+draw of its call's generator). The plan keeps per-type counts every CHECKPOINT calls and a small
+cache, never every call: memory stays flat over 100M calls, and a shard (`synth.run.shards`) that owns
+every N-th call gets exactly the calls an unsharded run would make at those indices.
+
+    plan[5] -> walk the types of calls 0..4 (from the checkpoint at 0) -> call 5 is the 2nd sts call
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from synth.plan.knobs import WeightedChoice, call_rng
+from synth.plan.pricing import tokens_per_word
+from synth.plan.render import render, template_hash
+from synth.plan.tasks import TASK_TYPES
+
+if TYPE_CHECKING:
+    from synth.corpus import Passage
+    from synth.plan.grounding import Grounding
+
+MAX_TOKENS_FLOOR = 512
+JSON_OVERHEAD_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    index: int
+    task_type: str
+    knobs: dict
+    slot: int | None  # task slot in the brainstorm pool; None for types that do not brainstorm
+    passages: tuple[str, ...] = ()  # corpus passage ids a grounded call reads; they are its positives
+
+
+CHECKPOINT = 1024  # calls between saved per-type counts: a random access walks at most this many types
+CACHE = 4096  # calls kept once built: the runner asks for the calls around its fold cursor again
+
+
+class Plan:
+    def __init__(
+        self,
+        seed: int,
+        task_mix: dict[str, float],
+        languages: dict[str, float],
+        examples_per_task: int,
+        grounding: Grounding | None = None,
+        corpus: Mapping[str, Passage] | None = None,
+    ):
+        self.seed = seed
+        self.types = WeightedChoice(task_mix)
+        self.languages = WeightedChoice(languages)
+        self.examples_per_task = examples_per_task
+        self.grounding = grounding
+        self.corpus = corpus or {}  # passage id -> Passage, for grounded prompts and rows
+        self._names = list(task_mix)
+        self._position = {name: i for i, name in enumerate(self._names)}
+        self._checkpoints: list[tuple[int, ...]] = [
+            (0,) * len(self._names)
+        ]  # counts before call k*CHECKPOINT
+        # Two walkers (next index, per-type counts before it): the frontier, which saves checkpoints as
+        # it passes them, and a reader for indices below it, so ascending reads cost O(1) each.
+        self._frontier: tuple[int, list[int]] = (0, [0] * len(self._names))
+        self._reader: tuple[int, list[int]] = (0, [0] * len(self._names))
+        self._cache: dict[int, PlannedCall] = {}
+
+    def type_of(self, index: int) -> str:
+        return self.types(call_rng(self.seed, "gen", index))
+
+    def counts_before(self, index: int) -> dict[str, int]:
+        """Calls of each type with an index below `index`."""
+        return dict(zip(self._names, self._counts(index), strict=True))
+
+    def __getitem__(self, index: int) -> PlannedCall:
+        call = self._cache.get(index)
+        if call is None:
+            call = self._build(index, self._counts(index))
+            at, counts = self._frontier
+            if at == index:  # the frontier steps over the call just built without drawing its type again
+                counts[self._position[call.task_type]] += 1
+                self._frontier = (at + 1, counts)
+                self._save(at + 1, counts)
+            if len(self._cache) >= CACHE:
+                del self._cache[next(iter(self._cache))]  # the oldest: calls are asked for in rising order
+            self._cache[index] = call
+        return call
+
+    def _build(self, index: int, counts: list[int]) -> PlannedCall:
+        rng = call_rng(self.seed, "gen", index)
+        task_type = self.types(rng)
+        spec = TASK_TYPES[task_type]
+        knobs = spec.sample_knobs(rng, self.languages)
+        j = counts[self._position[task_type]]  # this call is the j-th of its type
+        slot = j // self.examples_per_task if spec.instruction == "brainstorm" else None
+        passages = self.grounding.passages_for(j, spec.hops(knobs)) if spec.passages else ()
+        return PlannedCall(index, task_type, knobs, slot, passages)
+
+    def _counts(self, index: int) -> list[int]:
+        """Per-type counts of the calls before `index` (a copy)."""
+        at, counts = self._frontier
+        if index >= at:
+            self._frontier = self._walk(at, counts, index, save=True)
+            return list(self._frontier[1])
+        at, counts = self._reader
+        if not at <= index < at + CHECKPOINT:  # restart from the checkpoint below `index`
+            k = index // CHECKPOINT
+            at, counts = k * CHECKPOINT, list(self._checkpoints[k])
+        self._reader = self._walk(at, counts, index, save=False)
+        return list(self._reader[1])
+
+    def _walk(self, at: int, counts: list[int], to: int, save: bool) -> tuple[int, list[int]]:
+        counts = list(counts)
+        for i in range(at, to):
+            counts[self._position[self.type_of(i)]] += 1
+            if save:
+                self._save(i + 1, counts)
+        return to, counts
+
+    def _save(self, index: int, counts: list[int]) -> None:
+        """Keep the counts before `index` when it starts a checkpoint the frontier had not reached."""
+        if index % CHECKPOINT == 0 and index // CHECKPOINT == len(self._checkpoints):
+            self._checkpoints.append(tuple(counts))
+
+
+def template_variables(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> dict:
+    variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
+    if task is not None:
+        variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
+    if passages:  # the user's text: inserted as values too
+        variables.update(
+            passage=passages[0].text, title=passages[0].title, passages=[p.text for p in passages]
+        )
+    return variables
+
+
+def generate_prompt(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> str:
+    return render(TASK_TYPES[call.task_type].generate_template, **template_variables(call, task, passages))
+
+
+def brainstorm_prompt(task_type: str) -> str:
+    spec = TASK_TYPES[task_type]
+    return render(spec.brainstorm_template, examples=spec.brainstorm_examples)
+
+
+def expected_completion_words(task_type: str, knobs: dict) -> float:
+    """What a compliant answer is likely to hold, in words, from the declared lengths."""
+    return TASK_TYPES[task_type].expected_words(knobs)
+
+
+def completion_token_estimate(task_type: str, knobs: dict) -> int:
+    languages = [knobs["language"], knobs.get("target_language", knobs["language"])]
+    tpw = max(tokens_per_word(code) for code in languages)
+    return int(expected_completion_words(task_type, knobs) * tpw) + JSON_OVERHEAD_TOKENS
+
+
+def max_tokens_for(task_type: str, knobs: dict, cap: int) -> int:
+    """Room for twice the expected answer, so long documents are never cut; truncated answers are
+    re-asked with double this."""
+    return min(cap, max(MAX_TOKENS_FLOOR, 2 * completion_token_estimate(task_type, knobs)))
+
+
+def brainstorm_max_tokens(cap: int) -> int:
+    # About 20 tasks of one sentence fit in ~700 tokens; past that a weak model is repeating itself
+    # (SmolLM2-135M ran 3 of 10 brainstorms to 2,048 tokens, 7 minutes each on a CPU server).
+    return min(cap, 1024)
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def template_hashes() -> dict[str, str]:
+    names = {t.generate_template for t in TASK_TYPES.values()}
+    names |= {t.brainstorm_template for t in TASK_TYPES.values() if t.brainstorm_template}
+    return {name: template_hash(name) for name in sorted(names)}

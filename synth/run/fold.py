@@ -1,0 +1,186 @@
+"""Folding step-2 outcomes into rows, strictly in call-index order.
+
+Calls finish in any order; their outcomes wait here until every earlier call has been folded. Then
+each valid answer becomes a row, a duplicate (exact or near, on the fingerprints computed with its
+validation) or a decontaminated drop, and the ledger moves it out of `held`. Which rows are kept
+therefore depends only on the answers in the journal, never on timing: a resumed run writes exactly
+the rows an uninterrupted run with the same answers would.
+
+    outcomes 2, 0 arrive -> fold: row 0 (call 1 still out, so 2 waits) -> 1 arrives -> fold: 1, 2
+
+Rows are not kept in memory: each placed answer goes to `synth.dataset.row_parts` (kept rows and duplicates,
+with their verdict), and the fold keeps only counts and the dedup index. A shard (`synth.run.shards`)
+folds its own calls, every `step`-th index from `start`, the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from synth.run.answers import dedup_texts
+from synth.checks.decontam import Decontaminator
+from synth.checks.dedup import Deduper
+from synth.run.ledger import KEPT, Entry, Ledger
+from synth.plan.plan import PlannedCall
+from synth.plan.render import template_hash
+from synth.dataset.row_parts import RowParts
+from common.rows import Row, row_id
+from synth.run.stats import RowCounts
+from synth.plan.tasks import TASK_TYPES
+
+if TYPE_CHECKING:
+    from synth.corpus import Passage
+
+
+@dataclass
+class Outcome:
+    """What step-2 call `call.index` came to: valid fields (under journal key `key`), or None when
+    every attempt failed; `incomplete` when a budget stopped it before it finished. `task` is the
+    row's instruction: brainstormed, fixed, or written by the answer itself."""
+
+    call: PlannedCall
+    task: str | None
+    fields: dict[str, str] | None
+    key: str = ""
+    fingerprints: list | None = None  # of the dedup texts, computed with the validation
+    incomplete: str | None = None
+
+
+def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) -> list[Row]:
+    """The rows of a valid answer: one, or one per corpus passage it read (they are its positives)."""
+    call = outcome.call
+    spec = TASK_TYPES[call.task_type]
+    query, positive, negative = spec.to_row_fields(outcome.fields)
+    template = spec.generate_template
+    common = dict(task_type=call.task_type, instruction=outcome.task, query=query, negative=negative,
+                  language=call.knobs["language"], language_pair=spec.language_pair(call.knobs), model=model,
+                  source="synthetic", knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
+                  template=template, template_hash=template_hash(template), call=outcome.key,
+                  negative_dropped=spec.negative_dropped(outcome.fields))  # fmt: skip
+    if not passages:
+        return [
+            Row(
+                id=row_id(call.task_type, outcome.task, query, positive, negative),
+                positive=positive,
+                **common,
+            )
+        ]
+    return [
+        Row(
+            id=row_id(call.task_type, outcome.task, query, p.text, negative),
+            positive=p.text,
+            passage_id=p.id,
+            **common,
+        )
+        for p in passages
+    ]
+
+
+class Folder:
+    def __init__(
+        self,
+        target: int,
+        model: str,
+        ledger: Ledger,
+        parts: RowParts | None,
+        decontaminator: Decontaminator | None = None,
+        corpus: Mapping[str, Passage] | None = None,
+        start: int = 0,
+        step: int = 1,
+    ):
+        self.target = target
+        self.corpus = corpus or {}
+        self.model = model
+        self.ledger = ledger
+        self.parts = parts
+        self.decontaminator = decontaminator
+        self.dedup = Deduper()
+        self.counts = RowCounts()
+        self.step = step
+        self.cursor = start  # the next call index to fold
+        self.folded = 0  # calls folded
+        self.rejected_examples = 0  # example calls whose every attempt was rejected or failed
+        self._waiting: dict[int, Outcome] = {}
+
+    @property
+    def kept(self) -> int:
+        return self.counts.rows
+
+    @property
+    def complete(self) -> bool:
+        return self.counts.rows >= self.target
+
+    def add(self, outcome: Outcome) -> None:
+        self._waiting[outcome.call.index] = outcome
+
+    def fold(self) -> None:
+        """Fold the outcomes that continue the prefix, up to the target; an incomplete outcome ends
+        the prefix until a later run finishes its call."""
+        while self.cursor in self._waiting and not self.complete:
+            outcome = self._waiting[self.cursor]
+            if outcome.incomplete:
+                return
+            del self._waiting[self.cursor]
+            self.cursor += self.step
+            self.folded += 1
+            if outcome.fields is None:
+                self.rejected_examples += 1
+            else:
+                self._place(outcome)
+
+    def take_unfinished(self, why: str) -> list[int]:
+        """Take back the outcomes cut short for `why` (their calls are asked again), in call order."""
+        indices = sorted(i for i, o in self._waiting.items() if o.incomplete == why)
+        for i in indices:
+            del self._waiting[i]
+        return indices
+
+    def unfinished_before(self, index: int) -> list[int]:
+        """The calls from the cursor up to `index` with no finished outcome: what holds back the
+        valid answers that wait behind them."""
+        return [
+            i
+            for i in range(self.cursor, index, self.step)
+            if i not in self._waiting or self._waiting[i].incomplete
+        ]
+
+    @property
+    def waiting_valid(self) -> int:
+        """Valid answers that wait for an earlier call before the fold can place them."""
+        return sum(1 for o in self._waiting.values() if o.fields is not None)
+
+    def flush(self) -> None:
+        """Write the rows folded so far to disk (the end of a run, however it ended)."""
+        if self.parts is not None:  # None: a pools step, which folds no examples
+            self.parts.flush(self.cursor)
+
+    def release_index(self) -> None:
+        """Let the dedup index go once nothing more will be folded: the largest thing a long run
+        holds, and the writing of the data file and card needs the memory more."""
+        self.dedup = None
+
+    def _place(self, outcome: Outcome) -> None:
+        rows = [
+            r.as_dict()
+            for r in make_rows(outcome, self.model, [self.corpus[p] for p in outcome.call.passages])
+        ]
+        index = outcome.call.index
+        if self.decontaminator and any(
+            self.decontaminator.contaminated([r["query"], r["positive"], r["negative"]]) for r in rows
+        ):
+            self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
+            self.parts.add(index, rows, "decontaminated")
+            return
+        duplicate = self.dedup.check(
+            dedup_texts(outcome.call.task_type, outcome.fields), outcome.fingerprints
+        )
+        if duplicate:
+            self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
+        else:
+            for row in rows:
+                self.counts.add(row)
+            self.ledger.record(outcome.key, KEPT)
+        self.parts.add(index, rows, duplicate)
