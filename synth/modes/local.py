@@ -108,6 +108,7 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
             runner.progress.close()  # the bar's line ends first: the error stands alone on the last line
         raise GenerateError(redact(str(err))) from err
     if runner is not None:
+        runner.folder.fold()  # Ctrl-C cancels the loop before its last fold: finished answers still become rows
         runner.folder.flush()  # the rows folded since the last part
         runner.folder.release_index()
     parts.close()

@@ -139,8 +139,8 @@ class Folder:
         return indices
 
     def unfinished_before(self, index: int) -> list[int]:
-        """The calls from the cursor up to `index` with no finished outcome: what holds back the
-        valid answers that wait behind them."""
+        """The calls from the cursor up to, not including, `index` with no finished outcome: what
+        holds back the valid answers that wait behind them."""
         return [
             i
             for i in range(self.cursor, index, self.step)

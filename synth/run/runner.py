@@ -577,7 +577,7 @@ class Runner:
                 if entry.reason != why:
                     self.ledger.record(key, Entry("examples", "held", why))
         if held and not self.complete:  # valid answers the fold could not reach, and what stopped it
-            behind = self.folder.unfinished_before(max(held))
+            behind = self.folder.unfinished_before(max(held) + 1)  # a journaled answer Ctrl-C kept from the fold waits on itself
             self.ledger.waiting, self.ledger.waiting_behind_count = len(held), len(behind)
             self.ledger.waiting_behind = behind[:5]
         self._show()
