@@ -43,8 +43,8 @@ from datasketch import MinHash, MinHashLSH
 
 from synth.checks.dedup import THRESHOLD, Deduper
 from synth.checks.minhash import NUM_BINS, normalize_many
-from synth.testing.fake_openai import VOCAB
 from synth.checks.text import normalize
+from synth.testing.fake_openai import VOCAB
 
 Rows = list[tuple[str, str]]
 SEED = 42

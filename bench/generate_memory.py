@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from synth.dataset.dataset import DATA_FILE
 from synth.checks.dedup import Deduper
+from synth.dataset.dataset import DATA_FILE
 from synth.merge import dedup_texts_of
 
 KEY = "sk-bench"

@@ -32,12 +32,12 @@ from pathlib import Path
 from openai import DEFAULT_CONNECTION_LIMITS, AsyncOpenAI, DefaultAioHttpClient
 
 import synth.modes.local as generate_module
-from synth.run.config import GenerateConfig
 from synth.dataset.dataset import read_rows
 from synth.generate import main as generate
 from synth.plan.languages import parse_languages
 from synth.plan.plan import Plan, generate_prompt
 from synth.plan.tasks import parse_task_mix
+from synth.run.config import GenerateConfig
 
 KEY = "sk-bench"
 MIX = "retrieval,classification,sts,bitext,long_long,short_short"

@@ -35,16 +35,16 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.cli import fail, parse
-from synth.run.allocator import return_large_frees_to_the_os
-from synth.card.render import render_card
-from synth.dataset.dataset import DATA_FILE, replace_atomically, write_json, write_text
-from synth.checks.dedup import Deduper
-from synth.dataset.row_parts import Group, read_groups
 from common.rows import ROW_SCHEMA
+from synth.card.render import render_card
+from synth.checks.dedup import Deduper
+from synth.dataset.dataset import DATA_FILE, replace_atomically, write_json, write_text
+from synth.dataset.row_parts import Group, read_groups
+from synth.plan.tasks import TASK_TYPES
+from synth.run.allocator import return_large_frees_to_the_os
 from synth.run.shards import SHARD_FILE, read_json
 from synth.run.stats import STATS_VERSION, RowCounts
 from synth.run.summary import format_summary
-from synth.plan.tasks import TASK_TYPES
 
 PROG = "synth.merge"
 BATCH_GROUPS = 4096  # answers deduplicated per batch (`Deduper.check_many` gives row-by-row verdicts)

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from common.cli import fail, opt, parse
 from synth.card.pairs import render_pairs_card
-from synth.corpus import MIN_BUDGET, CorpusError, load_documents
-from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
 from synth.checks.decontam import CHAR_NGRAM, NGRAM_WORDS, DecontamError, Decontaminator
 from synth.checks.langcheck import detector_version, unjudged_languages
-from synth.plan.languages import LANGUAGES
+from synth.corpus import MIN_BUDGET, CorpusError, load_documents
+from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
 from synth.mining.dirs import row_counts
+from synth.plan.languages import LANGUAGES
 from synth.structure.build import DROP_REASONS, MODEL, Built, build_rows
 from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from common.cli import OneLineParser
-from common.cli import opt as _opt
 from common.cli import build_parser as build_config_parser
+from common.cli import opt as _opt
 from train.errors import ConfigError
 from train.m3_config import M3_LOSS_WEIGHTS, M3_SCORE_WEIGHTS, heads_errors
 

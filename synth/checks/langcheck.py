@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from synth.plan.languages import LANGUAGES
 from synth.checks.scripts import wrong_script
+from synth.plan.languages import LANGUAGES
 from synth.plan.tasks import TASK_TYPES
 
 MIN_CHARS = 24  # shorter texts (labels, short queries) are too short to tell apart reliably

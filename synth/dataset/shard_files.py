@@ -15,12 +15,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synth.run.shards import FORMAT, SHARD_FILE, PoolsError, PoolSource, Shard, pools_settings, write_json_atomic
 from synth.plan.tasks import TASK_TYPES
+from synth.run.shards import (
+    FORMAT,
+    SHARD_FILE,
+    PoolsError,
+    PoolSource,
+    Shard,
+    pools_settings,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
-    from synth.run.config import GenerateConfig
     from synth.plan.plan import Plan
+    from synth.run.config import GenerateConfig
     from synth.run.runner import Runner
 
 # What a merge must find equal in every shard, besides the plan: answers folded under other values

@@ -22,7 +22,6 @@ from common.cli import fail, parse
 from synth.backends.base import BackendError
 from synth.backends.build import backend_price, make_backend
 from synth.dataset.dataset import recover_dir
-from synth.run.journal import Journal, JournalMismatch
 from synth.judge.config import JudgeConfig
 from synth.judge.dirs import JOURNAL, STATE, check_out, output_table, read_input, write_judged_dir
 from synth.judge.plan import apply_verdicts, plan_score
@@ -30,6 +29,7 @@ from synth.judge.report import card_text, format_summary, judge_stats
 from synth.judge.run import JudgeRunner, Limits
 from synth.mining.dirs import DatasetError, read_stats, row_counts
 from synth.mining.embedder import EmbedderError
+from synth.run.journal import Journal, JournalMismatch
 from synth.run.secrets import redact, redact_url, redacted_logging
 
 PROG = "synth.judge"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from common.rows import JUDGE
 from synth.dataset.dataset import replace_dir, write_derived, write_jsonl, write_text
 from synth.mining.dirs import REWRITTEN, DatasetError, read_table
-from common.rows import JUDGE
 
 REQUIRED_COLUMNS = ("id", "task_type", "instruction", "query", "positive", "language")
 STATE = ".synth"  # the judge's journal, retrieval cache and rejects, inside --out

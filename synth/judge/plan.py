@@ -21,6 +21,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+from common.rows import JUDGE, MINED_NEGATIVES, row_id
 from synth.judge.answers import (
     CRITERIA,
     Scores,
@@ -30,7 +31,6 @@ from synth.judge.answers import (
     score_prompt,
     score_schema,
 )
-from common.rows import JUDGE, MINED_NEGATIVES, row_id
 from synth.plan.tasks import TASK_TYPES
 
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from synth.backends.base import Backend, ChatRequest, RequestFailed
-from synth.run.journal import Journal, JournalMismatch
 from synth.judge.answers import Invalid, classify, low_score_reason
 from synth.judge.plan import Item, Verdict
-from synth.run.ledger import BudgetReached
 from synth.plan.plan import prompt_hash
 from synth.plan.pricing import Price, estimate_prompt_tokens
+from synth.run.journal import Journal, JournalMismatch
+from synth.run.ledger import BudgetReached
 
 CATEGORIES = ("kept", "dropped", "rejected", "errors")
 

@@ -31,8 +31,8 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from synth.mining.neighbours import Guard, nearest_negatives
 from synth.checks.text import normalize
+from synth.mining.neighbours import Guard, nearest_negatives
 
 
 class Encoder(Protocol):

@@ -21,9 +21,9 @@ from synth.plan.plan import (
     completion_token_estimate,
     generate_prompt,
 )
-from synth.run.pools import EXPECTED_NEW_TASKS_PER_CALL
 from synth.plan.pricing import Price, estimate_prompt_tokens
 from synth.plan.tasks import TASK_TYPES
+from synth.run.pools import EXPECTED_NEW_TASKS_PER_CALL
 
 SAMPLE_CALLS = 3000
 EXPECTED_KEEP_RATE = 0.85  # rows kept per step-2 call after re-asks, rejects and dedup

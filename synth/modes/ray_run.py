@@ -38,13 +38,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth.merge import load_shards, merge
 from synth.modes.local import run_here
 from synth.modes.setup import GenerateError, finish
+from synth.plan.tasks import TASK_TYPES
 from synth.run.config import GenerateConfig
-from synth.merge import load_shards, merge
 from synth.run.shards import POOLS_FILE, PROGRESS_FILE, read_json
 from synth.run.summary import format_summary
-from synth.plan.tasks import TASK_TYPES
 
 PROG = "synth.generate"
 POLL_S = 0.5

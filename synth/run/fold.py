@@ -20,16 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from synth.run.answers import dedup_texts
+from common.rows import Row, row_id
 from synth.checks.decontam import Decontaminator
 from synth.checks.dedup import Deduper
-from synth.run.ledger import KEPT, Entry, Ledger
+from synth.dataset.row_parts import RowParts
 from synth.plan.plan import PlannedCall
 from synth.plan.render import template_hash
-from synth.dataset.row_parts import RowParts
-from common.rows import Row, row_id
-from synth.run.stats import RowCounts
 from synth.plan.tasks import TASK_TYPES
+from synth.run.answers import dedup_texts
+from synth.run.ledger import KEPT, Entry, Ledger
+from synth.run.stats import RowCounts
 
 if TYPE_CHECKING:
     from synth.corpus import Passage

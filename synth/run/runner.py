@@ -40,13 +40,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from synth.run.allocator import return_large_frees_to_the_os
-from synth.run.answers import classify_brainstorm, classify_example
 from synth.backends.base import Backend, ChatRequest, RequestFailed
 from synth.checks.decontam import Decontaminator
-from synth.run.fold import Folder, Outcome
-from synth.run.journal import Journal, JournalMismatch
-from synth.run.ledger import BudgetReached, Entry, Ledger
+from synth.checks.validate import json_schema
+from synth.dataset.row_parts import RowParts, call_index
 from synth.plan.plan import (
     Plan,
     brainstorm_max_tokens,
@@ -56,14 +53,17 @@ from synth.plan.plan import (
     max_tokens_for,
     prompt_hash,
 )
-from synth.run.pools import BrainstormResult, TaskPool
 from synth.plan.pricing import Price, estimate_prompt_tokens
+from synth.plan.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
+from synth.run.allocator import return_large_frees_to_the_os
+from synth.run.answers import classify_brainstorm, classify_example
+from synth.run.fold import Folder, Outcome
+from synth.run.journal import Journal, JournalMismatch
+from synth.run.ledger import BudgetReached, Entry, Ledger
+from synth.run.pools import BrainstormResult, TaskPool
 from synth.run.progress import Progress
-from synth.dataset.row_parts import RowParts, call_index
 from synth.run.shards import UNSHARDED, PoolSource, Shard, needed_slots, write_json_atomic
 from synth.run.stats import RunTally
-from synth.plan.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
-from synth.checks.validate import json_schema
 
 PRIOR_KEEP_RATE = 0.9
 COST_PRIOR_TOKENS = 1000  # prompt and completion tokens one attempt is guessed at before any answer

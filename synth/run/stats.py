@@ -15,8 +15,8 @@ from pathlib import Path
 from synth.backends.base import BackendCounters
 from synth.checks.decontam import CHAR_NGRAM, NGRAM_WORDS
 from synth.checks.langcheck import detector_version, unjudged_languages
-from synth.run.ledger import Ledger
 from synth.plan.pricing import Price
+from synth.run.ledger import Ledger
 
 STATS_VERSION = 2  # 2: rejects per step, accounting, task_definitions
 

@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.rows import Row, row_id
 from synth.checks.decontam import Decontaminator
 from synth.checks.dedup import Deduper
 from synth.checks.langcheck import check_fields, check_scripts
-from common.rows import Row, row_id
 from synth.structure import rules as rules_module
 from synth.structure.rules import INSTRUCTIONS, Pair
 

@@ -124,11 +124,11 @@ def _entry_points():
     from synth.card import publish
     from synth.card.__main__ import CardConfig
     from synth.card.__main__ import cli as card_cli
-    from synth.run.config import GenerateConfig
     from synth.merge import MergeConfig
     from synth.merge import cli as merge_cli
     from synth.mining.cli import MineConfig
     from synth.mining.cli import cli as mine_cli
+    from synth.run.config import GenerateConfig
     from train.config import TrainConfig
     from train.lora import cli as train_cli
 

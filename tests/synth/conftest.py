@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from synth.run.config import GenerateConfig
 from synth.generate import main
+from synth.run.config import GenerateConfig
 from synth.testing.fake_openai import FakeOpenAI
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from synth.run.answers import classify_brainstorm
-from synth.plan.plan import brainstorm_max_tokens
 from synth.checks.validate import complete_list_items
+from synth.plan.plan import brainstorm_max_tokens
+from synth.run.answers import classify_brainstorm
 
 from .conftest import read_stats, run_generate
 

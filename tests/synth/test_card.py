@@ -16,9 +16,9 @@ from huggingface_hub import DatasetCard
 from synth.card.__main__ import cli
 from synth.card.render import write_card
 from synth.card.values import card_languages, example_rows
-from synth.run.config import GenerateConfig
 from synth.dataset.dataset import write_json
 from synth.generate import main
+from synth.run.config import GenerateConfig
 from synth.testing.fake_openai import FakeOpenAI
 
 from .conftest import API_KEY, read_stats, run_cli

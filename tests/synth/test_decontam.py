@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from synth.dataset.dataset import read_rows
 from synth.checks.decontam import DecontamError, Decontaminator
+from synth.dataset.dataset import read_rows
 
 from .conftest import read_stats, run_generate
 

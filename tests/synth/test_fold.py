@@ -6,12 +6,12 @@ import random
 
 import pyarrow as pa
 
+from common.rows import COLUMNS, ROW_SCHEMA, Row
+from synth.dataset.row_parts import RowParts, read_groups
+from synth.plan.plan import Plan
 from synth.run.answers import analyse
 from synth.run.fold import Folder, Outcome
 from synth.run.ledger import Entry, Ledger
-from synth.plan.plan import Plan
-from synth.dataset.row_parts import RowParts, read_groups
-from common.rows import COLUMNS, ROW_SCHEMA, Row
 from synth.testing.fake_openai import FakeLLM, Faults
 
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.rows import Row, row_id
 from synth.corpus import Corpus, Passage, save_passages
 from synth.dataset.dataset import read_rows, write_json, write_rows
-from synth.judge.cli import main
 from synth.judge.answers import Invalid, Scores, low_score_reason, parse_best, parse_scores
+from synth.judge.cli import main
 from synth.judge.config import JudgeConfig
 from synth.judge.plan import Verdict, apply_verdicts, plan_relabel
 from synth.judge.relabel import candidates, top_k
 from synth.mining.dirs import row_counts
-from common.rows import Row, row_id
 from tests.synth.conftest import API_KEY, REPO, run_cli, run_generate
 from tests.synth.test_mine import words, write_tiny_st
 

@@ -4,8 +4,6 @@ import time
 
 import pytest
 
-from synth.run.answers import analyse
-from synth.dataset.dataset import read_rows
 from synth.checks.langcheck import (
     asked_languages,
     check_answer,
@@ -14,8 +12,10 @@ from synth.checks.langcheck import (
     unjudged_languages,
     wrong_language,
 )
-from synth.plan.languages import LANGUAGES
 from synth.checks.scripts import LANGUAGE_SCRIPTS, MIN_SCRIPT_SHARE, script_share, wrong_script
+from synth.dataset.dataset import read_rows
+from synth.plan.languages import LANGUAGES
+from synth.run.answers import analyse
 from synth.testing.fake_openai import FakeLLM, Faults
 
 from .conftest import read_stats, run_generate

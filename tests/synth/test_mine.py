@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synth.checks.text import normalize
 from synth.dataset.dataset import DATA_FILE, read_rows, write_json, write_rows
 from synth.mining.cli import MineConfig, cli, main
 from synth.mining.dirs import row_counts
 from synth.mining.embedder import STEncoder, resolve_query_format
 from synth.mining.negatives import MiningOptions, mine
 from synth.mining.neighbours import Guard, nearest_negatives
-from synth.checks.text import normalize
 from tests.synth.conftest import run_cli, run_generate
 
 HIDDEN = 128  # Hadamard order: 127 usable word axes (row 0 is all ones, not zero-mean)

@@ -10,13 +10,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from common.rows import ROW_SCHEMA
 from synth.card.render import write_card
 from synth.corpus import Document
 from synth.dataset.dataset import DATA_FILE, read_rows
 from synth.mining.cli import MineConfig
 from synth.mining.cli import main as mine_main
 from synth.pairs import PairsConfig, cli, main
-from common.rows import ROW_SCHEMA
 from synth.structure.blocks import Block, parse_blocks
 from synth.structure.rules import INSTRUCTIONS, Limits, document_pairs, first_sentence
 from tests.synth.test_mine import words, write_tiny_st

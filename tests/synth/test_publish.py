@@ -15,9 +15,9 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-from synth.run.config import GenerateConfig
-from synth.generate import main
 from synth.card.publish import PublishError, cli, publish
+from synth.generate import main
+from synth.run.config import GenerateConfig
 from synth.testing.fake_hub import FakeHub
 from synth.testing.fake_openai import FakeOpenAI
 

@@ -12,13 +12,13 @@ from collections import Counter
 
 import pytest
 
-from synth.dataset.dataset import DATA_FILE, read_rows
 from synth.checks.dedup import Deduper
-from synth.plan.languages import parse_languages
+from synth.dataset.dataset import DATA_FILE, read_rows
+from synth.dataset.row_parts import read_groups
 from synth.merge import MergeConfig, dedup_texts_of
 from synth.merge import main as merge
+from synth.plan.languages import parse_languages
 from synth.plan.plan import Plan
-from synth.dataset.row_parts import read_groups
 from synth.plan.tasks import parse_task_mix
 
 from .conftest import API_KEY, REPO, generate_cmd, journal_keys, read_stats, run_cli, run_generate
