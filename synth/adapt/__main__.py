@@ -143,6 +143,8 @@ class Pipeline:
 
 
 def main(cfg: AdaptConfig) -> int:
+    if cfg.backend_note:
+        print(cfg.backend_note, file=sys.stderr)
     try:
         pipeline = Pipeline(cfg)
         status = pipeline.run()

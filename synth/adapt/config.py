@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cli import opt
+from synth.backends.build import choose_backend
 
 JUDGE_MODES = ("off", "score", "relabel")
 
@@ -18,8 +19,11 @@ class AdaptConfig:
     base_model: str | None = opt(None, "the embedder to adapt: a Hub id or a local dir", required=True)
     out: Path | None = opt(None, "run dir: every stage's output, the report, and what a rerun continues from",
                            required=True)  # fmt: skip
-    llm_model: str = opt("gpt-4o-mini", "the LLM that writes queries (and judges, with --judge)")
-    backend: str = opt("openai", "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm")
+    llm_model: str | None = opt(None, "the LLM that writes queries (and judges, with --judge) (default: "
+                                "gpt-4o-mini on the API, the embedded smollm2-135m-instruct locally)")  # fmt: skip
+    backend: str | None = opt(None, "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm, local "
+                              "(default: openai with --base-url, a key or an API --llm-model; else local, the "
+                              "embedded model on this machine's CPU)")  # fmt: skip
     base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1")
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
     concurrency: int | None = opt(None, "LLM calls in flight (default: the backend's)")
@@ -71,6 +75,9 @@ class AdaptConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.neighbour_model is None:
             self.neighbour_model = self.base_model
+        self.backend, self.llm_model, self.backend_note = choose_backend(
+            self.backend, self.llm_model, self.base_url, self.api_key_env
+        )
 
     def settings(self) -> dict:
         """What a rerun must share with the run it continues (progress, device and the LLM endpoint

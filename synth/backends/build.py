@@ -16,7 +16,7 @@ from synth.plan.pricing import Price, price_for
 
 
 class BackendSettings(Protocol):
-    backend: str  # "openai" | "openai-batch" | "vllm"
+    backend: str  # "openai" | "openai-batch" | "vllm" | "local"
     model: str
     base_url: str | None
     api_key_env: str
@@ -37,10 +37,40 @@ class BackendSettings(Protocol):
     price_out: float | None
 
 
+API_DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def choose_backend(
+    backend: str | None, model: str | None, base_url: str | None, api_key_env: str
+) -> tuple[str, str, str | None]:
+    """(backend, model, note) for what the command line gave. Without --backend: openai when a
+    server, a key or an API model is named; otherwise the embedded local model, and `note` is the
+    one line that says so. Without --model: the chosen backend's default."""
+    from synth.backends.local_backend import DEFAULT_MODEL, is_local_model
+
+    note = None
+    if backend is None:
+        if base_url or os.environ.get(api_key_env) or (model and not is_local_model(model)):
+            backend = "openai"
+        else:
+            backend = "local"
+            note = (f"no --backend, --base-url or {api_key_env}: generating with the embedded "
+                    f"{model or DEFAULT_MODEL} on this machine's CPU. A 135M model writes demonstration-grade "
+                    f"data; for real data set {api_key_env} (or --base-url URL for a server such as vllm serve) "
+                    f"and --model NAME")  # fmt: skip
+    if model is None:
+        model = DEFAULT_MODEL if backend == "local" else API_DEFAULT_MODEL
+    return backend, model, note
+
+
 def make_backend(cfg: BackendSettings, state_dir: Path) -> Backend:
     """The backend `cfg` names; `state_dir` holds what a backend keeps across runs (the Batch API's
     batches.json, so a rerun collects batches it already submitted)."""
     guided = cfg.guided == "on" or (cfg.guided == "auto" and cfg.backend == "vllm")
+    if cfg.backend == "local":
+        from synth.backends.local_backend import LocalBackend
+
+        return LocalBackend(cfg.model, cfg.concurrency or 4, cfg.temperature, cfg.top_p, cfg.guided != "off")
     if cfg.backend == "vllm":
         from synth.backends.vllm_backend import VLLMBackend
 
@@ -61,6 +91,8 @@ def make_backend(cfg: BackendSettings, state_dir: Path) -> Backend:
 
 def backend_price(cfg: BackendSettings) -> Price:
     """USD per token for `cfg`'s model on its backend; ValueError on a bad --prices file."""
+    if cfg.backend == "local":
+        return Price(cfg.model, cfg.price_in or 0.0, cfg.price_out or 0.0, True)  # this machine's CPU
     price = price_for(cfg.model, cfg.prices, cfg.price_in, cfg.price_out)
     if cfg.backend == "openai-batch":
         from synth.backends.openai_batch import batch_price  # imports the openai SDK

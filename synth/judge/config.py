@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 from common.cli import opt
-from synth.run.config import GenerateConfig
 from synth.mining.embedder import QUERY_FORMATS
+from synth.run.config import GenerateConfig
 
 MODES = ("score", "relabel")
 SCORE_RANGE = (1, 5)
@@ -132,4 +132,4 @@ class JudgeConfig:
                 )
         # The LLM options are checked exactly as synth.generate checks them (and get its defaults).
         llm = GenerateConfig(out=self.out, **{name: getattr(self, name) for name in LLM_FIELDS})
-        self.concurrency = llm.concurrency
+        self.concurrency, self.backend, self.model = llm.concurrency, llm.backend, llm.model

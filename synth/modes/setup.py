@@ -53,7 +53,7 @@ def check_flags(cfg: GenerateConfig) -> tuple[dict[str, float], dict[str, float]
         named = {t.split(":")[0].strip() for t in f"{cfg.task_types or ''},{cfg.task_mix or ''}".split(",")}
         task_mix, notice = fit_to_languages(task_mix, len(languages), "bitext" in named)
         task_mix, notice2 = drop_multi_hop(task_mix, named, cfg.neighbour_model)
-        for line in filter(None, (notice, notice2)):
+        for line in filter(None, (cfg.backend_note, notice, notice2)):
             print(line, file=sys.stderr)
         price = backend_price(cfg)
     except ValueError as err:

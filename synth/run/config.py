@@ -6,16 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cli import opt
+from synth.backends.build import choose_backend
 
-BACKENDS = ("openai", "openai-batch", "vllm")
+BACKENDS = ("openai", "openai-batch", "vllm", "local")
 GUIDED = ("auto", "on", "off")
 
 
 
 @dataclass
 class GenerateConfig:
-    backend: str = opt("openai", f"LLM backend: one of {', '.join(BACKENDS)}")
-    model: str = opt("gpt-4o-mini", "generator model id (API model name or HF id for vllm)")
+    backend: str | None = opt(None, f"LLM backend: one of {', '.join(BACKENDS)} (default: openai with "
+                              "--base-url, a key in --api-key-env or an API --model; else local, the embedded "
+                              "SmolLM2-135M-Instruct on this machine's CPU)")  # fmt: skip
+    model: str | None = opt(None, "generator model: an API model name, an HF id (vllm), or a .gguf file or dir "
+                            "(local) (default: gpt-4o-mini on the API, smollm2-135m-instruct locally)")  # fmt: skip
     out: Path = opt(Path("data/synth"), "dataset dir to write (and resume)")
     num_examples: int = opt(1000, "rows to keep after validation and dedup")
     languages: str | None = opt(None, "ISO codes, optionally weighted: 'en,ko,de' or 'en:0.6,de:0.4'; "
@@ -33,7 +37,8 @@ class GenerateConfig:
     max_calls: int | None = opt(None, "bound on LLM calls over the whole run (default 3*num_examples+100)")
     max_cost: float | None = opt(None, "stop cleanly once this many USD are spent (exit status 3)")
     concurrency: int | None = opt(
-        None, "calls in flight at once (default 64 for openai, 20000 for openai-batch, 512 for vllm)"
+        None, "calls in flight at once (default 64 for openai, 20000 for openai-batch, 512 for vllm, "
+        "4 for local: its decoding slots)"
     )
     rpm: int | None = opt(None, "requests-per-minute limit (openai)")
     tpm: int | None = opt(None, "tokens-per-minute limit, estimated (openai)")
@@ -107,6 +112,9 @@ class GenerateConfig:
     )
 
     def __post_init__(self) -> None:
+        self.backend, self.model, self.backend_note = choose_backend(
+            self.backend, self.model, self.base_url, self.api_key_env
+        )
         if self.backend not in BACKENDS:
             raise ValueError(f"--backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.guided not in GUIDED:
@@ -134,14 +142,14 @@ class GenerateConfig:
             raise ValueError(
                 "--rpm/--tpm pace live calls; the Batch API has none (lower --batch-max-requests instead)"
             )
-        if self.backend == "vllm" and self.base_url:
-            raise ValueError("--base-url is for --backend openai (an OpenAI-compatible server), not vllm")
+        if self.backend in ("vllm", "local") and self.base_url:
+            raise ValueError(f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}")
         self._check_scale_out()
         if self.max_calls is None:
             rows = self.shard_rows if self.shard else self.num_examples
             self.max_calls = 3 * rows + 100
         if self.concurrency is None:
-            self.concurrency = {"vllm": 512, "openai-batch": 20_000}.get(self.backend, 64)
+            self.concurrency = {"vllm": 512, "openai-batch": 20_000, "local": 4}.get(self.backend, 64)
 
     def _check_scale_out(self) -> None:
         """--shard, --pools-only and --ray are three ways to run; each takes its own flags."""

@@ -50,9 +50,12 @@ def test_bad_api_key_is_one_line_and_never_printed(fake, tmp_path):
         assert not path.is_file() or wrong.encode() not in path.read_bytes()
 
 
-def test_no_key_and_no_base_url(tmp_path):
+def test_the_api_backend_without_a_key(tmp_path):
+    """Asked for by name (--backend openai), the API without a key is an error; with no --backend the
+    embedded model serves instead (tests/synth/test_local_backend.py)."""
     result = run_cli(
-        GEN + ["--out", str(tmp_path / "o"), "--num-examples", "5", "--no-progress"], env_key=None
+        GEN + ["--backend", "openai", "--out", str(tmp_path / "o"), "--num-examples", "5", "--no-progress"],
+        env_key=None,
     )
     assert result.returncode == 1 and "OPENAI_API_KEY is not set" in result.stderr
 
