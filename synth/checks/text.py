@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from functools import lru_cache
 
-from synth.plan.languages import UNSPACED
 from synth.checks.scripts import SCRIPT_RANGES
+from synth.plan.languages import UNSPACED
 
 # Average characters per word in scripts without spaces, to turn "at least 300 words" into characters.
 CHARS_PER_WORD = {"zh": 1.5, "ja": 2.0, "th": 4.0, "lo": 4.0, "km": 4.0, "my": 3.0}
@@ -57,3 +58,22 @@ def count_words_any(text: str) -> float:
         len(pattern.findall(text)) / _UNSPACED_SCRIPTS[name] for name, pattern in _UNSPACED_CHAR.items()
     )
     return len(text.split()) - runs + unspaced
+
+
+LOOP_TAIL_CHARS = 1000  # how much of an answer's end is read for a loop
+LOOP_MIN_CHARS = 400  # shorter answers are not judged: compression says little about them
+LOOP_RATIO = 0.2  # zlib size / text size under which the tail is one phrase over and over
+
+
+def repeats_itself(text: str) -> bool:
+    """Whether the end of `text` is a loop (a weak model repeating one phrase until max_tokens).
+    Prose compresses to about half its size with zlib, a list of numbers to 0.4-0.5; SmolLM2-135M's
+    loops ("a question about tenancy law, a question about ...") to under 0.05.
+
+    >>> repeats_itself("a question about tenancy law, " * 40)
+    True
+    >>> repeats_itself("Passages are chunked on paragraph boundaries. " + "A query is short. " * 2)
+    False
+    """
+    tail = text[-LOOP_TAIL_CHARS:].encode("utf-8")
+    return len(tail) >= LOOP_MIN_CHARS and len(zlib.compress(tail, 9)) < LOOP_RATIO * len(tail)

@@ -34,9 +34,11 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from synth.checks.langcheck import wrong_language
 from synth.checks.parsing import ParseError, extract_json
-from synth.plan.tasks import TASK_TYPES
 from synth.checks.text import count_words, count_words_any, normalize
+from synth.plan.languages import UNSPACED
+from synth.plan.tasks import TASK_TYPES
 
 # The length rule. LLMs count words badly and stop early, so the floor is half of what was asked: an
 # answer that short (34 words for 100, say) did not try; a stricter one would pay for re-asks of
@@ -46,6 +48,18 @@ MIN_WORDS_FACTOR = 0.5
 MAX_WORDS_FACTOR = 3.0
 MAX_WORDS_SLACK = 5
 QUERY_COPY_MIN_WORDS = 6  # shorter queries may appear in a relevant document by chance
+# A short grounded query (a keyword query) in its passage's language must share a word of this many
+# characters with it that is not one of the words any query may use: SmolLM2-135M's kept queries
+# included "123", "test", "a query" and "Your search query" over Python's help topics. Longer queries
+# may paraphrase the passage in other words entirely, as the prompt asks.
+KEYWORD_QUERY_MAX_WORDS = 3
+SHARED_WORD_MIN_CHARS = 4
+STEM_CHARS = 5  # words match on their first five characters: "objects" finds "object"
+ANY_QUERY_WORDS = frozenset(
+    "about also answer answers because between collection could does document documents does find from "
+    "have into like looking more most need passage passages question questions query retrieve sample "
+    "search should some that their there these they this what when where which while with would your".split()
+)
 
 # A task definition reads as an instruction: "Given a claim, find evidence." has 5 words. Fewer is a
 # name or a topic ("Product reviews"), not something an example can be written for.
@@ -304,8 +318,35 @@ def _check_field(
         ):
             where = "a passage" if f.role == "query" else key
             raise Reject("query_copied", f"the query appears verbatim in {where}")
+    if (
+        f.role == "query"
+        and passages
+        and count_words(text, knobs["language"]) <= KEYWORD_QUERY_MAX_WORDS
+        and not shares_a_word(text, passages, knobs["language"])
+    ):
+        raise Reject("query_off_passage", f"{key} shares no word with its passage")
     if f.length is not None:
         _check_length(spec, key, text, knobs, passage_words)
+
+
+def shares_a_word(query: str, passages: tuple[str, ...], language: str) -> bool:
+    """Whether the query has a word of SHARED_WORD_MIN_CHARS+ characters, not in ANY_QUERY_WORDS, that
+    a passage has too. True where the rule cannot judge: a language written without spaces, or a
+    passage in another language than the query's (a cross-lingual query shares no words by design).
+
+    >>> shares_a_word("how do objects compare", ("By default, object implements __eq__() by using is",), "en")
+    True
+    >>> shares_a_word("Your search query", ("By default, object implements __eq__() by using is",), "en")
+    False
+    """
+    if language in UNSPACED or any(wrong_language(p, language) for p in passages):
+        return True
+    stems = {
+        w[:STEM_CHARS]
+        for w in normalize(query).split()
+        if len(w) >= SHARED_WORD_MIN_CHARS and w not in ANY_QUERY_WORDS
+    }
+    return any(w[:STEM_CHARS] in stems for p in passages for w in normalize(p).split())
 
 
 def _check_length(spec, key: str, text: str, knobs: dict, passage_words: int) -> None:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from synth.plan.grounding import Grounding
 
 MAX_TOKENS_FLOOR = 512
+# The floor of an answer with short fields only (a grounded query): a weak model's loop runs to
+# max_tokens, and 512 tokens of "2021-01-18 2021-01-18 ..." cost SmolLM2-135M 76% of its tokens.
+SHORT_ANSWER_FLOOR = 160
 JSON_OVERHEAD_TOKENS = 64
 
 
@@ -167,7 +170,8 @@ def completion_token_estimate(task_type: str, knobs: dict) -> int:
 def max_tokens_for(task_type: str, knobs: dict, cap: int) -> int:
     """Room for twice the expected answer, so long documents are never cut; truncated answers are
     re-asked with double this."""
-    return min(cap, max(MAX_TOKENS_FLOOR, 2 * completion_token_estimate(task_type, knobs)))
+    floor = MAX_TOKENS_FLOOR if any(f.length for f in TASK_TYPES[task_type].fields) else SHORT_ANSWER_FLOOR
+    return min(cap, max(floor, 2 * completion_token_estimate(task_type, knobs)))
 
 
 def brainstorm_max_tokens(cap: int) -> int:

@@ -17,9 +17,16 @@ from functools import lru_cache
 
 from synth.checks.dedup import Fingerprint, Signer
 from synth.checks.langcheck import check_answer
-from synth.run.ledger import HELD, Entry
+from synth.checks.text import repeats_itself
+from synth.checks.validate import (
+    BrainstormAnswer,
+    Reject,
+    complete_list_items,
+    validate_brainstorm,
+    validate_example,
+)
 from synth.plan.tasks import TASK_TYPES
-from synth.checks.validate import BrainstormAnswer, Reject, complete_list_items, validate_brainstorm, validate_example
+from synth.run.ledger import HELD, Entry
 
 
 @dataclass
@@ -90,6 +97,8 @@ def classify_example(
         return Entry("examples", "errors", record["error"]), None
     if record["finish"] == "length":
         detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
+        if repeats_itself(record["text"]):  # more room would buy more of the loop: re-asked at the same size
+            return Entry("examples", "rejected", "repetition", f"{detail}, repeating itself"), None
         return Entry("examples", "rejected", "truncated", detail), None
     result = analyse(task_type, record["text"], knobs, language_check, passages)
     if result.fields is None:

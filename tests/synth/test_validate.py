@@ -5,12 +5,12 @@ import re
 import pytest
 
 from prompts import TEMPLATE_DIR
+from synth.checks.parsing import ParseError, extract_json
+from synth.checks.validate import Reject, validate_brainstorm, validate_example
 from synth.corpus import Passage
 from synth.plan.knobs import WeightedChoice
-from synth.checks.parsing import ParseError, extract_json
 from synth.plan.plan import PlannedCall, brainstorm_prompt, generate_prompt
 from synth.plan.tasks import TASK_TYPES
-from synth.checks.validate import Reject, validate_brainstorm, validate_example
 
 OBJ = {"user_query": "how do tides work", "positive_document": " ".join(["tide"] * 60),
        "hard_negative_document": " ".join(["moon"] * 60)}  # fmt: skip
@@ -204,8 +204,7 @@ def test_declared_lengths_give_every_long_field_and_the_token_estimates():
 
 GROUNDED_KNOBS = {"language": "en"}
 PASSAGE = " ".join(f"word{i}" for i in range(80))  # asks a hard negative of at least 20 words
-GROUNDED = {"task": "Given a question about a topic, retrieve passages that answer it.",
-            "query": "what does the passage say about it", "hard_negative": " ".join(["other"] * 40)}  # fmt: skip
+GROUNDED = {"query": "what does word7 say about word8", "hard_negative": " ".join(["other"] * 40)}
 
 
 @pytest.mark.parametrize(
@@ -214,7 +213,7 @@ GROUNDED = {"task": "Given a question about a topic, retrieve passages that answ
         ("far too short", "too_short"),
         (PASSAGE, "positive_equals_negative"),
         (["not", "a", "string"], "wrong_type"),
-        ("filler what does the passage say about it filler " * 4, "query_copied"),
+        ("filler what does word7 say about word8 filler " * 4, "query_copied"),
     ],
 )
 def test_an_optional_field_that_fails_its_checks_is_dropped_and_the_answer_kept(negative, reason):
@@ -227,26 +226,64 @@ def test_an_optional_field_that_fails_its_checks_is_dropped_and_the_answer_kept(
 def test_a_valid_optional_field_is_kept_and_a_required_failure_still_rejects():
     fields = validate_example("grounded_query", json.dumps(GROUNDED), GROUNDED_KNOBS, (PASSAGE,))
     assert fields["hard_negative"] == GROUNDED["hard_negative"] and fields.dropped == {}
-    with pytest.raises(Reject) as r:  # the instruction is required: the answer goes
-        validate_example("grounded_query", json.dumps({**GROUNDED, "task": "Retrieve it", "hard_negative": "short"}),
+    with pytest.raises(Reject) as r:  # the query is required: the answer goes
+        validate_example("grounded_query", json.dumps({"query": "Your search query", "hard_negative": "short"}),
                          GROUNDED_KNOBS, (PASSAGE,))  # fmt: skip
-    assert r.value.reason == "task_too_short"
+    assert r.value.reason == "query_off_passage"
     with pytest.raises(Reject) as r:  # a required negative that fails still rejects the answer
         validate_example("retrieval", json.dumps({**OBJ, "hard_negative_document": "too short"}), KNOBS)
     assert r.value.reason == "too_short"
 
 
-GROUNDED_EXAMPLE = TASK_TYPES["grounded_query"].examples()["task"]
+HELP_PASSAGE = 'By default, "object" implements "__eq__()" by using "is", returning "NotImplemented" otherwise.'
+
+
+@pytest.mark.parametrize(
+    "query,kept",
+    [
+        # SmolLM2-135M's kept queries over Python's help topics before the rule: nothing of the passage
+        ("123", False),
+        ("test", False),
+        ("Your search query", False),
+        ("how objects compare", True),  # "objects" finds "object"
+        ("NotImplemented meaning", True),
+        ("how two values are judged equal", True),  # longer: a paraphrase in other words is fine
+    ],
+)
+def test_a_grounded_query_must_share_a_word_with_its_passage(query, kept):
+    obj = json.dumps({"query": query, "hard_negative": ""})
+    if kept:
+        assert validate_example("grounded_query", obj, GROUNDED_KNOBS, (HELP_PASSAGE,))["query"] == query
+    else:
+        with pytest.raises(Reject) as r:
+            validate_example("grounded_query", obj, GROUNDED_KNOBS, (HELP_PASSAGE,))
+        assert r.value.reason == "query_off_passage"
+
+
+def test_a_cross_lingual_query_is_not_held_to_its_passages_words():
+    obj = json.dumps({"query": "Wie vergleicht Python standardmäßig zwei Werte miteinander?", "hard_negative": ""})
+    fields = validate_example("grounded_query", obj, {"language": "de"}, (HELP_PASSAGE * 2,))
+    assert fields["query"].startswith("Wie")
+
+
+def test_grounded_rows_take_the_fixed_instruction():
+    spec = TASK_TYPES["grounded_query"]
+    assert spec.instruction == "fixed" and spec.fixed_instruction.startswith("Given a search query")
+
+
+MULTI_HOP = {"task": "Given a question that joins two facts, retrieve the passages that answer it.",
+             "query": "which word7 follows word8"}  # fmt: skip
+MULTI_HOP_EXAMPLE = TASK_TYPES["multi_hop"].examples()["task"]
 
 
 @pytest.mark.parametrize(
     "task,reason",
     [
-        (GROUNDED_EXAMPLE, "copied_example"),  # the prompt's own example, over any passage
-        (GROUNDED_EXAMPLE.upper().rstrip("."), "copied_example"),
-        (f"{GROUNDED_EXAMPLE} Then rank them.", "copied_example"),
-        # SmolLM2-135M's two kept rows of a real grounded run: the example cut short after its domain
-        (GROUNDED_EXAMPLE.split(",")[0], "copied_example"),
+        (MULTI_HOP_EXAMPLE, "copied_example"),  # the prompt's own example, over any passage
+        (MULTI_HOP_EXAMPLE.upper().rstrip("."), "copied_example"),
+        (f"{MULTI_HOP_EXAMPLE} Then rank them.", "copied_example"),
+        # SmolLM2-135M's kept rows of a real grounded run: the example cut short after its domain
+        (MULTI_HOP_EXAMPLE.split(",")[0], "copied_example"),
         (
             "Informative passage to inform people about the importance of storing biological data.",
             "task_form",
@@ -257,16 +294,10 @@ GROUNDED_EXAMPLE = TASK_TYPES["grounded_query"].examples()["task"]
         ),
     ],
 )
-def test_a_grounded_instruction_must_be_one_in_the_form_asked_and_not_the_example(task, reason):
+def test_a_written_instruction_must_be_one_in_the_form_asked_and_not_the_example(task, reason):
     with pytest.raises(Reject) as r:
-        validate_example("grounded_query", json.dumps({**GROUNDED, "task": task}), GROUNDED_KNOBS, (PASSAGE,))
+        validate_example("multi_hop", json.dumps({**MULTI_HOP, "task": task}), GROUNDED_KNOBS, (PASSAGE,) * 2)
     assert r.value.reason == reason
-
-
-def test_an_optional_field_repeating_an_example_is_dropped():
-    obj = {**GROUNDED, "hard_negative": f"{GROUNDED_EXAMPLE} " * 4}
-    fields = validate_example("grounded_query", json.dumps(obj), GROUNDED_KNOBS, (PASSAGE,))
-    assert fields.dropped == {"hard_negative": "copied_example"}
 
 
 def test_brainstormed_tasks_repeating_a_prompt_example_are_set_aside():
