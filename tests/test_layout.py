@@ -4,7 +4,10 @@ train never imports synth."""
 
 from __future__ import annotations
 
-import ast
+import functools
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -12,15 +15,40 @@ REPO = Path(__file__).resolve().parents[1]
 TOP_LEVEL = {"__init__.py", "__main__.py", "generate.py", "mine.py", "merge.py", "pairs.py", "publish.py"}
 
 
-def imported(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+# Parsed once, in a child process: CPython 3.11 keeps the AST builder's recursion counter per
+# interpreter rather than per thread, and a parse in this process once failed in CI after earlier
+# tests had left threads running ("SystemError: AST constructor recursion depth mismatch").
+_SCAN = """
+import ast, json, sys
+out = {}
+for path in sys.argv[1:]:
+    imports, functions = set(), set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
+            imports.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-    return names
+            imports.add(node.module)
+            imports.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.FunctionDef):
+            functions.add(node.name)
+    out[path] = {"imports": sorted(imports), "functions": sorted(functions)}
+json.dump(out, sys.stdout)
+"""
+
+
+@functools.cache
+def _scan() -> dict[str, dict[str, list[str]]]:
+    paths = [str(p) for d in ("synth", "train", "eval", "common") for p in (REPO / d).rglob("*.py")]
+    child = subprocess.run([sys.executable, "-c", _SCAN, *paths], capture_output=True, text=True, check=True)
+    return json.loads(child.stdout)
+
+
+def imported(path: Path) -> set[str]:
+    return set(_scan()[str(path)]["imports"])
+
+
+def defines(path: Path) -> set[str]:
+    return set(_scan()[str(path)]["functions"])
 
 
 def test_synth_top_level_holds_only_entry_modules():
@@ -45,8 +73,7 @@ def test_only_the_cli_exits():
 
 def test_one_opt_and_one_price():
     defs = [str(p.relative_to(REPO)) for d in ("common", "synth", "train", "eval") for p in (REPO / d).rglob("*.py")
-            if any(isinstance(n, ast.FunctionDef) and n.name in ("opt", "_opt")
-                   for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]  # fmt: skip
+            if defines(p) & {"opt", "_opt"}]
     assert defs == ["common/cli.py"]
     callers = [str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py") if "price_for(" in p.read_text()]
     assert sorted(callers) == ["synth/backends/build.py", "synth/plan/pricing.py"]

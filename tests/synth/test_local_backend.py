@@ -71,7 +71,7 @@ def test_budget_stop_then_rerun_makes_no_call(tiny, tmp_path):
 
 def test_kill_9_then_resume_pays_for_nothing_twice(tiny, tmp_path):
     out = tmp_path / "run"
-    cmd = local_cmd(out, tiny, "--num-examples", "40", "--max-calls", "60", "--concurrency", "2")
+    cmd = local_cmd(out, tiny, "--num-examples", "40", "--max-calls", "24", "--concurrency", "2")
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / ".synth" / "journal.jsonl"
