@@ -121,7 +121,6 @@ class LocalBackend:
         self.counters = BackendCounters(guided_mode="json_schema" if guided else "off")
         self.counters.context_length = slot_context
         self.counters.context_source = "engine slot context"
-        self._in_flight = 0
 
     def _body(self, request: ChatRequest) -> dict:
         max_tokens = fit_max_tokens(
