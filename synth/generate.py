@@ -26,7 +26,7 @@ def main(cfg: GenerateConfig) -> int:
     """Run what cfg asks for; an error is one line on stderr and exit status 1 (2: bad input)."""
     try:
         checked = check_flags(cfg)
-        if cfg.ray and not cfg.dry_run:
+        if cfg.mode == "ray" and not cfg.dry_run:
             from synth.modes.ray_run import run_on_ray  # Ray is an optional extra, imported only here
 
             return run_on_ray(cfg, checked[1])

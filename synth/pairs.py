@@ -27,7 +27,7 @@ from synth.checks.decontam import CHAR_NGRAM, NGRAM_WORDS, DecontamError, Decont
 from synth.checks.langcheck import detector_version, unjudged_languages
 from synth.corpus import MIN_BUDGET, CorpusError, load_documents
 from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_jsonl, write_rows, write_text
-from synth.mining.dirs import row_counts
+from synth.mining.dirs import DatasetError, row_counts
 from synth.plan.languages import LANGUAGES
 from synth.structure.build import DROP_REASONS, MODEL, Built, build_rows
 from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
@@ -123,24 +123,25 @@ def pairs_stats(
 
 
 def check_out(corpus: Path, out: Path) -> None:
+    """Raise DatasetError unless --out may be (re)written by this command."""
     if out.exists() and not out.is_dir():
-        fail(PROG, f"--out: {out} exists and is not a directory")
+        raise DatasetError(f"--out: {out} exists and is not a directory")
     if out.resolve() == corpus.resolve() or corpus.resolve() in out.resolve().parents:
-        fail(PROG, f"--out: {out} is inside the corpus {corpus}; the corpus is never modified")
+        raise DatasetError(f"--out: {out} is inside the corpus {corpus}; the corpus is never modified")
     if out.is_dir() and any(out.iterdir()):
         try:
             ours = "pairs" in json.loads((out / "stats.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             ours = False
         if not ours:
-            fail(PROG, f"--out: {out} exists and is not a synth.pairs dataset dir; choose another --out")
+            raise DatasetError(f"--out: {out} exists and is not a synth.pairs dataset dir; choose another --out")
 
 
 def main(cfg: PairsConfig) -> int:
     started = time.monotonic()
-    recover_dir(cfg.out)
-    check_out(cfg.corpus, cfg.out)
     try:
+        recover_dir(cfg.out)
+        check_out(cfg.corpus, cfg.out)
         decon = Decontaminator(cfg.decontaminate) if cfg.decontaminate else None
         documents = with_pairs = 0
         pairs = []
@@ -148,7 +149,7 @@ def main(cfg: PairsConfig) -> int:
             found = list(document_pairs(doc, cfg.rule_list(), cfg.limits()))
             documents, with_pairs = documents + 1, with_pairs + bool(found)
             pairs += found
-    except (CorpusError, DecontamError) as err:
+    except (CorpusError, DecontamError, DatasetError) as err:
         fail(PROG, str(err))
     if not documents:
         fail(PROG, f"--corpus {cfg.corpus}: no documents in it")

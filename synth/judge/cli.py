@@ -26,7 +26,7 @@ from synth.judge.config import JudgeConfig
 from synth.judge.dirs import JOURNAL, STATE, check_out, output_table, read_input, write_judged_dir
 from synth.judge.plan import apply_verdicts, plan_score
 from synth.judge.report import card_text, format_summary, judge_stats
-from synth.judge.run import JudgeRunner, Limits
+from synth.judge.run import JudgeRunner, Limits, judge_balance
 from synth.mining.dirs import DatasetError, read_stats, row_counts
 from synth.mining.embedder import EmbedderError
 from synth.run.journal import Journal, JournalMismatch
@@ -88,7 +88,7 @@ def main(cfg: JudgeConfig) -> int:
         fail(PROG, redact(str(err)))
     if runner is None:
         return 130
-    balance = runner.ledger.balance()
+    balance = judge_balance(runner.ledger)
     if status != "complete":
         print(format_summary(None, status, balance, runner.ledger, runner.cost, cfg.out), file=sys.stderr)
         return 130 if status == "interrupted" else 3

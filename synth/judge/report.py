@@ -37,7 +37,8 @@ log = logging.getLogger("synth.judge")
 
 def judge_stats(cfg, counts: dict, balance: dict, ledger, price, *, elapsed_s: float, base_url: str | None,
                 retrieval: dict | None) -> dict:  # fmt: skip
-    used_in, used_out = ledger.used_tokens
+    tally = ledger.steps["judge"]
+    used_in, used_out = tally.used_tokens
     section = {
         "format_version": JUDGE_FORMAT_VERSION,
         "mode": cfg.mode,
@@ -53,8 +54,8 @@ def judge_stats(cfg, counts: dict, balance: dict, ledger, price, *, elapsed_s: f
         "dropped": counts["dropped"],  # at the top as well: what synth.adapt's report reads
         "calls": {
             **balance,
-            "made_this_run": ledger.made,
-            "answered_from_journal": ledger.from_journal,
+            "made_this_run": tally.made,
+            "answered_from_journal": tally.calls - tally.made,
             "abandoned_in_flight_this_run": ledger.abandoned,
         },  # fmt: skip
         "tokens": {"prompt": used_in, "completion": used_out},
@@ -98,6 +99,7 @@ def _counts(counts: dict[str, int]) -> str:
 def format_summary(j: dict | None, status: str, balance: dict, ledger, cost: float, out: Path) -> str:
     """The closing lines for a person; `j` is None when the run stopped before writing."""
     calls = " + ".join(f"{balance[c]:,} {c}" for c in ("kept", "dropped", "rejected", "errors"))
+    tally = ledger.steps["judge"]
     lines = []
     if j is not None:
         rows = j["rows"]
@@ -118,7 +120,7 @@ def format_summary(j: dict | None, status: str, balance: dict, ledger, cost: flo
         lines.append(
             f"    rejected: {_counts(balance['rejects'])}; errors: {_counts(balance['errors_by_cause'])}"
         )
-    lines.append(f"  calls made now: {ledger.made:,}; from the journal: {ledger.from_journal:,}; "
+    lines.append(f"  calls made now: {tally.made:,}; from the journal: {tally.calls - tally.made:,}; "
                  f"cost of the journal's answers ${cost:.4f}")  # fmt: skip
     if not balance["balanced"]:  # a bug, never a user error: say so loudly
         lines.append("  WARNING: the accounting does not balance")

@@ -44,19 +44,20 @@ def run_here(cfg: GenerateConfig, checked: tuple | None = None) -> int:
     setup = make_setup(cfg, languages, task_mix, price)
     if cfg.dry_run:
         return run_dry(cfg, setup, price)
-    if cfg.pools_only:
+    if cfg.mode == "pools-only":
         return run_pools_step(cfg, setup)
     return run(cfg, setup)
 
 
 def run(cfg: GenerateConfig, setup: Setup) -> int:
-    shard = parse_shard(cfg.shard) if cfg.shard else UNSHARDED
-    fingerprint = {**setup.fingerprint, "shard": str(shard)} if cfg.shard else setup.fingerprint
+    sharded = cfg.mode == "shard"
+    shard = parse_shard(cfg.shard) if sharded else UNSHARDED
+    fingerprint = {**setup.fingerprint, "shard": str(shard)} if sharded else setup.fingerprint
     started = time.monotonic()
     journal = open_journal(cfg, fingerprint)
     pools_from = None
     try:  # the journal's lock and the pools are let go however this ends (a Ray worker lives on)
-        if cfg.shard and pools_needed(setup.plan):
+        if sharded and pools_needed(setup.plan):
             try:
                 pools_from = open_pools(cfg, setup.fingerprint, shard)
             except PoolsError as err:
@@ -71,10 +72,10 @@ def run(cfg: GenerateConfig, setup: Setup) -> int:
         stats = build_stats(tally, language_check=cfg.language_check, status=status, generator=generator_section(cfg, setup),
                             templates=template_hashes(), elapsed_s=time.monotonic() - started,
                             earlier=earlier_runs(cfg.out), corpus=setup.corpus)  # fmt: skip
-        if cfg.shard:
+        if sharded:
             stats["shard"] = shard_section(cfg, shard, runner)
         write_outputs(cfg, tally, stats, parts)
-        if cfg.shard:
+        if sharded:
             runner.write_status("done")
             write_shard_manifest(cfg, shard, setup.fingerprint, runner, status, pools_from)
     finally:
@@ -94,8 +95,9 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
     status, runner = "complete", None
     parts = RowParts(cfg.out / ".synth" / "rows", parts_settings(cfg, fingerprint))
     try:
-        status_file = cfg.out / ".synth" / PROGRESS_FILE if cfg.shard else None
-        runner = build_runner(cfg, setup, journal, cfg.shard_rows if cfg.shard else cfg.num_examples,
+        sharded = cfg.mode == "shard"
+        status_file = cfg.out / ".synth" / PROGRESS_FILE if sharded else None
+        runner = build_runner(cfg, setup, journal, cfg.shard_rows if sharded else cfg.num_examples,
                               parts=parts, shard=shard, pools_from=pools_from, status_file=status_file)  # fmt: skip
         asyncio.run(_run(runner, runner.backend, journal))
         if not runner.complete:

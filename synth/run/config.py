@@ -10,6 +10,10 @@ from synth.backends.build import choose_backend
 
 BACKENDS = ("openai", "openai-batch", "vllm", "local")
 GUIDED = ("auto", "on", "off")
+# How a run is carried out past one plain run ("run"), and the flag that asks for it. `cfg.mode` holds the
+# one chosen (--dry-run prints any mode's plan and makes no call).
+MODE_FLAG = {"shard": "--shard", "pools-only": "--pools-only", "ray": "--ray"}
+FLAGS_OF_MODE = {"pools": "shard", "shard_rows": "shard", "shards": "ray", "pools_cover": "pools-only"}  # flag -> its mode
 
 
 
@@ -146,28 +150,22 @@ class GenerateConfig:
             raise ValueError(f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}")
         self._check_scale_out()
         if self.max_calls is None:
-            rows = self.shard_rows if self.shard else self.num_examples
+            rows = self.shard_rows if self.mode == "shard" else self.num_examples
             self.max_calls = 3 * rows + 100
         if self.concurrency is None:
             self.concurrency = {"vllm": 512, "openai-batch": 20_000, "local": 4}.get(self.backend, 64)
 
     def _check_scale_out(self) -> None:
-        """--shard, --pools-only and --ray are three ways to run; each takes its own flags."""
+        """--shard, --pools-only and --ray are three ways to run (`mode`); each takes its own flags."""
         from synth.run.shards import parse_shard, shard_rows
 
-        modes = [
-            f
-            for f, on in (("--shard", self.shard), ("--pools-only", self.pools_only), ("--ray", self.ray))
-            if on
-        ]
-        if len(modes) > 1:
-            raise ValueError(f"{' and '.join(modes)} do not go together: pick one")
-        for flag, value, needs, on in (("--pools", self.pools, "--shard", self.shard),
-                                       ("--shard-rows", self.shard_rows, "--shard", self.shard),
-                                       ("--shards", self.shards, "--ray", self.ray),
-                                       ("--pools-cover", self.pools_cover, "--pools-only", self.pools_only)):  # fmt: skip
-            if value is not None and not on:
-                raise ValueError(f"{flag} is for {needs} runs")
+        chosen = [m for m, flag in MODE_FLAG.items() if getattr(self, flag.lstrip("-").replace("-", "_"))]
+        if len(chosen) > 1:
+            raise ValueError(f"{' and '.join(MODE_FLAG[m] for m in chosen)} do not go together: pick one")
+        self.mode = chosen[0] if chosen else "run"
+        for name, mode in FLAGS_OF_MODE.items():
+            if getattr(self, name) is not None and self.mode != mode:
+                raise ValueError(f"--{name.replace('_', '-')} is for {MODE_FLAG[mode]} runs")
         if self.pools_cover is not None and self.pools_cover < 1:
             raise ValueError(f"--pools-cover must be at least 1, got {self.pools_cover}")
         if self.ray and not self.shards:
@@ -176,10 +174,10 @@ class GenerateConfig:
             raise ValueError(f"--shards must be at least 1, got {self.shards}")
         if self.ray_retries < 0:
             raise ValueError(f"--ray-retries must be >= 0, got {self.ray_retries}")
-        if (self.shard or self.pools_only) and self.push_to_hub:
+        if self.mode in ("shard", "pools-only") and self.push_to_hub:
             raise ValueError("--push-to-hub publishes a whole dataset: merge the shards (python -m synth.merge), "
                              "then push the merged dir (python -m synth.publish)")  # fmt: skip
-        if self.shard:
+        if self.mode == "shard":
             shard = parse_shard(self.shard)
             if self.shard_rows is None:
                 self.shard_rows = shard_rows(self.num_examples, shard.n)

@@ -13,6 +13,8 @@ So, in stats.json and in the summary:
     calls = brainstorm (useful + rejected + errors)
           + examples (kept + held + duplicates + decontaminated + rejected + errors)
 
+The judge keeps the same ledger with its one step (`JUDGE_CATEGORIES`): kept, dropped, rejected, errors.
+
 The runner records each category as soon as it is decided, which is what the progress bar shows
 live; `Runner.settle` classifies the records it never reached (answers that arrived after the
 target was met, prefetched brainstorms, calls a budget or Ctrl-C cut short) with the same checks.
@@ -28,6 +30,7 @@ CATEGORIES = {
     "brainstorm": ("useful", "rejected", "errors"),
     "examples": ("kept", "held", "duplicates", "decontaminated", "rejected", "errors"),
 }
+JUDGE_CATEGORIES = {"judge": ("kept", "dropped", "rejected", "errors")}
 
 
 class BudgetReached(Exception):
@@ -40,8 +43,8 @@ class BudgetReached(Exception):
 
 @dataclass(frozen=True, slots=True)  # one per journal record: no per-instance __dict__
 class Entry:
-    step: str  # "brainstorm" | "examples"
-    category: str  # one of CATEGORIES[step]
+    step: str  # "brainstorm" | "examples" (the judge: "judge")
+    category: str  # one of the ledger's categories of that step
     reason: str = (
         ""  # rejected: the check that failed; errors: why the request failed; duplicates: exact|near
     )
@@ -59,6 +62,7 @@ class StepTally:
 
     calls: int = 0  # journal records seen by this run (paid now or read back)
     made: int = 0  # of which paid by this run
+    used_tokens: list[int] = field(default_factory=lambda: [0, 0])  # prompt, completion of those calls
     categories: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)  # (category, reason) -> n
 
@@ -77,8 +81,9 @@ class StepTally:
 class Ledger:
     """Every journal key of this run -> its Entry, with live tallies per step."""
 
+    categories: dict[str, tuple[str, ...]] = field(default_factory=lambda: CATEGORIES)  # step -> its categories
     entries: dict[str, Entry] = field(default_factory=dict)
-    steps: dict[str, StepTally] = field(default_factory=lambda: {s: StepTally() for s in STEPS})
+    steps: dict[str, StepTally] = field(init=False)
     task_definitions: Counter = field(default_factory=Counter)  # "valid" and rejected items by reason
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -89,19 +94,24 @@ class Ledger:
     waiting_behind: list[int] = field(default_factory=list)
     waiting_behind_count: int = 0
 
+    def __post_init__(self) -> None:
+        self.steps = {s: StepTally() for s in self.categories}
+
     def answered(self, step: str, record: dict, paid_now: bool) -> None:
         """A journal record reached this run: paid now, or read back from the journal."""
         tally = self.steps[step]
         tally.calls += 1
+        usage = record.get("usage", (0, 0))
+        tally.used_tokens[0] += usage[0]
+        tally.used_tokens[1] += usage[1]
         if paid_now:  # answers read back were paid by an earlier run and counted at start
             tally.made += 1
-            usage = record.get("usage", (0, 0))
             self.prompt_tokens += usage[0]
             self.completion_tokens += usage[1]
 
     def record(self, key: str, entry: Entry) -> None:
         """Set (or move, e.g. held -> kept) the category of one journal record."""
-        assert entry.category in CATEGORIES[entry.step], f"{entry.category!r} is no {entry.step} category"
+        assert entry.category in self.categories[entry.step], f"{entry.category!r} is no {entry.step} category"
         old = self.entries.get(key)
         if old is not None:
             self._count(old, -1)
@@ -120,15 +130,15 @@ class Ledger:
 
     def rejects(self) -> dict[str, dict[str, int]]:
         """Rejected answers by reason, per step, most frequent first."""
-        return {s: self.steps[s].why("rejected") for s in STEPS}
+        return {s: self.steps[s].why("rejected") for s in self.categories}
 
     def balance(self, calls: int) -> dict:
         """The accounting section of stats.json: every call in one category, and whether they add up."""
         out: dict = {"calls": calls}
         total = 0
-        for step in STEPS:
+        for step, categories in self.categories.items():
             tally = self.steps[step]
-            counts = {c: tally.categories[c] for c in CATEGORIES[step]}
+            counts = {c: tally.categories[c] for c in categories}
             total += sum(counts.values())
             out[step] = {"calls": sum(counts.values()), **counts, "rejects": tally.why("rejected"),
                          "errors_by_cause": tally.why("errors")}  # fmt: skip

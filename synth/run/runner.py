@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import os
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from synth.backends.base import Backend, ChatRequest, RequestFailed
+from synth.backends.base import Backend
 from synth.checks.decontam import Decontaminator
 from synth.checks.validate import json_schema
 from synth.dataset.row_parts import RowParts, call_index
@@ -51,14 +50,14 @@ from synth.plan.plan import (
     completion_token_estimate,
     generate_prompt,
     max_tokens_for,
-    prompt_hash,
 )
 from synth.plan.pricing import Price, estimate_prompt_tokens
 from synth.plan.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
 from synth.run.allocator import return_large_frees_to_the_os
 from synth.run.answers import classify_brainstorm, classify_example
+from synth.run.call import Calls, budget_room
 from synth.run.fold import Folder, Outcome
-from synth.run.journal import Journal, JournalMismatch
+from synth.run.journal import Journal
 from synth.run.ledger import BudgetReached, Entry, Ledger
 from synth.run.pools import BrainstormResult, TaskPool
 from synth.run.progress import Progress
@@ -163,8 +162,9 @@ class Runner:
         }
         # Tokens of answers already in the journal count against --max-cost: they were paid for.
         self.ledger.prompt_tokens, self.ledger.completion_tokens = journal.usage
+        changed = "the templates or settings changed since; rerun with the old ones or use a new --out"
+        self.calls = Calls(backend, journal, self.ledger, f"{plan.seed}:", changed, on_answer=self._show)
         self._status_at = 0.0
-        self.inflight = 0
         self.stopped_by: str | None = None
         self._running: dict[int, asyncio.Task] = {}
         self._fatal: BaseException | None = None
@@ -192,16 +192,9 @@ class Runner:
 
     def _room(self) -> tuple[int, str]:
         """(attempts the budgets still allow beyond those sent and promised, the budget that binds)."""
-        promised = self.inflight + self._reserved
-        room, which = self.limits.max_calls - len(self.journal) - promised, "max_calls"
-        if self.limits.max_cost is not None:
-            left, each = self.limits.max_cost - self.cost, self._attempt_cost()
-            by_cost = int(left // each) - promised if each > 0 else (room if left > 0 else 0)
-            if by_cost < 1 and left > 0 and not promised:
-                by_cost = 1  # nothing else out: one call at a time until the money is spent
-            if by_cost < room:
-                room, which = by_cost, "max_cost"
-        return room, which
+        promised = self.calls.inflight + self._reserved
+        each = self._attempt_cost() if self.limits.max_cost is not None else 0.0
+        return budget_room(self.limits.max_calls, self.limits.max_cost, len(self.journal), promised, self.cost, each)
 
     def _take(self, reservation: Reservation | None, priority: int | None) -> None:
         """Let one attempt be sent: from its reservation, else from budget nobody was promised, else
@@ -271,45 +264,17 @@ class Runner:
     ) -> dict:
         """One attempt: its journaled answer, or a request paid from `reservation` (an example call's)
         or the free budget."""
-        digest = prompt_hash(prompt)
         step = call_step(key)
-        record = self.journal.get(key)
-        if record is not None:
-            if record["h"] != digest:
-                raise JournalMismatch(
-                    f"journal entry {key} was answered for another prompt: the templates or settings "
-                    "changed since; rerun with the old ones or use a new --out"
-                )
-            if key not in self.ledger.entries:  # a call the replay left unfinished reads it again
-                self.ledger.answered(step, record, paid_now=False)
+
+        def take() -> None:
+            self._take(reservation if step == "examples" else self._brainstorm_reservation(key), self._priority(key))
+
+        def reuse() -> None:
             if reservation is not None and reservation.left > 0:  # an attempt used, though paid before
                 reservation.left -= 1
                 self._reserved -= 1
-            return record
-        self._take(reservation if step == "examples" else self._brainstorm_reservation(key), self._priority(key))
-        self.inflight += 1  # counted against --max-calls from here until the journal holds it
-        seed = int.from_bytes(
-            hashlib.blake2b(f"{self.plan.seed}:{key}".encode(), digest_size=4).digest(), "big"
-        )
-        try:
-            try:
-                # Backends bound their own in-flight work (the HTTP backend holds a slot only while a
-                # request is on the wire, not while it backs off); the window in _want_more bounds ours.
-                request = ChatRequest(key, prompt, max_tokens, schema, seed, est)
-                completion = await self.backend.complete(request)
-                record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
-                          "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
-            except RequestFailed as err:
-                record = {"k": key, "h": digest, "error": err.reason}  # a failure is final for its key
-            except asyncio.CancelledError:
-                self.ledger.abandoned += 1  # sent (or about to be), never answered: Ctrl-C or a fatal error
-                raise
-            self.ledger.answered(step, record, paid_now=True)
-            self._show()
-            await self.journal.append(record)
-        finally:
-            self.inflight -= 1
-        return record
+
+        return await self.calls.ask(step, key, prompt, max_tokens, schema, est, take, reuse)
 
     def _show(self) -> None:
         if self.progress is not None:
