@@ -64,7 +64,9 @@ def test_a_finished_runs_rerun_makes_no_call_at_any_reject_rate(fake, tmp_path, 
 def test_valid_answers_that_wait_show_in_the_bar_and_the_summary(fake, tmp_path):
     """A slow server and Ctrl-C: while it runs, the bar counts valid answers held behind an earlier
     call apart from rows; the interrupted run's summary says how many were left waiting, behind what."""
-    server = fake(latency=0.3, rate_short=0.5)
+    # Some calls hang, then lose their connection, and are answered only on a resend: later calls finish
+    # first, whatever the box's load (with a fixed latency alone, answers could come back in order).
+    server = fake(latency=0.3, rate_short=0.5, rate_hang=0.2, hang_s=1.5)
     out = tmp_path / "run"
     cmd = generate_cmd(out, server.url, "--num-examples", "200", "--concurrency", "16", "--languages", "en",
                        "--task-types", "sts", "--progress")  # fmt: skip
