@@ -4,20 +4,29 @@ parse flags -> read the dataset dir and load the model(s) -> mine -> (--teacher)
 candidates -> write a NEW dataset dir (`--out`) with a `mined_negatives` column (and `teacher_scores`),
 stats.json's `mining` (and `teacher`) section and a re-rendered card. The input dir is only read.
 Without --model, --teacher scores the input's own negatives (written and already mined).
-Exit status: 0 done, 1 error (data or model), 2 bad flags, 130 interrupted (rerun to go on).
+--teacher-kind judge: --teacher is an LLM that grades each pair with synth.judge's prompt, through a
+journal in OUT (`synth.mining.teacher_judge`); the LLM flags are synth.judge's.
+Exit status: 0 done, 1 error (data or model), 2 bad flags, 3 stopped by --max-calls/--max-cost (rerun to
+go on), 130 interrupted (rerun to go on).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+import pyarrow as pa
+
 from common.cli import fail, opt, parse
+from synth.backends.base import BackendError
 from synth.corpus import CorpusError, load_corpus
 from synth.dataset.dataset import recover_dir
+from synth.judge.config import JudgeConfig
+from synth.judge.report import format_summary as format_judge_summary
 from synth.mining.dirs import (
     MINED_COLUMN,
     STATE,
@@ -43,10 +52,21 @@ from synth.mining.report import (
     teacher_stats,
 )
 from synth.mining.teacher import TEACHER_KINDS, load_teacher
+from synth.mining.teacher_judge import JudgeTeacher, TeacherStopped, column_grades
 from synth.mining.teacher_scores import score_candidates
+from synth.run.journal import JournalMismatch
+from synth.run.secrets import redact
 
 PROG = "synth.mine"
+# synth.judge's LLM flags that --teacher-kind judge takes (the others keep the judge's defaults)
+JUDGE_FLAGS = ("backend", "base_url", "api_key_env", "concurrency", "rpm", "tpm", "timeout", "max_retries",
+               "max_calls", "max_cost", "max_reasks", "max_tokens", "prices", "price_in", "price_out")  # fmt: skip
+_JUDGE = {f.name: f for f in fields(JudgeConfig)}
 
+
+def judge_opt(name: str):
+    """synth.judge's option `name`, its default and help, for the judge teacher."""
+    return opt(_JUDGE[name].default, f"--teacher-kind judge: {_JUDGE[name].metadata['help']}")
 
 
 @dataclass
@@ -71,13 +91,29 @@ class MineConfig:
                             "records an 'Instruct:' prompt, else plain)")  # fmt: skip
     teacher: str | None = opt(None, "score each row's query against its candidates (positive, negative, "
                               "mined negatives) into `teacher_scores`: a cross-encoder or sentence-transformers "
-                              "model (local dir or Hub id)")  # fmt: skip
-    teacher_kind: str = opt("auto", f"--teacher's kind: {', '.join(TEACHER_KINDS[:3])} (cross-encoder: raw logit; "
-                            "bi-encoder: cosine, --query-format applies; auto: from its config)")  # fmt: skip
+                              "model (local dir or Hub id), or with --teacher-kind judge an LLM")  # fmt: skip
+    teacher_kind: str = opt("auto", f"--teacher's kind: {', '.join(TEACHER_KINDS)} (cross-encoder: raw logit; "
+                            "bi-encoder: cosine, --query-format applies; judge: an LLM's 1-5 grade, the mean of "
+                            "relevance and answerability; auto: cross- or bi-encoder from its config)")  # fmt: skip
     teacher_chunk_rows: int = opt(4096, "rows per resumable part of teacher scores (a crash loses one part)")
     batch_size: int = opt(64, "texts (teacher: pairs) per model batch")
     device: str = opt("auto", "torch device: auto (cuda if available), cpu, cuda, cuda:1, ...")
     progress: bool = opt(True, "show progress bars")
+    backend: str | None = judge_opt("backend")
+    base_url: str | None = judge_opt("base_url")
+    api_key_env: str = judge_opt("api_key_env")
+    concurrency: int | None = judge_opt("concurrency")
+    rpm: int | None = judge_opt("rpm")
+    tpm: int | None = judge_opt("tpm")
+    timeout: float = judge_opt("timeout")
+    max_retries: int = judge_opt("max_retries")
+    max_calls: int | None = judge_opt("max_calls")
+    max_cost: float | None = judge_opt("max_cost")
+    max_reasks: int = judge_opt("max_reasks")
+    max_tokens: int = judge_opt("max_tokens")
+    prices: Path | None = judge_opt("prices")
+    price_in: float | None = judge_opt("price_in")
+    price_out: float | None = judge_opt("price_out")
 
     def __post_init__(self) -> None:
         if self.data is None or not (self.model or self.teacher):
@@ -91,12 +127,27 @@ class MineConfig:
         for name in ("batch_size", "teacher_chunk_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.teacher_kind not in TEACHER_KINDS[:3]:
+        if self.teacher_kind not in TEACHER_KINDS:
             raise ValueError(
-                f"--teacher-kind: {self.teacher_kind!r} is not one of {', '.join(TEACHER_KINDS[:3])}"
+                f"--teacher-kind: {self.teacher_kind!r} is not one of {', '.join(TEACHER_KINDS)}"
+            )
+        if self.teacher_kind == "judge":
+            if not self.teacher:
+                raise ValueError("--teacher-kind judge needs --teacher MODEL: the LLM that grades each pair")
+            self.judge_config()  # raises the judge's one-line errors on its LLM flags
+        elif given := [n for n in JUDGE_FLAGS if getattr(self, n) != _JUDGE[n].default]:
+            raise ValueError(f"--{given[0].replace('_', '-')} is for --teacher-kind judge (an LLM teacher)")
+        elif self.teacher == "judge" and self.teacher_kind == "auto":
+            raise ValueError(
+                "--teacher judge: give --teacher-kind judge and the judge's LLM as --teacher MODEL"
             )
         resolve_query_format(self.query_format, {})  # raises on an unknown format
         self.options()  # raises on bad --guard, --guard-value, --num-negatives, --consistency-k
+
+    def judge_config(self) -> JudgeConfig:
+        """The judge teacher's LLM settings, checked as synth.judge checks its own."""
+        return JudgeConfig(data=self.data, out=self.out, mode="score", model=self.teacher, progress=False,
+                           **{name: getattr(self, name) for name in JUDGE_FLAGS})  # fmt: skip
 
     def options(self) -> MiningOptions:
         value = GUARD_DEFAULTS.get(self.guard, 0.0) if self.guard_value is None else self.guard_value
@@ -115,11 +166,29 @@ def main(cfg: MineConfig) -> int:
         extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
         encoder = cfg.model and STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,
                                                batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
-        teacher = cfg.teacher and load_teacher(cfg.teacher, cfg.teacher_kind, device=cfg.device,
-                                               query_format=cfg.query_format, batch_size=cfg.batch_size,
-                                               progress=cfg.progress)  # fmt: skip
-    except (DatasetError, EmbedderError, CorpusError) as err:
+        teacher = cfg.teacher and _load_teacher(cfg, table, stats_in)
+    except (DatasetError, EmbedderError, CorpusError, JournalMismatch, OSError) as err:
         fail(PROG, str(err))
+    except ValueError as err:  # the judge's --prices file
+        fail(PROG, str(err), 2)
+    try:
+        return _run(cfg, table, stats_in, encoder, teacher, extra, started)
+    finally:
+        if isinstance(teacher, JudgeTeacher):
+            teacher.close()
+
+
+def _load_teacher(cfg: MineConfig, table: pa.Table, stats_in: dict):
+    if cfg.teacher_kind == "judge":
+        known = column_grades(table, stats_in, cfg.teacher)
+        return JudgeTeacher(cfg.judge_config(), cfg.out / STATE, known)
+    return load_teacher(cfg.teacher, cfg.teacher_kind, device=cfg.device, query_format=cfg.query_format,
+                        batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+
+
+def _run(
+    cfg: MineConfig, table: pa.Table, stats_in: dict, encoder, teacher, extra: list[str], started: float
+) -> int:
     rows = mining_rows(table)
     stats = dict(stats_in)
     try:
@@ -143,9 +212,21 @@ def main(cfg: MineConfig) -> int:
         stats.update(row_counts(rows))
         if teacher:
             at = time.monotonic()
-            scored = score_candidates(
-                rows, negatives, teacher, cfg.out / STATE, cfg.teacher_chunk_rows, cfg.progress
-            )
+            try:
+                scored = score_candidates(
+                    rows, negatives, teacher, cfg.out / STATE, cfg.teacher_chunk_rows, cfg.progress
+                )
+            except TeacherStopped as stop:
+                r = teacher.runner
+                print(format_judge_summary(None, f"stopped:{stop.which}", r.ledger.balance(), r.ledger, r.cost,
+                                           cfg.out), file=sys.stderr)  # fmt: skip
+                return 3
+            except BackendError as err:
+                fail(PROG, redact(str(err)))
+            if isinstance(teacher, JudgeTeacher):
+                scored.calls = teacher.calls()
+            table, rows, scored = _drop_unscored(table, rows, scored)
+            stats.update(row_counts(rows))
             table = with_teacher_scores(table, scored.column)
             stats["teacher"] = teacher_stats(teacher, scored, scored.column, elapsed_s=time.monotonic() - at,
                                              batch_size=cfg.batch_size, chunk_rows=cfg.teacher_chunk_rows)  # fmt: skip
@@ -165,6 +246,17 @@ def main(cfg: MineConfig) -> int:
     if teacher:
         print(format_teacher_summary(stats["teacher"]), file=sys.stderr)
     return 0
+
+
+def _drop_unscored(table: pa.Table, rows: list[dict], scored):
+    """Rows with a candidate the teacher gave no score (NaN: the judge never answered validly) leave
+    the output, counted: training needs every candidate of a row scored."""
+    keep = [all(math.isfinite(s) for s in scores) for scores in scored.column.to_pylist()]
+    if all(keep):
+        return table, rows, scored
+    mask = pa.array(keep, type=pa.bool_())
+    scored.column, scored.rows_dropped = scored.column.filter(mask), keep.count(False)
+    return table.filter(mask), [r for r, k in zip(rows, keep, strict=True) if k], scored
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -33,6 +33,10 @@ negative only where there is one); so the first score is the positive's. {{ t.pa
 ({{ t.candidates_per_row }} candidates a row on average). The positive scored highest of its
 candidates in {{ "%.1f"|format(100 * t.positive_top_share) }}% of the rows; mean score of the
 positive {{ "%.3f"|format(t.mean_positive) }}, of the negatives {{ "%.3f"|format(t.mean_negative) if t.mean_negative is not none else "-" }}.
+{%- if t.kind == "judge" %} The LLM judge graded each pair 1-5 with synth.judge's score prompt; a score is the mean
+of its relevance and answerability grades ({{ t.calls.calls }} calls, {{ t.calls.pairs_from_judge_column }} pairs taken from the
+input's `judge` column).{% endif %}
+{%- if t.rows_dropped_unscored %} {{ t.rows_dropped_unscored }} rows were left out: the teacher gave a candidate of theirs no score.{% endif %}
 """
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,8 @@ def teacher_stats(teacher, scored, column, *, elapsed_s: float, batch_size: int,
         "positive_top_share": round(top / len(lists), 4) if lists else 0.0,
         "mean_positive": round(sum(pos) / len(pos), 4) if pos else 0.0,
         "mean_negative": round(sum(neg) / len(neg), 4) if neg else None,
-        **({"calls": scored.calls} if getattr(scored, "calls", None) is not None else {}),
+        "rows_dropped_unscored": scored.rows_dropped,
+        **({"calls": scored.calls} if scored.calls is not None else {}),
         "elapsed_s": round(elapsed_s, 2),
     }
 
@@ -145,4 +150,14 @@ def format_summary(m: dict, out: Path) -> str:
 def format_teacher_summary(t: dict) -> str:
     return (f"teacher: {t['model']} ({t['kind']}, {t['score']}) scored {t['rows']:,} rows, {t['pairs']:,} pairs "
             f"({t['pairs_reused']:,} from an earlier run's parts) in {t['elapsed_s']:.1f}s; the positive scored "
-            f"highest in {100 * t['positive_top_share']:.1f}% of rows")  # fmt: skip
+            f"highest in {100 * t['positive_top_share']:.1f}% of rows" + _judge_line(t))  # fmt: skip
+
+
+def _judge_line(t: dict) -> str:
+    if "calls" not in t:
+        return ""
+    c = t["calls"]
+    return (f"\n  judge calls: {c['made_this_run']:,} made now, {c['answered_from_journal']:,} from the journal, "
+            f"{c['pairs_from_judge_column']:,} pairs from the input's judge column; {c['pairs_unscored']:,} pairs "
+            f"unscored ({t['rows_dropped_unscored']:,} rows left out); cost of the journal's answers "
+            f"${c['cost_usd']:.4f}")  # fmt: skip

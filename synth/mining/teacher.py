@@ -10,7 +10,8 @@ A teacher maps N (instruction, query, text) triples to N scores, one forward pas
   embeddings, with the query format of `synth.mining.embedder` (instruct or plain, `auto` by the
   model's recorded prompts).
 
-The LLM judge is a teacher too, in `synth.mining.teacher_judge` (it asks through the judge's journal).
+The LLM judge is a teacher too (`--teacher-kind judge`), in `synth.mining.teacher_judge`: it grades
+each pair with synth.judge's score prompt through a journal; `synth.mining.cli` loads it, not this module.
 `kind="auto"` picks cross-encoder for a model whose config names a `...ForSequenceClassification`
 architecture, bi-encoder for one laid out for sentence-transformers (modules.json), else asks for
 --teacher-kind.
@@ -72,7 +73,7 @@ def detect_kind(name: str) -> str:
         except Exception as err:  # noqa: BLE001 - any hub/cache failure means "cannot tell"
             raise EmbedderError(
                 f"--teacher: cannot read {name}'s config to tell its kind ({type(err).__name__}); "
-                "give --teacher-kind cross-encoder or bi-encoder"
+                "give --teacher-kind cross-encoder or bi-encoder (or judge, for an LLM)"
             ) from err
     architectures = (config or {}).get("architectures") or []
     if any(a.endswith("ForSequenceClassification") for a in architectures) and not st_layout:

@@ -40,6 +40,8 @@ class Scored:
     pairs_reused: int  # ... found in parts of an earlier run
     parts: int
     parts_reused: int
+    calls: dict | None = None  # the judge teacher's calls (synth.mining.teacher_judge), else None
+    rows_dropped: int = 0  # rows left out for a candidate without a score (the judge never answered)
 
 
 def fingerprint(teacher) -> str:
