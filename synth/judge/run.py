@@ -61,7 +61,6 @@ class JudgeRunner:
     def __init__(
         self, backend: Backend, journal: Journal, price: Price, limits: Limits, progress: bool = True
     ):
-        self.backend = backend
         self.journal = journal
         self.price = price
         self.limits = limits
@@ -73,6 +72,14 @@ class JudgeRunner:
         self.stopped_by: str | None = None
         self._shown = 0.0
         self.bar = tqdm(unit="item", desc="judge", disable=not progress, mininterval=0.5, dynamic_ncols=True)
+
+    @property
+    def backend(self) -> Backend:
+        return self.calls.backend
+
+    @backend.setter
+    def backend(self, backend: Backend) -> None:  # a backend per event loop (the mining teacher's chunks)
+        self.calls.backend = backend
 
     @property
     def cost(self) -> float:

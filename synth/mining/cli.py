@@ -27,6 +27,7 @@ from synth.corpus import CorpusError, load_corpus
 from synth.dataset.dataset import recover_dir
 from synth.judge.config import JudgeConfig
 from synth.judge.report import format_summary as format_judge_summary
+from synth.judge.run import judge_balance
 from synth.mining.dirs import (
     MINED_COLUMN,
     STATE,
@@ -218,7 +219,7 @@ def _run(
                 )
             except TeacherStopped as stop:
                 r = teacher.runner
-                print(format_judge_summary(None, f"stopped:{stop.which}", r.ledger.balance(), r.ledger, r.cost,
+                print(format_judge_summary(None, f"stopped:{stop.which}", judge_balance(r.ledger), r.ledger, r.cost,
                                            cfg.out), file=sys.stderr)  # fmt: skip
                 return 3
             except BackendError as err:

@@ -35,7 +35,7 @@ from synth.backends.build import backend_price, make_backend
 from synth.judge.answers import SCORE_TEMPLATE, Scores
 from synth.judge.config import JudgeConfig
 from synth.judge.plan import Item, multi_passage
-from synth.judge.run import JudgeRunner, Limits
+from synth.judge.run import STEP, JudgeRunner, Limits, judge_balance
 from synth.plan.render import template_hash
 from synth.run.journal import Journal
 
@@ -151,8 +151,8 @@ class JudgeTeacher:
 
     def calls(self) -> dict:
         """stats.json's teacher.calls: the judge's balance of calls, and the pairs no call was made for."""
-        ledger = self.runner.ledger
-        return {**ledger.balance(), "made_this_run": ledger.made, "answered_from_journal": ledger.from_journal,
+        ledger, tally = self.runner.ledger, self.runner.ledger.steps[STEP]
+        return {**judge_balance(ledger), "made_this_run": tally.made, "answered_from_journal": tally.calls - tally.made,
                 "abandoned_in_flight_this_run": ledger.abandoned, "pairs_from_judge_column": self.from_column,
                 "pairs_unscored": self.unscored, "cost_usd": round(self.runner.cost, 6),
                 "price_known": self.price.known, "max_reasks": self.cfg.max_reasks}  # fmt: skip
