@@ -29,10 +29,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from synth.checks.text import _PUNCT_TABLE, normalize
+from synth.checks.text import normalize, punct_table
 
 NUM_BINS = 128  # signature length; a power of two (the top bits of a shingle hash pick its bin)
 MIN_SHINGLES = 8  # fewer shingles: no signature, exact dedup only
@@ -46,7 +47,14 @@ _CHAR_MULT = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B
 _MIX = ((16, np.uint32(0x85EBCA6B)), (13, np.uint32(0xC2B2AE35)))  # MurmurHash3 finaliser steps
 
 # Whitespace, which `normalize` turns into single spaces (none above U+3000, the ideographic space).
-_BLANK_TABLE = _PUNCT_TABLE | dict.fromkeys((i for i in range(0x3001) if chr(i).isspace()), " ")
+
+
+@lru_cache(maxsize=1)
+def blank_table() -> dict[int, str]:
+    """punct_table() plus every space character, for str.translate (built on first use, like it)."""
+    return punct_table() | dict.fromkeys((i for i in range(0x3001) if chr(i).isspace()), " ")
+
+
 # Thai, Lao, Burmese, Khmer, kana, CJK ideographs, Hangul syllables.
 _UNSPACED_CHARS = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
@@ -95,7 +103,7 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
     joined = "\x00".join(texts)
     if len(texts) == 1 or joined.count("\x00") != len(texts) - 1:  # one text, or one holding a NUL
         return [normalize(t) for t in texts]
-    joined = unicodedata.normalize("NFKC", joined).casefold().translate(_BLANK_TABLE)
+    joined = unicodedata.normalize("NFKC", joined).casefold().translate(blank_table())
     return [" ".join(p.split()) if "  " in p else p.strip() for p in joined.split("\x00")]
 
 

@@ -110,32 +110,33 @@ def test_cli_writes_a_table_and_one_entry_per_mode(heads_model, beir, tmp_path, 
     assert "multi-vector index:" in printed and "hybrid" in printed and "nDCG@10" in printed
 
 
-def test_cli_errors_are_one_line(heads_model, beir, tmp_path):
+def test_cli_errors_are_one_line(heads_model, beir, tmp_path, capsys):
+    """The flag errors in-process (run_main, as `python -m eval.retrieval` runs it); the last one also as
+    a real process, for the exit status and the one line with no traceback."""
     import subprocess
 
-    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])}
-    base = [
-        sys.executable,
-        "-m",
-        "eval.retrieval",
-        "--data",
-        str(beir),
-        "--cache-dir",
-        "",
-        "--out",
-        str(tmp_path),
-    ]
-    for args, msg in (
+    from eval.cli import run_main
+    from eval.retrieval import Config
+    from eval.retrieval import main as retrieval_main
+
+    base = ["--data", str(beir), "--cache-dir", "", "--out", str(tmp_path)]
+    cases = [
         (["--model", str(heads_model[0]), "--mode", "bm25"], "--mode 'bm25'"),
         (["--model", str(heads_model[0]), "--weights", "1,2"], "--weights '1,2'"),
-        (
-            ["--model", str(heads_model[1]), "--mode", "sparse", "--pooling", "mean"],
-            "no sparse/colbert heads",
-        ),
-    ):
-        proc = subprocess.run(base + args, capture_output=True, text=True, env=env, timeout=240)
-        assert proc.returncode == 2 and msg in proc.stderr, proc.stderr[-2000:]
-        assert proc.stderr.strip().splitlines()[-1].startswith("error:")
+        (["--model", str(heads_model[1]), "--mode", "sparse", "--pooling", "mean"], "no sparse/colbert heads"),
+    ]
+    for args, msg in cases:
+        with pytest.raises(SystemExit) as exc:
+            run_main(Config, retrieval_main, base + args)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and msg in err, err[-2000:]
+        assert err.strip().splitlines()[-1].startswith("error:")
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])}
+    args, msg = cases[-1]
+    cmd = [sys.executable, "-m", "eval.retrieval", *base, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 2 and msg in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr
 
 
 def flagembedding_m3():

@@ -53,6 +53,7 @@ def test_no_passage_of_a_held_out_document_reaches_a_training_row(tmp_path):
     assert len(split.train_rows) + split.held_out_rows == len(rows)
 
 
+@pytest.mark.slow  # the real all-MiniLM-L6-v2 through every stage: about 2 of CI's 15 minutes
 def test_adapt_end_to_end_raises_held_out_ndcg(fake, tmp_path):
     server = fake()
     cfg = config(tmp_path, server)
