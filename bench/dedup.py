@@ -199,9 +199,11 @@ def main() -> None:
         flagged = PASSES[name](rows, notes)
         elapsed = time.perf_counter() - start
         speed[name] = len(rows) / elapsed
-        print(f"{name:<12} {speed[name]:>9,.0f} rows/s  ({elapsed:6.1f} s)  "
-              f"recall exact {len(flagged & exact) / len(exact):.3f}  near {len(flagged & near) / len(near):.3f}  "
-              f"false positives {len(flagged - exact - near)}" + "".join(f"; {n}" for n in notes))  # fmt: skip
+        print(
+            f"{name:<12} {speed[name]:>9,.0f} rows/s  ({elapsed:6.1f} s)  "
+            f"recall exact {len(flagged & exact) / len(exact):.3f}  near {len(flagged & near) / len(near):.3f}  "
+            f"false positives {len(flagged - exact - near)}" + "".join(f"; {n}" for n in notes)
+        )
     if "synth.checks.dedup" in speed:
         for name in [name for name in speed if name != "synth.checks.dedup"]:
             print(f"speed ratio synth.checks.dedup / {name}: {speed['synth.checks.dedup'] / speed[name]:.2f}")

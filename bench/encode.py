@@ -78,17 +78,26 @@ def main() -> None:
 
     # The same loaded model under other batching settings (no second copy of the weights).
     def variant(**kw) -> Encoder:
-        return Encoder(ours.model, ours.tokenizer, ours.spec, batch_size=args.batch_size, show_progress=False,
-                       settings=ours.settings, **kw)  # fmt: skip
+        return Encoder(
+            ours.model,
+            ours.tokenizer,
+            ours.spec,
+            batch_size=args.batch_size,
+            show_progress=False,
+            settings=ours.settings,
+            **kw,
+        )
 
     no_budget, unsorted = variant(max_tokens=None), variant(sort_by_length=False)
     st_kwargs = dict(
         batch_size=args.batch_size, show_progress_bar=False, normalize_embeddings=ours.spec.normalize
     )
     n_tok = [len(ids) for ids in ours.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    print(f"model {model} on {device} ({torch.get_num_threads()} threads), {len(texts)} texts, "
-          f"tokens/text mean {np.mean(n_tok):.0f} min {min(n_tok)} max {max(n_tok)} (cut at {ours.spec.max_length}), "
-          f"batch size {args.batch_size}, token budget {ours.max_tokens}")  # fmt: skip
+    print(
+        f"model {model} on {device} ({torch.get_num_threads()} threads), {len(texts)} texts, "
+        f"tokens/text mean {np.mean(n_tok):.0f} min {min(n_tok)} max {max(n_tok)} (cut at {ours.spec.max_length}), "
+        f"batch size {args.batch_size}, token budget {ours.max_tokens}"
+    )
 
     # same vectors first: a fast encoder that computes something else is no win
     diff = np.abs(ours.encode(texts[:64]) - st.encode(texts[:64], **st_kwargs)).max()
@@ -99,10 +108,14 @@ def main() -> None:
     by_chars = np.argsort([-len(t) for t in texts], kind="stable")
     plans = {
         "input order": plan_batches(cut, args.batch_size, sort=False),
-        "sorted by characters (sentence-transformers)": [by_chars[s : s + args.batch_size] for s in range(0, len(cut), args.batch_size)],
+        "sorted by characters (sentence-transformers)": [
+            by_chars[s : s + args.batch_size] for s in range(0, len(cut), args.batch_size)
+        ],
         "sorted by tokens, fixed batches (ours, --max-tokens 0)": plan_batches(cut, args.batch_size),
-        f"sorted by tokens, {ours.max_tokens}-token budget (ours, default)": plan_batches(cut, args.batch_size, ours.max_tokens),
-    }  # fmt: skip
+        f"sorted by tokens, {ours.max_tokens}-token budget (ours, default)": plan_batches(
+            cut, args.batch_size, ours.max_tokens
+        ),
+    }
     print("\n| batching | batches | tokens processed | padding share |\n|---|---:|---:|---:|")
     for name, batches in plans.items():
         total = sum(len(b) * int(cut[b].max()) for b in batches)
@@ -130,8 +143,10 @@ def main() -> None:
     best, fixed = results["ours (default: sorted, token budget)"], results["ours (sorted, fixed batches)"]
     hit = results["ours (rerun, embedding cache hit)"]
     print(f"\nratio ours / sentence-transformers: {ref / best:.2f} (target >= 1.0 on CPU)")
-    print(f"length sorting: {results['ours (input order, no sorting)'] / fixed:.2f}x faster than input order; "
-          f"token budget: {fixed / best:.2f}x on top")  # fmt: skip
+    print(
+        f"length sorting: {results['ours (input order, no sorting)'] / fixed:.2f}x faster than input order; "
+        f"token budget: {fixed / best:.2f}x on top"
+    )
     print(f"embedding cache: a rerun takes {hit * 1000:.1f} ms instead of {best:.2f} s ({best / hit:,.0f}x)")
 
 

@@ -36,8 +36,11 @@ MIX = "retrieval,classification,sts,bitext,long_long,short_short"
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "synth.testing.fake_openai", "--api-key", KEY],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth.testing.fake_openai", "--api-key", KEY],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline().split()
     assert line and line[0] == "READY", "fake server did not start"
     return proc, line[1]
@@ -48,13 +51,36 @@ def run(rows: int, concurrency: int) -> tuple[float, float, Path, tempfile.Tempo
     server, url = start_server()
     tmp = tempfile.TemporaryDirectory()
     out = Path(tmp.name) / "run"
-    cmd = [sys.executable, "-m", "synth.generate", "--out", str(out), "--base-url", url, "--model", "fake",
-           "--num-examples", str(rows), "--concurrency", str(concurrency), "--languages", "en,de,ko",
-           "--task-types", MIX, "--no-progress", "--seed", "1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "synth.generate",
+        "--out",
+        str(out),
+        "--base-url",
+        url,
+        "--model",
+        "fake",
+        "--num-examples",
+        str(rows),
+        "--concurrency",
+        str(concurrency),
+        "--languages",
+        "en,de,ko",
+        "--task-types",
+        MIX,
+        "--no-progress",
+        "--seed",
+        "1",
+    ]
     try:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=KEY), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            env=dict(os.environ, OPENAI_API_KEY=KEY),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         assert os.waitstatus_to_exitcode(status) == 0, f"synth.generate exited {status}"
@@ -122,9 +148,11 @@ def main() -> None:
     if len(results) > 1:
         (r0, m0, d0), (r1, m1, d1) = results[0], results[-1]
         per_row = 2**20 / (r1 - r0)
-        print(f"\ngrowth {r0:,} -> {r1:,} rows: RSS +{m1 - m0:.1f} MiB ({(m1 - m0) * per_row:.0f} B/row), "
-              f"dedup index +{d1 - d0:.1f} MiB ({(d1 - d0) * per_row:.0f} B/row), "
-              f"the rest +{(m1 - m0) - (d1 - d0):.1f} MiB ({((m1 - m0) - (d1 - d0)) * per_row:.0f} B/row)")  # fmt: skip
+        print(
+            f"\ngrowth {r0:,} -> {r1:,} rows: RSS +{m1 - m0:.1f} MiB ({(m1 - m0) * per_row:.0f} B/row), "
+            f"dedup index +{d1 - d0:.1f} MiB ({(d1 - d0) * per_row:.0f} B/row), "
+            f"the rest +{(m1 - m0) - (d1 - d0):.1f} MiB ({((m1 - m0) - (d1 - d0)) * per_row:.0f} B/row)"
+        )
 
 
 if __name__ == "__main__":

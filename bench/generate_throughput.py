@@ -45,10 +45,22 @@ MIX = "retrieval,classification,sts,bitext,long_long,short_short"
 
 def start_server(latency: float, rate_429: float = 0.0) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synth.testing.fake_openai", "--latency", str(latency), "--api-key", KEY,
-         "--rate-429", str(rate_429), "--retry-after", str(latency)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "synth.testing.fake_openai",
+            "--latency",
+            str(latency),
+            "--api-key",
+            KEY,
+            "--rate-429",
+            str(rate_429),
+            "--retry-after",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline().split()
     assert line and line[0] == "READY", "fake server did not start"
     return proc, line[1]
@@ -76,8 +88,13 @@ def plain_loop(url: str, prompts: list[str], concurrency: int, aio: bool = False
         async def one(i: int, prompt: str):
             async with sem:
                 r = await client.chat.completions.create(
-                    model="fake", messages=[{"role": "user", "content": prompt}], temperature=1.0, top_p=1.0,
-                    max_tokens=2048, extra_headers={"X-Synthembed-Call": f"plain:{i}"})  # fmt: skip
+                    model="fake",
+                    messages=[{"role": "user", "content": prompt}],
+                    temperature=1.0,
+                    top_p=1.0,
+                    max_tokens=2048,
+                    extra_headers={"X-Synthembed-Call": f"plain:{i}"},
+                )
                 return r.choices[0].message.content
 
         await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
@@ -121,8 +138,17 @@ def pipeline(url: str, n: int, concurrency: int, seed: int) -> tuple[float, floa
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "run"
-            cfg = GenerateConfig(out=out, base_url=url, model="fake", num_examples=n, concurrency=concurrency,
-                                 languages="en,de,ko", task_types=MIX, progress=False, seed=seed)  # fmt: skip
+            cfg = GenerateConfig(
+                out=out,
+                base_url=url,
+                model="fake",
+                num_examples=n,
+                concurrency=concurrency,
+                languages="en,de,ko",
+                task_types=MIX,
+                progress=False,
+                seed=seed,
+            )
             wall, cpu = time.perf_counter(), _cpu()
             status = generate(cfg)
             wall, cpu = time.perf_counter() - wall - timed.wall, _cpu() - cpu - timed.cpu
@@ -153,14 +179,18 @@ def main() -> None:
     # Warm-up: one-off costs (imports, the language-ID model, first connections) are per run, not per call.
     with fake_server(args.latency) as url:
         pipeline(url, 50, 16, seed=1)
-    print(f"N={args.n} calls, latency {args.latency}s per call, fake server in its own process, a fresh one "
-          "per measurement (its request log grows, and an older server answers slower)")  # fmt: skip
+    print(
+        f"N={args.n} calls, latency {args.latency}s per call, fake server in its own process, a fresh one "
+        "per measurement (its request log grows, and an older server answers slower)"
+    )
     print(
         f"(pipeline times leave out the one-off final write of parquet, card and plots: "
         f"{pipeline.last_write_s:.2f} s in the warm-up)\n"
     )
-    print(f"{'C':>4} {'what':<10} {'calls':>6} {'wall s':>7} {'calls/s':>8} {'CPU ms/call':>12} "
-          f"{'/bound':>7} {'/plain':>7}")  # fmt: skip
+    print(
+        f"{'C':>4} {'what':<10} {'calls':>6} {'wall s':>7} {'calls/s':>8} {'CPU ms/call':>12} "
+        f"{'/bound':>7} {'/plain':>7}"
+    )
     results = {}
     for c in args.concurrency:
         prompts = prompts_like_the_pipeline(args.n, seed=c)
@@ -168,21 +198,27 @@ def main() -> None:
             p_wall, p_cpu = plain_loop(url, prompts, c)
         p_rate = args.n / p_wall
         bound_rate = c / args.latency
-        print(f"{c:>4} {'plain':<10} {args.n:>6} {p_wall:>7.2f} {p_rate:>8.1f} {1000 * p_cpu / args.n:>12.2f} "
-              f"{p_rate / bound_rate:>7.2f} {1.0:>7.2f}")  # fmt: skip
+        print(
+            f"{c:>4} {'plain':<10} {args.n:>6} {p_wall:>7.2f} {p_rate:>8.1f} {1000 * p_cpu / args.n:>12.2f} "
+            f"{p_rate / bound_rate:>7.2f} {1.0:>7.2f}"
+        )
         with fake_server(args.latency) as url:
             a_wall, a_cpu = plain_loop(url, prompts, c, aio=True)
         a_rate = args.n / a_wall
-        print(f"{c:>4} {'plain-aio':<10} {args.n:>6} {a_wall:>7.2f} {a_rate:>8.1f} {1000 * a_cpu / args.n:>12.2f} "
-              f"{a_rate / bound_rate:>7.2f} {a_rate / p_rate:>7.2f}")  # fmt: skip
+        print(
+            f"{c:>4} {'plain-aio':<10} {args.n:>6} {a_wall:>7.2f} {a_rate:>8.1f} {1000 * a_cpu / args.n:>12.2f} "
+            f"{a_rate / bound_rate:>7.2f} {a_rate / p_rate:>7.2f}"
+        )
         with fake_server(args.latency) as url:
             wall, cpu, calls, rows = pipeline(url, args.n, c, seed=c)
         rate = calls / wall
         results[c] = rate
-        print(f"{c:>4} {'pipeline':<10} {calls:>6} {wall:>7.2f} {rate:>8.1f} {1000 * cpu / calls:>12.2f} "
-              f"{rate / bound_rate:>7.2f} {rate / p_rate:>7.2f}   rows={rows}  "
-              f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x; vs plain-aio: "
-              f"{rate / a_rate:.2f} of its rate, {cpu / calls / (a_cpu / args.n):.2f}x its CPU/call")  # fmt: skip
+        print(
+            f"{c:>4} {'pipeline':<10} {calls:>6} {wall:>7.2f} {rate:>8.1f} {1000 * cpu / calls:>12.2f} "
+            f"{rate / bound_rate:>7.2f} {rate / p_rate:>7.2f}   rows={rows}  "
+            f"CPU/call vs plain {cpu / calls / (p_cpu / args.n):.2f}x; vs plain-aio: "
+            f"{rate / a_rate:.2f} of its rate, {cpu / calls / (a_cpu / args.n):.2f}x its CPU/call"
+        )
 
     c = max(args.concurrency)
     with fake_server(args.latency, rate_429=0.05) as url:

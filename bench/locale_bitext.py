@@ -58,10 +58,12 @@ def main() -> None:
     cats = {lang: catalog(lang) for lang in langs}
     common = set.intersection(*(set(c) for c in cats.values()))
     keep = sorted(
-        m for m in common
-        if len(m.split()) >= args.min_words and not NOT_TEXT.search(m)
+        m
+        for m in common
+        if len(m.split()) >= args.min_words
+        and not NOT_TEXT.search(m)
         and all(not NOT_TEXT.search(cats[lang][m]) and cats[lang][m] != m for lang in langs)
-    )  # fmt: skip
+    )
     english = random.Random(args.seed).sample(keep, min(args.num, len(keep)))
     print(
         f"{len(common)} messages in all {len(langs)} languages, {len(keep)} read as text, {len(english)} kept"
@@ -74,11 +76,20 @@ def main() -> None:
         beir = args.out / "xling" / f"{lang}-en"
         (beir / "qrels").mkdir(parents=True, exist_ok=True)
         (beir / "corpus.jsonl").write_text(
-            "".join(json.dumps({"_id": f"d{i}", "text": m, "language": "en"}, ensure_ascii=False) + "\n"
-                    for i, m in enumerate(english)), encoding="utf-8")  # fmt: skip
+            "".join(
+                json.dumps({"_id": f"d{i}", "text": m, "language": "en"}, ensure_ascii=False) + "\n"
+                for i, m in enumerate(english)
+            ),
+            encoding="utf-8",
+        )
         (beir / "queries.jsonl").write_text(
-            "".join(json.dumps({"_id": f"q{i}", "text": cats[lang][m], "language": lang}, ensure_ascii=False) + "\n"
-                    for i, m in enumerate(english)), encoding="utf-8")  # fmt: skip
+            "".join(
+                json.dumps({"_id": f"q{i}", "text": cats[lang][m], "language": lang}, ensure_ascii=False)
+                + "\n"
+                for i, m in enumerate(english)
+            ),
+            encoding="utf-8",
+        )
         (beir / "qrels" / "test.tsv").write_text(
             "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(english)))
         )

@@ -50,9 +50,28 @@ def child(cmd: list[str], log: Path) -> float:
 
 
 def evaluate(model: Path, eval_dir: Path, modes: str, out: Path, log: Path) -> dict:
-    cmd = [sys.executable, "-m", "eval.retrieval", "--model", str(model), "--data", str(eval_dir), "--out", str(out),
-           "--mode", modes, "--k-values", "1,3,5,10,100", "--device", "cpu", "--max-length", "64",
-           "--cache-dir", "", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "eval.retrieval",
+        "--model",
+        str(model),
+        "--data",
+        str(eval_dir),
+        "--out",
+        str(out),
+        "--mode",
+        modes,
+        "--k-values",
+        "1,3,5,10,100",
+        "--device",
+        "cpu",
+        "--max-length",
+        "64",
+        "--cache-dir",
+        "",
+        "--no-progress",
+    ]
     child(cmd, log)
     return json.loads(out.read_text())
 
@@ -73,8 +92,9 @@ def padding(mined: Path, model: str, batch_size: int, max_length: int) -> dict:
     tok = load_tokenizer(model)
     out = {}
     for name, lengths in (("plain", None), ("grouped", row_lengths(examples, tok, cfg))):
-        sampler = NoDuplicateBatchSampler(examples, batch_size, 0, negatives_per_query=1, query_format="plain",
-                                          lengths=lengths)  # fmt: skip
+        sampler = NoDuplicateBatchSampler(
+            examples, batch_size, 0, negatives_per_query=1, query_format="plain", lengths=lengths
+        )
         out[name] = epoch_padding(sampler, tok, max_length)
     return out
 
@@ -84,11 +104,28 @@ def run(rows: int, epochs: float, workdir: Path) -> None:
     docs = write_corpus(workdir / "docs", topics=100)
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     with FakeOpenAI(latency=0.0) as server:
-        cfg = AdaptConfig(corpus=docs, base_model=base, out=workdir / "run", base_url=server.url, num_examples=rows,
-                          chunk_tokens=48, held_out=0.2, pooling="mean", query_format="plain", batch_size=32,
-                          max_length=64, epochs=epochs, lr=2e-3, negatives_per_query=1, num_negatives=3,
-                          gradient_checkpointing="off", device="cpu", judge="off", neighbour_model="none",
-                          progress=False)  # fmt: skip
+        cfg = AdaptConfig(
+            corpus=docs,
+            base_model=base,
+            out=workdir / "run",
+            base_url=server.url,
+            num_examples=rows,
+            chunk_tokens=48,
+            held_out=0.2,
+            pooling="mean",
+            query_format="plain",
+            batch_size=32,
+            max_length=64,
+            epochs=epochs,
+            lr=2e-3,
+            negatives_per_query=1,
+            num_negatives=3,
+            gradient_checkpointing="off",
+            device="cpu",
+            judge="off",
+            neighbour_model="none",
+            progress=False,
+        )
         started = time.monotonic()
         assert adapt(cfg) == 0
         dense_fit = json.loads((cfg.out / "report.json").read_text())["seconds"].get("train")
@@ -107,19 +144,26 @@ def run(rows: int, epochs: float, workdir: Path) -> None:
     m3 = evaluate(m3_dir, paths.eval, "all", results / "m3-bench-heads.json", cfg.out / "logs" / "e2.log")
     pad = padding(paths.mined, base, cfg.batch_size, cfg.max_length)
     e = m3["modes"]["_encode"]
-    print(f"\nM3 heads vs dense-only on {train_rows} training rows of pydoc topics, {m3['num_queries']} held-out "
-          f"queries over {m3['num_docs']} passages; fits: dense-only {dense_fit or 0:.0f}s, heads "
-          f"{m3_fit or 0:.0f}s; {time.monotonic() - started:.0f}s in all (2 busy CPU cores)")  # fmt: skip
+    print(
+        f"\nM3 heads vs dense-only on {train_rows} training rows of pydoc topics, {m3['num_queries']} held-out "
+        f"queries over {m3['num_docs']} passages; fits: dense-only {dense_fit or 0:.0f}s, heads "
+        f"{m3_fit or 0:.0f}s; {time.monotonic() - started:.0f}s in all (2 busy CPU cores)"
+    )
     print(
         f"{'model / mode':<22} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7} {'search_s':>9} {'index_MiB':>10}"
     )
     rowsout = [("dense-only / dense", dense["scores"], None, None)]
-    rowsout += [(f"heads / {m}", r["scores"], r["search_s"], r["index_bytes"]) for m, r in m3["modes"].items()
-                if not m.startswith("_")]  # fmt: skip
+    rowsout += [
+        (f"heads / {m}", r["scores"], r["search_s"], r["index_bytes"])
+        for m, r in m3["modes"].items()
+        if not m.startswith("_")
+    ]
     for name, s, sec, size in rowsout:
         extra = f"{sec:>9.2f} {size / 2**20:>10.2f}" if sec is not None else f"{'':>9} {'':>10}"
-        print(f"{name:<22} {s['ndcg_at_10']:>8.4f} {s['recall_at_10']:>7.4f} {s['recall_at_100']:>7.4f} "
-              f"{s['mrr_at_10']:>7.4f} {extra}")  # fmt: skip
+        print(
+            f"{name:<22} {s['ndcg_at_10']:>8.4f} {s['recall_at_10']:>7.4f} {s['recall_at_100']:>7.4f} "
+            f"{s['mrr_at_10']:>7.4f} {extra}"
+        )
     print(
         f"heads encode: corpus {e['corpus_s']:.1f}s, queries {e['queries_s']:.1f}s; multi-vector index "
         f"{e['colbert_tokens']:,} tokens x {e['colbert_dim']} dims x 2 bytes = {e['colbert_bytes'] / 2**20:.2f} MiB"

@@ -100,12 +100,19 @@ def training_rows(train, encode, k: int, max_length: int) -> list[dict]:
     for i in range(len(train)):
         order = [j for j in sims[i].argsort(descending=True).tolist() if j != i][:k]
         row = {
-            "id": f"pydoc-{i}", "task_type": "retrieval", "instruction": INSTRUCTION, "query": queries[i],
-            "positive": positives[i], "negative": None, "language": "en", "language_pair": None,
-            "model": "pydoc_data.topics", "source": "first-sentence",
+            "id": f"pydoc-{i}",
+            "task_type": "retrieval",
+            "instruction": INSTRUCTION,
+            "query": queries[i],
+            "positive": positives[i],
+            "negative": None,
+            "language": "en",
+            "language_pair": None,
+            "model": "pydoc_data.topics",
+            "source": "first-sentence",
             "mined_negatives": [positives[j] for j in order],
             "teacher_scores": [float(sims[i, i])] + [float(sims[i, j]) for j in order],
-        }  # fmt: skip
+        }
         rows.append(row)
     return rows
 
@@ -126,11 +133,40 @@ def write_beir(held, train, root: Path) -> Path:
 
 
 def fit(args, data: Path, out: Path, *extra: str) -> float:
-    cmd = [sys.executable, "-m", "train.lora", "--model", args.model, "--data", str(data), "--output", str(out),
-           "--batch-size", str(args.batch_size), "--max-steps", str(args.steps), "--max-length", str(args.max_length),
-           "--lr", str(args.lr), "--warmup-steps", str(args.steps // 10), "--pooling", "mean", "--query-format", "plain",
-           "--negatives-per-query", str(args.negatives), "--temperature", "0.05", "--save-steps", "0",
-           "--seed", str(args.seed), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "train.lora",
+        "--model",
+        args.model,
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-steps",
+        str(args.steps),
+        "--max-length",
+        str(args.max_length),
+        "--lr",
+        str(args.lr),
+        "--warmup-steps",
+        str(args.steps // 10),
+        "--pooling",
+        "mean",
+        "--query-format",
+        "plain",
+        "--negatives-per-query",
+        str(args.negatives),
+        "--temperature",
+        "0.05",
+        "--save-steps",
+        "0",
+        "--seed",
+        str(args.seed),
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -196,9 +232,12 @@ def main() -> None:
     data = root / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     beir = write_beir(held, train, root / "held-out")
-    print(f"{len(rows)} training rows, {len(held)} held-out queries (topics disjoint); {args.steps} steps of "
-          f"batch {args.batch_size}, {args.negatives} mined negatives, max length {args.max_length}, "
-          f"lr {args.lr}, seed {args.seed}; teacher = the base model's cosine", flush=True)  # fmt: skip
+    print(
+        f"{len(rows)} training rows, {len(held)} held-out queries (topics disjoint); {args.steps} steps of "
+        f"batch {args.batch_size}, {args.negatives} mined negatives, max length {args.max_length}, "
+        f"lr {args.lr}, seed {args.seed}; teacher = the base model's cosine",
+        flush=True,
+    )
     recipes = {
         "info_nce": [],
         "kd": ["--loss", "kd", "--teacher-temperature", "0.05", "--kd-alpha", "0.2"],

@@ -169,11 +169,25 @@ def run_ours(args, rows_file: Path, out: Path) -> dict:
 
     train.backbone.load_backbone = load_and_probe  # main imports it from the module when it runs
     cfg = TrainConfig(
-        model=args.model, data=[str(rows_file)], output=out, batch_size=args.batch_size, max_length=args.max_length,
-        max_steps=args.steps, warmup_steps=0, pooling="mean", query_format="plain", negatives_per_query=0,
-        gradient_checkpointing=args.gradient_checkpointing, save_steps=0, lr=2e-5, temperature=0.05,
-        lora_r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], lora_target=LORA["target"],
-    )  # fmt: skip
+        model=args.model,
+        data=[str(rows_file)],
+        output=out,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        max_steps=args.steps,
+        warmup_steps=0,
+        pooling="mean",
+        query_format="plain",
+        negatives_per_query=0,
+        gradient_checkpointing=args.gradient_checkpointing,
+        save_steps=0,
+        lr=2e-5,
+        temperature=0.05,
+        lora_r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        lora_target=LORA["target"],
+    )
     main(cfg)
     trainable = sum(p.numel() for p in models[0].parameters() if p.requires_grad)
     return probe.result(args.skip, trainable, args.gradient_checkpointing)
@@ -196,9 +210,13 @@ def run_st(args, rows_file: Path, out: Path) -> dict:
     # peft than train's floor; the LoRA layers are peft's either way, wrapped here as peft documents.
     # exclude_modules: the pooler, as train.backbone.add_lora leaves it out (ST's mean pooling never reads it)
     config = LoraConfig(
-        r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], target_modules=LORA["target"],
-        bias="none", exclude_modules=unused_linears(model[0].auto_model) or None,
-    )  # fmt: skip
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules=LORA["target"],
+        bias="none",
+        exclude_modules=unused_linears(model[0].auto_model) or None,
+    )
     try:
         model.add_adapter(config)
         backbone = model[0].auto_model
@@ -214,9 +232,13 @@ def run_st(args, rows_file: Path, out: Path) -> dict:
     loss = losses.MultipleNegativesRankingLoss(model)
     os.chdir(out)  # fit writes its checkpoint dir under the working directory
     model.fit(
-        train_objectives=[(loader, loss)], epochs=1, steps_per_epoch=args.steps, warmup_steps=0,
-        optimizer_params={"lr": 2e-5}, show_progress_bar=False,
-    )  # fmt: skip
+        train_objectives=[(loader, loss)],
+        epochs=1,
+        steps_per_epoch=args.steps,
+        warmup_steps=0,
+        optimizer_params={"lr": 2e-5},
+        show_progress_bar=False,
+    )
     trainable = sum(p.numel() for p in backbone.parameters() if p.requires_grad)
     return probe.result(args.skip, trainable, args.gradient_checkpointing)
 
@@ -229,14 +251,36 @@ def take_turns(args, rows_file: Path, tmp: Path, first: str) -> dict[str, dict]:
     for side in (first, "st" if first == "ours" else "ours"):
         out = tmp / f"{side}-{time.monotonic_ns()}"
         out.mkdir()
-        cmd = [sys.executable, __file__, "--child", side, "--turns", "--rows", str(rows_file), "--model", args.model,
-               "--steps", str(args.steps), "--skip", str(args.skip), "--batch-size", str(args.batch_size),
-               "--max-length", str(args.max_length), "--out", str(out)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            side,
+            "--turns",
+            "--rows",
+            str(rows_file),
+            "--model",
+            args.model,
+            "--steps",
+            str(args.steps),
+            "--skip",
+            str(args.skip),
+            "--batch-size",
+            str(args.batch_size),
+            "--max-length",
+            str(args.max_length),
+            "--out",
+            str(out),
+        ]
         if args.gradient_checkpointing:
             cmd.append("--gradient-checkpointing")
         log = open(out / "stderr.log", "w+")
-        procs[side] = (subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                        text=True, env=env), log)  # fmt: skip
+        procs[side] = (
+            subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env
+            ),
+            log,
+        )
 
     def until_ready(side: str) -> str | None:
         """Read the child's stdout up to its next ``@ready`` (None) or, once it is done, its result line."""
@@ -323,10 +367,12 @@ def main() -> None:
 
 def bench_setting(args, rows: list[dict]) -> None:
     gc = "on" if args.gradient_checkpointing else "off"
-    print(f"model {args.model}, fp32 CPU ({os.cpu_count()} CPUs), batch {args.batch_size}, max length "
-          f"{args.max_length}, {args.steps} steps ({args.skip} untimed + last), LoRA r{LORA['r']} "
-          f"alpha {LORA['alpha']} dropout {LORA['dropout']} {LORA['target']}, in-batch negatives only, "
-          f"gradient checkpointing {gc} on both sides")  # fmt: skip
+    print(
+        f"model {args.model}, fp32 CPU ({os.cpu_count()} CPUs), batch {args.batch_size}, max length "
+        f"{args.max_length}, {args.steps} steps ({args.skip} untimed + last), LoRA r{LORA['r']} "
+        f"alpha {LORA['alpha']} dropout {LORA['dropout']} {LORA['target']}, in-batch negatives only, "
+        f"gradient checkpointing {gc} on both sides"
+    )
     print("\n| run | side | tokens/s (timed steps) | tokens/s (best step) | s/step wall/CPU | peak RSS MiB |")
     print("|---:|---|---:|---:|---|---:|")
     ratios: list[float] = []
@@ -340,18 +386,25 @@ def bench_setting(args, rows: list[dict]) -> None:
                 steps = " ".join(
                     f"{w:.1f}/{c:.1f}" for w, c in zip(r["step_s"], r["step_cpu_s"], strict=True)
                 )
-                print(f"| {run} | {NAMES[side]} | {r['tokens_per_s']:,.0f} | {r['best_tokens_per_s']:,.0f} | {steps} | "
-                      f"{r['peak_rss_mb']:,.0f} |")  # fmt: skip
+                print(
+                    f"| {run} | {NAMES[side]} | {r['tokens_per_s']:,.0f} | {r['best_tokens_per_s']:,.0f} | {steps} | "
+                    f"{r['peak_rss_mb']:,.0f} |"
+                )
             same = (
                 res["ours"]["trainable"] == res["st"]["trainable"]
                 and res["ours"]["threads"] == res["st"]["threads"]
             )
             assert same, f"not like for like: {res}"
             ratios.append(res["ours"]["tokens_per_s"] / res["st"]["tokens_per_s"])
-    print(f"\ntrainable parameters: {res['ours']['trainable']:,} on both sides; torch threads {res['ours']['threads']}; "
-          f"load average (1 min) after the runs: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
-    print("ratio ours / sentence-transformers (tokens/s, timed steps): " + ", ".join(f"{r:.2f}" for r in ratios)
-          + f"; median {statistics.median(ratios):.2f} (target >= 1.0)")  # fmt: skip
+    print(
+        f"\ntrainable parameters: {res['ours']['trainable']:,} on both sides; torch threads {res['ours']['threads']}; "
+        f"load average (1 min) after the runs: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        "ratio ours / sentence-transformers (tokens/s, timed steps): "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + f"; median {statistics.median(ratios):.2f} (target >= 1.0)"
+    )
 
 
 if __name__ == "__main__":

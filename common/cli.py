@@ -138,8 +138,9 @@ def build_parser(cls: type, prog: str | None = None, description: str | None = N
     to the first line of its docstring."""
     if description is None:
         description = (cls.__doc__ or "").strip().split("\n")[0]
-    parser = OneLineParser(prog=prog or command_name(cls), description=description,
-                           argument_default=argparse.SUPPRESS)  # fmt: skip
+    parser = OneLineParser(
+        prog=prog or command_name(cls), description=description, argument_default=argparse.SUPPRESS
+    )
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.init:
@@ -147,8 +148,9 @@ def build_parser(cls: type, prog: str | None = None, description: str | None = N
     return parser
 
 
-def parse(cls: type[T], argv: Sequence[str] | None = None, prog: str | None = None,
-          description: str | None = None) -> T:  # fmt: skip
+def parse(
+    cls: type[T], argv: Sequence[str] | None = None, prog: str | None = None, description: str | None = None
+) -> T:
     """Flags -> `cls`. A ValueError from its `__post_init__` (a bad value or combination) is a flag
     error too: one line, exit status 2. Other exceptions are the caller's to report."""
     parser = build_parser(cls, prog, description)

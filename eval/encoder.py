@@ -80,8 +80,10 @@ def check_dim(dim: int | None, spec: ModelSpec, model) -> int | None:
     if spec.matryoshka_dims and dim not in spec.matryoshka_dims:
         log.warning(
             "--dim %d: %s was trained for the prefixes %s, not this one",
-            dim, spec.name, ",".join(map(str, spec.matryoshka_dims)),
-        )  # fmt: skip
+            dim,
+            spec.name,
+            ",".join(map(str, spec.matryoshka_dims)),
+        )
     return dim
 
 

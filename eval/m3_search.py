@@ -234,10 +234,14 @@ def evaluate_modes(
     queries = encode_reps(encoder, heads, [data.queries[q] for q in q_ids], instruction)
     t2 = time.perf_counter()
     tokens = sum(v.shape[0] for v in corpus.colbert)
-    info = {"corpus_s": t1 - t0, "queries_s": t2 - t1, "colbert_tokens": tokens,
-            "colbert_dim": corpus.colbert[0].shape[1] if corpus.colbert else 0,
-            "colbert_bytes": sum(v.nbytes for v in corpus.colbert),
-            "sparse_nnz": int(corpus.sparse.nnz) if corpus.sparse is not None else 0}  # fmt: skip
+    info = {
+        "corpus_s": t1 - t0,
+        "queries_s": t2 - t1,
+        "colbert_tokens": tokens,
+        "colbert_dim": corpus.colbert[0].shape[1] if corpus.colbert else 0,
+        "colbert_bytes": sum(v.nbytes for v in corpus.colbert),
+        "sparse_nnz": int(corpus.sparse.nnz) if corpus.sparse is not None else 0,
+    }
     results: dict[str, dict] = {"_encode": info}
     for mode in modes:
         start = time.perf_counter()

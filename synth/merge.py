@@ -65,10 +65,12 @@ class MergeConfig:
     """Join the shard dirs of one sharded run into one dataset dir."""
 
     out: Path = field(metadata={"help": "the merged dataset dir to write (or rewrite)", "positional": True})
-    shards: list[Path] = field(metadata={"help": "every shard dir of the run (synth.generate --shard K/N)",
-                                         "positional": True})  # fmt: skip
-    num_examples: int | None = field(default=None, metadata={"help": "rows of the merged dataset (default: the "
-                                                             "shards' --num-examples)"})  # fmt: skip
+    shards: list[Path] = field(
+        metadata={"help": "every shard dir of the run (synth.generate --shard K/N)", "positional": True}
+    )
+    num_examples: int | None = field(
+        default=None, metadata={"help": "rows of the merged dataset (default: the shards' --num-examples)"}
+    )
     license: str = field(default="other", metadata={"help": "license written into the data card's metadata"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
@@ -112,8 +114,10 @@ def load_shards(paths: list[Path], out: Path) -> list[ShardDir]:
         manifest = read_json(path / ".synth" / SHARD_FILE)
         stats = read_json(path / "stats.json")
         if manifest is None or stats is None:
-            raise MergeError(f"{path}: not a finished shard dir (no .synth/{SHARD_FILE} or stats.json); "
-                             "make shards with synth.generate --shard K/N")  # fmt: skip
+            raise MergeError(
+                f"{path}: not a finished shard dir (no .synth/{SHARD_FILE} or stats.json); "
+                "make shards with synth.generate --shard K/N"
+            )
         shards.append(ShardDir(path, manifest, stats))
     first = shards[0]
     for shard in shards[1:]:
@@ -125,12 +129,15 @@ def load_shards(paths: list[Path], out: Path) -> list[ShardDir]:
                     f"{shard.path} and {first.path} are shards of different plans ({', '.join(diff)})"
                 )
         if shard.n != first.n:
-            raise MergeError(f"{shard.path} is shard {shard.k}/{shard.n} and {first.path} {first.k}/{first.n}: "
-                             "not one run")  # fmt: skip
+            raise MergeError(
+                f"{shard.path} is shard {shard.k}/{shard.n} and {first.path} {first.k}/{first.n}: not one run"
+            )
         ids = [(s.manifest["pools"] or {}).get("pool_id") for s in (first, shard)]
         if ids[0] != ids[1]:
-            raise MergeError(f"{shard.path} and {first.path} read different pools dirs (pool ids {ids[1]}, {ids[0]}): "
-                             "their task definitions differ")  # fmt: skip
+            raise MergeError(
+                f"{shard.path} and {first.path} read different pools dirs (pool ids {ids[1]}, {ids[0]}): "
+                "their task definitions differ"
+            )
     seen: dict[int, Path] = {}
     for shard in shards:
         if shard.k in seen:
@@ -176,8 +183,13 @@ def fold(shards: list[ShardDir], target: int, writer: pq.ParquetWriter, progress
         if not batch:
             break
         checked = [g for g in batch if g.verdict != "decontaminated"]
-        verdicts = dict(zip((g.index for g in checked), dedup.check_many([dedup_texts_of(g.rows[0]) for g in checked]),
-                            strict=True))  # fmt: skip
+        verdicts = dict(
+            zip(
+                (g.index for g in checked),
+                dedup.check_many([dedup_texts_of(g.rows[0]) for g in checked]),
+                strict=True,
+            )
+        )
         kept: list[dict] = []
         for group in batch:
             result.below_cut[group.index % n] += 1
@@ -240,10 +252,20 @@ def merged_stats(shards: list[ShardDir], result: Fold, target: int) -> dict:
         held_why={why: examples["held"]} if examples["held"] else {},
     )
     brainstorm = (pools.get("accounting") or {}).get("brainstorm") or {
-        "calls": 0, "useful": 0, "rejected": 0, "errors": 0, "rejects": {}, "errors_by_cause": {}}  # fmt: skip
+        "calls": 0,
+        "useful": 0,
+        "rejected": 0,
+        "errors": 0,
+        "rejects": {},
+        "errors_by_cause": {},
+    }
     journaled = sum(s.stats["calls"]["journaled"] for s in shards) + pools.get("journaled", 0)
-    accounting = {"calls": journaled, "brainstorm": brainstorm, "examples": examples,
-                  "balanced": brainstorm["calls"] + examples_calls == journaled}  # fmt: skip
+    accounting = {
+        "calls": journaled,
+        "brainstorm": brainstorm,
+        "examples": examples,
+        "balanced": brainstorm["calls"] + examples_calls == journaled,
+    }
     rows = result.counts.rows
     accounting["calls_per_row"] = {
         "brainstorm": round(brainstorm["calls"] / rows, 3) if rows else None,
@@ -256,9 +278,15 @@ def merged_stats(shards: list[ShardDir], result: Fold, target: int) -> dict:
         for key in ("wrong_language", "wrong_script"):
             language_check[key] = dict(_sum(s.stats["language_check"][key] for s in shards).most_common())
     decontamination = {**first["decontamination"], "dropped": result.verdicts["decontaminated"]}
-    brainstorm_pools = {t: {**p, "examples_on": dict(_sum(s.stats["brainstorm"].get(t, {}).get("examples_on", {})
-                                                          for s in shards))}
-                        for t, p in (pools.get("brainstorm") or {}).items()}  # fmt: skip
+    brainstorm_pools = {
+        t: {
+            **p,
+            "examples_on": dict(
+                _sum(s.stats["brainstorm"].get(t, {}).get("examples_on", {}) for s in shards)
+            ),
+        }
+        for t, p in (pools.get("brainstorm") or {}).items()
+    }
     return {
         "format_version": STATS_VERSION,
         "status": "complete" if result.complete else "short",
@@ -301,7 +329,7 @@ def merged_stats(shards: list[ShardDir], result: Fold, target: int) -> dict:
                     "folded_until": s.manifest["folded_until"],
                 }
                 for s in shards
-            ],  # fmt: skip
+            ],
             "folded_until": min(s.manifest["folded_until"] for s in shards),
             "cut": result.cut,
             "pools": {k: pools[k] for k in ("pool_id", "covers", "journaled", "dir") if k in pools} or None,
@@ -363,8 +391,10 @@ def main(cfg: MergeConfig) -> int:
         shards = load_shards(cfg.shards, cfg.out)
         targets = {s.manifest["num_examples"] for s in shards}
         if cfg.num_examples is None and len(targets) > 1:
-            raise MergeError(f"the shards were run with different --num-examples ({', '.join(map(str, sorted(targets)))}): "
-                             "give the merged size with --num-examples")  # fmt: skip
+            raise MergeError(
+                f"the shards were run with different --num-examples ({', '.join(map(str, sorted(targets)))}): "
+                "give the merged size with --num-examples"
+            )
     except MergeError as err:
         fail(PROG, str(err), 2)
     target = cfg.num_examples or targets.pop()
@@ -374,14 +404,20 @@ def main(cfg: MergeConfig) -> int:
         stopped = [s for s in shards if s.manifest["status"] != "complete"]
         if stopped:
             s = stopped[0]
-            print(f"{PROG}: {stats['rows']:,} of {target:,} rows: shard {s.k}/{s.n} ended {s.manifest['status']}; rerun "
-                  f"it ({s.path}) to finish it, with a higher budget if one stopped it, and merge again", file=sys.stderr)  # fmt: skip
+            print(
+                f"{PROG}: {stats['rows']:,} of {target:,} rows: shard {s.k}/{s.n} ended {s.manifest['status']}; rerun "
+                f"it ({s.path}) to finish it, with a higher budget if one stopped it, and merge again",
+                file=sys.stderr,
+            )
             return 3
         need = max(s.manifest["shard_rows"] for s in shards)
         short = target - stats["rows"]
-        print(f"{PROG}: {stats['rows']:,} of {target:,} rows: the calls every shard has decided end at "
-              f"{stats['merge']['folded_until']:,}; rerun the shards with --shard-rows {need + -(-short // len(shards)) + 8} "
-              "(they resume) and merge again", file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: {stats['rows']:,} of {target:,} rows: the calls every shard has decided end at "
+            f"{stats['merge']['folded_until']:,}; rerun the shards with --shard-rows {need + -(-short // len(shards)) + 8} "
+            "(they resume) and merge again",
+            file=sys.stderr,
+        )
         return 3
     return 0
 

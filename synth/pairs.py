@@ -39,17 +39,27 @@ STATE = ".synth"
 
 @dataclass
 class PairsConfig:
-    corpus: Path | None = opt(None, "your documents: a folder of .txt/.md, a .jsonl/.parquet with 'text' "
-                              "('title' optional), a BEIR dir, or a passages.jsonl", required=True)  # fmt: skip
-    out: Path | None = opt(None, "new dataset dir to write (rebuilt if it is an earlier synth.pairs dir)",
-                           required=True)  # fmt: skip
+    corpus: Path | None = opt(
+        None,
+        "your documents: a folder of .txt/.md, a .jsonl/.parquet with 'text' "
+        "('title' optional), a BEIR dir, or a passages.jsonl",
+        required=True,
+    )
+    out: Path | None = opt(
+        None, "new dataset dir to write (rebuilt if it is an earlier synth.pairs dir)", required=True
+    )
     rules: str = opt(",".join(RULES), f"comma-separated rules to apply, of {', '.join(RULES)}")
-    language: str = opt("en", "ISO code of the documents' language: the rows' language, and what the "
-                        "language check holds them to")  # fmt: skip
-    language_check: bool = opt(True, "drop pairs whose query or positive is not in --language (script "
-                               "rule, then py3langid)")  # fmt: skip
-    decontaminate: list[Path] | None = opt(None, "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) "
-                                           "whose 13-word n-grams rows must not share")  # fmt: skip
+    language: str = opt(
+        "en",
+        "ISO code of the documents' language: the rows' language, and what the language check holds them to",
+    )
+    language_check: bool = opt(
+        True, "drop pairs whose query or positive is not in --language (script rule, then py3langid)"
+    )
+    decontaminate: list[Path] | None = opt(
+        None,
+        "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) whose 13-word n-grams rows must not share",
+    )
     chunk_tokens: int = opt(
         256, "a positive is the first passage of this many tokens (estimated) of its text"
     )
@@ -76,8 +86,11 @@ class PairsConfig:
         return tuple(r.strip() for r in self.rules.split(",") if r.strip())
 
     def limits(self) -> Limits:
-        return Limits(budget=self.chunk_tokens, max_query_words=self.max_query_words,
-                      min_positive_words=self.min_positive_words)  # fmt: skip
+        return Limits(
+            budget=self.chunk_tokens,
+            max_query_words=self.max_query_words,
+            min_positive_words=self.min_positive_words,
+        )
 
 
 def pairs_stats(
@@ -85,11 +98,17 @@ def pairs_stats(
 ) -> dict:
     dropped = {reason: dict(built.dropped[reason]) for reason in DROP_REASONS if built.dropped.get(reason)}
     section = {
-        "format_version": PAIRS_FORMAT_VERSION, "corpus": str(cfg.corpus), "rules": list(cfg.rule_list()),
-        "instructions": {r: INSTRUCTIONS[r] for r in cfg.rule_list()}, "limits": asdict(cfg.limits()),
-        "documents": documents, "documents_with_pairs": with_pairs, "found": dict(built.found),
-        "kept": dict(built.kept), "dropped": dropped,
-    }  # fmt: skip
+        "format_version": PAIRS_FORMAT_VERSION,
+        "corpus": str(cfg.corpus),
+        "rules": list(cfg.rule_list()),
+        "instructions": {r: INSTRUCTIONS[r] for r in cfg.rule_list()},
+        "limits": asdict(cfg.limits()),
+        "documents": documents,
+        "documents_with_pairs": with_pairs,
+        "found": dict(built.found),
+        "kept": dict(built.kept),
+        "dropped": dropped,
+    }
     drops = built.dropped
     return {
         **row_counts(built.rows),
@@ -107,7 +126,7 @@ def pairs_stats(
             "wrong_language": {cfg.language: sum(drops["wrong_language"].values())},
             "wrong_script": {cfg.language: sum(drops["wrong_script"].values())},
             "detected": dict(built.wrong_language.most_common()),
-        },  # fmt: skip
+        },
         "decontamination": None
         if decon is None
         else {
@@ -116,7 +135,7 @@ def pairs_stats(
             "ngram_words": NGRAM_WORDS,
             "char_ngram": CHAR_NGRAM,
             "dropped": sum(drops["decontaminated"].values()),
-        },  # fmt: skip
+        },
         "generator": {"backend": "none", "model": MODEL, "languages": {cfg.language: 1.0}},
         "elapsed_s": round(elapsed_s, 2),
     }
@@ -134,7 +153,9 @@ def check_out(corpus: Path, out: Path) -> None:
         except (OSError, json.JSONDecodeError):
             ours = False
         if not ours:
-            raise DatasetError(f"--out: {out} exists and is not a synth.pairs dataset dir; choose another --out")
+            raise DatasetError(
+                f"--out: {out} exists and is not a synth.pairs dataset dir; choose another --out"
+            )
 
 
 def main(cfg: PairsConfig) -> int:
@@ -155,8 +176,11 @@ def main(cfg: PairsConfig) -> int:
         fail(PROG, f"--corpus {cfg.corpus}: no documents in it")
     built = build_rows(pairs, cfg.language, cfg.language_check, decon)
     if not built.rows:
-        fail(PROG, f"--corpus {cfg.corpus}: no pair survived ({sum(built.found.values())} found by "
-                   f"{', '.join(cfg.rule_list())}); see the rules in synth.structure.rules")  # fmt: skip
+        fail(
+            PROG,
+            f"--corpus {cfg.corpus}: no pair survived ({sum(built.found.values())} found by "
+            f"{', '.join(cfg.rule_list())}); see the rules in synth.structure.rules",
+        )
     stats = pairs_stats(cfg, built, documents, with_pairs, decon, time.monotonic() - started)
 
     def build(tmp: Path) -> None:
@@ -178,12 +202,16 @@ def main(cfg: PairsConfig) -> int:
 
 def format_summary(stats: dict, out: Path) -> str:
     p = stats["pairs"]
-    lines = [f"pairs: {stats['rows']:,} rows in {out} from {p['documents']:,} documents "
-             f"({p['documents_with_pairs']:,} with pairs, {stats['elapsed_s']:.1f}s)"]  # fmt: skip
+    lines = [
+        f"pairs: {stats['rows']:,} rows in {out} from {p['documents']:,} documents "
+        f"({p['documents_with_pairs']:,} with pairs, {stats['elapsed_s']:.1f}s)"
+    ]
     for rule in p["rules"]:
         drops = ", ".join(f"{reason} {n[rule]}" for reason, n in p["dropped"].items() if n.get(rule))
-        lines.append(f"  {rule}: found {p['found'].get(rule, 0):,}, kept {p['kept'].get(rule, 0):,}"
-                     + (f" (dropped: {drops})" if drops else ""))  # fmt: skip
+        lines.append(
+            f"  {rule}: found {p['found'].get(rule, 0):,}, kept {p['kept'].get(rule, 0):,}"
+            + (f" (dropped: {drops})" if drops else "")
+        )
     return "\n".join(lines)
 
 

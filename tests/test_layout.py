@@ -56,11 +56,16 @@ def test_synth_top_level_holds_only_entry_modules():
     assert top <= TOP_LEVEL and len(top) <= 10, sorted(top - TOP_LEVEL)
     rooms = {p.parent.name for p in (REPO / "synth").glob("*/__init__.py")}
     assert {"plan", "checks", "run", "dataset", "modes", "judge", "card", "backends"} <= rooms
+
+
 def test_no_synth_module_imports_the_generate_cli():
     """Modes call the run modules (synth.modes.*), never the CLI: no cycle, and the CLI is the only edge."""
     cli = {REPO / "synth" / "generate.py", REPO / "synth" / "__main__.py"}
-    offenders = [str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py")
-                 if p not in cli and "synth.generate" in imported(p)]  # fmt: skip
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "synth").rglob("*.py")
+        if p not in cli and "synth.generate" in imported(p)
+    ]
     assert offenders == []
 
 
@@ -72,16 +77,25 @@ def test_only_the_cli_exits():
 
 
 def test_one_opt_and_one_price():
-    defs = [str(p.relative_to(REPO)) for d in ("common", "synth", "train", "eval") for p in (REPO / d).rglob("*.py")
-            if defines(p) & {"opt", "_opt"}]
+    defs = [
+        str(p.relative_to(REPO))
+        for d in ("common", "synth", "train", "eval")
+        for p in (REPO / d).rglob("*.py")
+        if defines(p) & {"opt", "_opt"}
+    ]
     assert defs == ["common/cli.py"]
-    callers = [str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py") if "price_for(" in p.read_text()]
+    callers = [
+        str(p.relative_to(REPO)) for p in (REPO / "synth").rglob("*.py") if "price_for(" in p.read_text()
+    ]
     assert sorted(callers) == ["synth/backends/build.py", "synth/plan/pricing.py"]
 
 
 def test_train_never_imports_synth():
-    offenders = [str(p.relative_to(REPO)) for p in (REPO / "train").rglob("*.py")
-                 if any(n == "synth" or n.startswith("synth.") for n in imported(p))]
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "train").rglob("*.py")
+        if any(n == "synth" or n.startswith("synth.") for n in imported(p))
+    ]
     assert offenders == []
 
 

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_quickstart_runs_the_main_job_on_the_embedded_model(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     env.update(SYNTHEMBED_OUT=str(tmp_path / "qs"), SYNTHEMBED_ROWS="16")
-    result = subprocess.run(["./quickstart.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
+    result = subprocess.run(
+        ["./quickstart.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=3600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "generating with the embedded smollm2-135m-instruct" in result.stderr
     assert "quickstart: done in" in result.stdout and "What next" in result.stdout

@@ -40,9 +40,13 @@ def log_padding(sampler, tokenizer, cfg: TrainConfig, world_size: int) -> None:
     log.info(
         "--group-by-length: padding is %.1f%% of epoch 0's tokens (queries %.1f%%, documents %.1f%%), "
         "%.1f%% without grouping (queries %.1f%%, documents %.1f%%)",
-        100 * after["all"], 100 * after["queries"], 100 * after["documents"],
-        100 * before["all"], 100 * before["queries"], 100 * before["documents"],
-    )  # fmt: skip
+        100 * after["all"],
+        100 * after["queries"],
+        100 * after["documents"],
+        100 * before["all"],
+        100 * before["queries"],
+        100 * before["documents"],
+    )
 
 
 def main(cfg: TrainConfig):
@@ -128,9 +132,12 @@ def main(cfg: TrainConfig):
         m3_heads = build_heads(backbone, tokenizer, heads)
         encoder = MultiHeadEncoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize, m3_heads)
         step_loss = M3StepLoss(
-            heads, cfg.temperature, parse_weights(cfg.head_score_weights, "--head-score-weights"),
-            parse_weights(cfg.head_loss_weights, "--head-loss-weights"), cfg.self_distill_start_step,
-        )  # fmt: skip
+            heads,
+            cfg.temperature,
+            parse_weights(cfg.head_score_weights, "--head-score-weights"),
+            parse_weights(cfg.head_loss_weights, "--head-loss-weights"),
+            cfg.self_distill_start_step,
+        )
     else:
         encoder = Encoder(add_lora(backbone, **lora), cfg.pooling, cfg.normalize)
 
@@ -140,9 +147,13 @@ def main(cfg: TrainConfig):
         encoder.to(device)
         per_forward = cfg.grad_cache_chunk or cfg.batch_size // size * (2 + cfg.negatives_per_query)
         checkpointing, why = decide(
-            cfg.gradient_checkpointing, encoder, token_id=tokenizer.eos_token_id, max_length=cfg.max_length,
-            sequences=per_forward, device=device,
-        )  # fmt: skip
+            cfg.gradient_checkpointing,
+            encoder,
+            token_id=tokenizer.eos_token_id,
+            max_length=cfg.max_length,
+            sequences=per_forward,
+            device=device,
+        )
         if checkpointing:
             enable(encoder.backbone)
     else:
@@ -157,17 +168,37 @@ def main(cfg: TrainConfig):
     if rank == 0:
         log.info(why)
     engine = make_engine(
-        encoder, device=device, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, total_steps=total,
-        max_grad_norm=cfg.max_grad_norm, global_batch=cfg.batch_size, bf16=dtype == torch.bfloat16,
+        encoder,
+        device=device,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_steps,
+        total_steps=total,
+        max_grad_norm=cfg.max_grad_norm,
+        global_batch=cfg.batch_size,
+        bf16=dtype == torch.bfloat16,
         deepspeed=read_deepspeed_config(cfg.deepspeed) if cfg.deepspeed else None,
-    )  # fmt: skip
+    )
     trainer = Trainer(
-        engine=engine, collator=Collator(tokenizer, cfg.max_length, cfg.query_format), examples=examples, sampler=sampler, total_steps=total,
-        output=cfg.output, device=device, temperature=cfg.temperature, grad_cache_chunk=cfg.grad_cache_chunk,
-        loss=cfg.loss, teacher_temperature=cfg.teacher_temperature, kd_alpha=cfg.kd_alpha,
-        matryoshka_dims=cfg.dims, matryoshka_weights=cfg.dim_weights,
-        save_steps=cfg.save_steps, log_steps=cfg.log_steps, config=cfg.to_dict(), step_loss=step_loss,
-    )  # fmt: skip
+        engine=engine,
+        collator=Collator(tokenizer, cfg.max_length, cfg.query_format),
+        examples=examples,
+        sampler=sampler,
+        total_steps=total,
+        output=cfg.output,
+        device=device,
+        temperature=cfg.temperature,
+        grad_cache_chunk=cfg.grad_cache_chunk,
+        loss=cfg.loss,
+        teacher_temperature=cfg.teacher_temperature,
+        kd_alpha=cfg.kd_alpha,
+        matryoshka_dims=cfg.dims,
+        matryoshka_weights=cfg.dim_weights,
+        save_steps=cfg.save_steps,
+        log_steps=cfg.log_steps,
+        config=cfg.to_dict(),
+        step_loss=step_loss,
+    )
     metrics = MetricsLog(cfg.output, resume=cfg.resume)
     if ckpt is not None:
         trainer.resume_from(ckpt)
@@ -208,11 +239,22 @@ def main(cfg: TrainConfig):
             "init_from": init.record() if init else None,
         }
         export(
-            cfg.output, adapter=adapter, tokenizer=tokenizer, base_model=model_name, dtype=dtype, rope_theta=cfg.rope_theta, lora=lora,
-            pooling=cfg.pooling, normalize=cfg.normalize, max_length=cfg.max_length, query_format=cfg.query_format,
-            query_instruction=cfg.query_instruction, matryoshka_dims=cfg.dims,
-            training=training, repo_id=cfg.push_to_hub,
-        )  # fmt: skip
+            cfg.output,
+            adapter=adapter,
+            tokenizer=tokenizer,
+            base_model=model_name,
+            dtype=dtype,
+            rope_theta=cfg.rope_theta,
+            lora=lora,
+            pooling=cfg.pooling,
+            normalize=cfg.normalize,
+            max_length=cfg.max_length,
+            query_format=cfg.query_format,
+            query_instruction=cfg.query_instruction,
+            matryoshka_dims=cfg.dims,
+            training=training,
+            repo_id=cfg.push_to_hub,
+        )
         if step_loss is not None:
             from train.heads_io import save_heads
 

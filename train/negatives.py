@@ -62,8 +62,12 @@ def log_negatives(examples: list, k: int) -> None:
     mean = sum(min(n, k) for n in sizes) / len(sizes)
     log.info(
         "--negatives-per-query %d: %.2f hard negatives per row on average; %d of %d rows have fewer than %d candidates",
-        k, mean, short, len(sizes), k,
-    )  # fmt: skip
+        k,
+        mean,
+        short,
+        len(sizes),
+        k,
+    )
     if k > 1 and max(sizes, default=0) <= 1:
         log.warning(
             "--negatives-per-query %d, but no row has more than one candidate (no mined_negatives column?): "

@@ -189,8 +189,11 @@ class NoDuplicateBatchSampler:
     def load_state_dict(self, state: dict[str, int]) -> None:
         # Checkpoints written before --negatives-per-query existed used one negative per row.
         theirs = (
-            state["seed"], state["batch_size"], state.get("negatives_per_query", 1), state.get("group_by_length", False)
-        )  # fmt: skip
+            state["seed"],
+            state["batch_size"],
+            state.get("negatives_per_query", 1),
+            state.get("group_by_length", False),
+        )
         if theirs != (self.seed, self.batch_size, self.k, self.lengths is not None):
             raise ValueError(
                 f"checkpoint was written with seed={theirs[0]} batch_size={theirs[1]} negatives_per_query={theirs[2]} "

@@ -125,9 +125,13 @@ class Trainer:
         self.total_steps, self.output, self.device = total_steps, output, device
         self.temperature, self.chunk = temperature, grad_cache_chunk
         self.contrastive_loss = build_loss(
-            loss, temperature, teacher_temperature=teacher_temperature, kd_alpha=kd_alpha,
-            matryoshka_dims=matryoshka_dims or (), matryoshka_weights=matryoshka_weights,
-        )  # fmt: skip
+            loss,
+            temperature,
+            teacher_temperature=teacher_temperature,
+            kd_alpha=kd_alpha,
+            matryoshka_dims=matryoshka_dims or (),
+            matryoshka_weights=matryoshka_weights,
+        )
         self.needs_teacher = loss in TEACHER_LOSSES
         self.step_loss = step_loss
         self.save_steps, self.log_steps, self.config = save_steps, log_steps, config or {}

@@ -56,8 +56,10 @@ class Pipeline:
             state = json.loads(self.paths.state.read_text())
             if state.get("settings") != settings:
                 diff = sorted(k for k in settings if state.get("settings", {}).get(k) != settings[k])
-                raise StageError(f"{self.cfg.out} holds a run made with other settings ({', '.join(diff)}); "
-                                 "use the same flags to continue it, or a new --out")  # fmt: skip
+                raise StageError(
+                    f"{self.cfg.out} holds a run made with other settings ({', '.join(diff)}); "
+                    "use the same flags to continue it, or a new --out"
+                )
             return state
         return {"format_version": STATE_FORMAT, "settings": settings, "stages": {}}
 
@@ -131,8 +133,9 @@ class Pipeline:
         for which, model in (("base", self.cfg.base_model), ("tuned", str(self.paths.model))):
             if (results / f"{which}.json").exists():
                 continue
-            status, _ = self._child(f"evaluate-{which}", eval_command(self.cfg, self.paths, model,
-                                                                      results / f"{which}.json"))  # fmt: skip
+            status, _ = self._child(
+                f"evaluate-{which}", eval_command(self.cfg, self.paths, model, results / f"{which}.json")
+            )
             if status != 0:
                 return status, {}
         return 0, {}
@@ -156,8 +159,10 @@ def main(cfg: AdaptConfig) -> int:
     if status == 0:
         report = json.loads((cfg.out / "report.json").read_text())
         m = report["metrics"]["ndcg_at_10"]
-        print(f"{PROG}: held-out nDCG@10 {m['base']:.4f} -> {m['tuned']:.4f}; report {cfg.out / 'report.md'}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: held-out nDCG@10 {m['base']:.4f} -> {m['tuned']:.4f}; report {cfg.out / 'report.md'}",
+            file=sys.stderr,
+        )
     return status
 
 

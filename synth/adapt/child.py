@@ -36,8 +36,13 @@ def run_child(cmd: list[str], log: Path, show=None, env: dict | None = None) -> 
     with log.open("ab") as sink:
         sink.write(f"$ {' '.join(cmd)}\n".encode())
         sink.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            preexec_fn=_die_with_parent,
+        )
         pending = b""
         assert proc.stdout is not None
         while chunk := proc.stdout.read1(65536):

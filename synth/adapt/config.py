@@ -11,44 +11,73 @@ from synth.backends.build import choose_backend
 JUDGE_MODES = ("off", "score", "relabel")
 
 
-
 @dataclass
 class AdaptConfig:
-    corpus: Path | None = opt(None, "your documents: a folder of .txt/.md, a .jsonl/.parquet with 'text' "
-                              "(optional 'title', '_id'), or a BEIR dir", required=True)  # fmt: skip
+    corpus: Path | None = opt(
+        None,
+        "your documents: a folder of .txt/.md, a .jsonl/.parquet with 'text' "
+        "(optional 'title', '_id'), or a BEIR dir",
+        required=True,
+    )
     base_model: str | None = opt(None, "the embedder to adapt: a Hub id or a local dir", required=True)
-    out: Path | None = opt(None, "run dir: every stage's output, the report, and what a rerun continues from",
-                           required=True)  # fmt: skip
-    llm_model: str | None = opt(None, "the LLM that writes queries (and judges, with --judge) (default: "
-                                "gpt-4o-mini on the API, the embedded smollm2-135m-instruct locally)")  # fmt: skip
-    backend: str | None = opt(None, "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm, local "
-                              "(default: openai with --base-url, a key or an API --llm-model; else local, the "
-                              "embedded model on this machine's CPU)")  # fmt: skip
+    out: Path | None = opt(
+        None, "run dir: every stage's output, the report, and what a rerun continues from", required=True
+    )
+    llm_model: str | None = opt(
+        None,
+        "the LLM that writes queries (and judges, with --judge) (default: "
+        "gpt-4o-mini on the API, the embedded smollm2-135m-instruct locally)",
+    )
+    backend: str | None = opt(
+        None,
+        "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm, local "
+        "(default: openai with --base-url, a key or an API --llm-model; else local, the "
+        "embedded model on this machine's CPU)",
+    )
     base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1")
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
     concurrency: int | None = opt(None, "LLM calls in flight (default: the backend's)")
     max_cost: float | None = opt(None, "stop generation and judging once this many USD are spent (exit 3)")
     timeout: float = opt(300.0, "seconds before one LLM call times out")
     num_examples: int = opt(1000, "grounded training rows to generate (held-out queries included)")
-    languages: str = opt("en", "query languages, ISO codes, optionally weighted: 'en' or 'en:0.7,de:0.3' "
-                         "(cross-lingual queries for the same passages)")  # fmt: skip
+    languages: str = opt(
+        "en",
+        "query languages, ISO codes, optionally weighted: 'en' or 'en:0.7,de:0.3' "
+        "(cross-lingual queries for the same passages)",
+    )
     seed: int = opt(0, "run seed: the split, the passages each call reads, the knobs")
     chunk_tokens: int = opt(256, "token budget of one passage; documents are chunked on paragraph boundaries")
     held_out: float = opt(0.2, "share of source documents held out for evaluation, in (0, 1)")
-    neighbour_model: str | None = opt(None, "embedder for the neighbours of multi-hop questions "
-                                      "(default: --base-model); 'none' leaves multi_hop out")  # fmt: skip
-    judge: str = opt("off", f"LLM judge pass: {', '.join(JUDGE_MODES)} (score: drop rows under --judge-threshold; "
-                     "relabel: the judge picks the best of the top-k passages as the positive)")  # fmt: skip
+    neighbour_model: str | None = opt(
+        None,
+        "embedder for the neighbours of multi-hop questions "
+        "(default: --base-model); 'none' leaves multi_hop out",
+    )
+    judge: str = opt(
+        "off",
+        f"LLM judge pass: {', '.join(JUDGE_MODES)} (score: drop rows under --judge-threshold; "
+        "relabel: the judge picks the best of the top-k passages as the positive)",
+    )
     judge_threshold: int = opt(3, "with --judge score: lowest score (1-5) a row keeps")
     num_negatives: int = opt(7, "hard negatives mined per row from the corpus's training passages")
-    negatives_per_query: int = opt(3, "of those, hard negatives per query in each training step (memory: "
-                                   "batch x (1 + this) documents per step)")  # fmt: skip
-    gradient_checkpointing: str = opt("auto", "train.lora's --gradient-checkpointing: auto (on only where the "
-                                      "activations would not fit), on or off")  # fmt: skip
-    pooling: str | None = opt(None, "pooling of the base model: last (causal LMs) or mean (encoders); "
-                              "default: train.lora's")  # fmt: skip
-    query_format: str = opt("instruct", "query side: instruct (E5 'Instruct: ...\\nQuery: ...') or plain "
-                            "(for a base trained without instructions)")  # fmt: skip
+    negatives_per_query: int = opt(
+        3,
+        "of those, hard negatives per query in each training step (memory: "
+        "batch x (1 + this) documents per step)",
+    )
+    gradient_checkpointing: str = opt(
+        "auto",
+        "train.lora's --gradient-checkpointing: auto (on only where the "
+        "activations would not fit), on or off",
+    )
+    pooling: str | None = opt(
+        None, "pooling of the base model: last (causal LMs) or mean (encoders); default: train.lora's"
+    )
+    query_format: str = opt(
+        "instruct",
+        "query side: instruct (E5 'Instruct: ...\\nQuery: ...') or plain "
+        "(for a base trained without instructions)",
+    )
     epochs: float = opt(1.0, "training passes over the rows")
     batch_size: int = opt(64, "contrastive batch of train.lora (queries per step)")
     lr: float = opt(1e-4, "peak learning rate of train.lora")
@@ -82,9 +111,28 @@ class AdaptConfig:
     def settings(self) -> dict:
         """What a rerun must share with the run it continues (progress, device and the LLM endpoint
         may change between runs)."""
-        keep = ("corpus", "base_model", "llm_model", "num_examples", "languages", "seed", "chunk_tokens",
-                "held_out", "neighbour_model", "judge", "judge_threshold", "num_negatives", "negatives_per_query", "pooling",
-                "query_format", "epochs", "batch_size", "lr", "max_length", "train_arg")  # fmt: skip
+        keep = (
+            "corpus",
+            "base_model",
+            "llm_model",
+            "num_examples",
+            "languages",
+            "seed",
+            "chunk_tokens",
+            "held_out",
+            "neighbour_model",
+            "judge",
+            "judge_threshold",
+            "num_negatives",
+            "negatives_per_query",
+            "pooling",
+            "query_format",
+            "epochs",
+            "batch_size",
+            "lr",
+            "max_length",
+            "train_arg",
+        )
         return {
             k: str(getattr(self, k)) if isinstance(getattr(self, k), Path) else getattr(self, k) for k in keep
         }

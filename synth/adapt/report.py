@@ -32,7 +32,7 @@ def build_report(root: Path, state: dict) -> dict:
                 "gain": None if key not in base or key not in tuned else tuned[key] - base[key],
             }
             for key, _ in METRICS
-        },  # fmt: skip
+        },
         "data": {
             "corpus": stages.get("corpus", {}).get("result", {}),
             "generated_rows": data.get("rows"),
@@ -50,28 +50,48 @@ def render_markdown(report: dict) -> str:
     def fmt(x):
         return "-" if x is None else f"{x:.4f}"
 
-    lines = ["# Domain adaptation report", "",
-             f"Base model `{report['settings'].get('base_model')}`, held-out documents of "
-             f"`{report['settings'].get('corpus')}`.", "",
-             "| metric | base | tuned | gain |", "|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "# Domain adaptation report",
+        "",
+        f"Base model `{report['settings'].get('base_model')}`, held-out documents of "
+        f"`{report['settings'].get('corpus')}`.",
+        "",
+        "| metric | base | tuned | gain |",
+        "|---|---:|---:|---:|",
+    ]
     for key, label in METRICS:
         m = report["metrics"][key]
         gain = "-" if m["gain"] is None else f"{m['gain']:+.4f}"
         lines.append(f"| {label} | {fmt(m['base'])} | {fmt(m['tuned'])} | {gain} |")
     d = report["data"]
     corpus, split = d.get("corpus") or {}, d.get("split") or {}
-    lines += ["", "## Data", "", "| | |", "|---|---:|",
-              f"| documents (held out) | {corpus.get('documents', '-')} ({corpus.get('held_out_documents', '-')}) |",
-              f"| passages | {corpus.get('passages', '-')} |",
-              f"| generated rows (LLM calls) | {d.get('generated_rows', '-')} ({d.get('generation_calls', '-')}) |",
-              f"| training rows / held-out queries | {split.get('train_rows', '-')} / {split.get('eval_queries', '-')} |",
-              f"| rows with mined negatives | {d.get('mined_rows', '-')} |"]  # fmt: skip
+    lines += [
+        "",
+        "## Data",
+        "",
+        "| | |",
+        "|---|---:|",
+        f"| documents (held out) | {corpus.get('documents', '-')} ({corpus.get('held_out_documents', '-')}) |",
+        f"| passages | {corpus.get('passages', '-')} |",
+        f"| generated rows (LLM calls) | {d.get('generated_rows', '-')} ({d.get('generation_calls', '-')}) |",
+        f"| training rows / held-out queries | {split.get('train_rows', '-')} / {split.get('eval_queries', '-')} |",
+        f"| rows with mined negatives | {d.get('mined_rows', '-')} |",
+    ]
     if d.get("judge"):
         j = d["judge"]
-        lines.append(f"| judge ({j.get('mode', '-')}): dropped / relabelled | {j.get('dropped', '-')} / "
-                     f"{j.get('relabelled', '-')} |")  # fmt: skip
-    lines += ["", f"LLM cost: ${report['cost_usd']:.4f}", "", "## Time per stage", "", "| stage | seconds |",
-              "|---|---:|"]  # fmt: skip
+        lines.append(
+            f"| judge ({j.get('mode', '-')}): dropped / relabelled | {j.get('dropped', '-')} / "
+            f"{j.get('relabelled', '-')} |"
+        )
+    lines += [
+        "",
+        f"LLM cost: ${report['cost_usd']:.4f}",
+        "",
+        "## Time per stage",
+        "",
+        "| stage | seconds |",
+        "|---|---:|",
+    ]
     lines += [f"| {name} | {'-' if s is None else f'{s:.1f}'} |" for name, s in report["seconds"].items()]
     lines += ["", "![base vs tuned](report.png)", ""]
     return "\n".join(lines)

@@ -65,8 +65,12 @@ def prepare_corpus(cfg: AdaptConfig, paths: Paths) -> dict:
     write_json(paths.corpus / SPLIT_FILE, {"seed": cfg.seed, "held_out": cfg.held_out, "documents": side})
     train = [p for p in corpus.passages if side[p.doc_id] == "train"]
     save_passages(type(corpus)(train), paths.corpus / TRAIN_PASSAGES)
-    return {"documents": len(side), "held_out_documents": len(held_out_docs), "passages": len(corpus.passages),
-            "train_passages": len(train)}  # fmt: skip
+    return {
+        "documents": len(side),
+        "held_out_documents": len(held_out_docs),
+        "passages": len(corpus.passages),
+        "train_passages": len(train),
+    }
 
 
 def side_of_passage(paths: Paths):
@@ -81,19 +85,29 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
     rows = read_rows(paths.rows)
     split = split_rows(rows, side_of)
     if not split.queries:
-        raise StageError("split: no generated row is grounded in a held-out document; raise --num-examples "
-                         "or --held-out")  # fmt: skip
+        raise StageError(
+            "split: no generated row is grounded in a held-out document; raise --num-examples or --held-out"
+        )
     if not split.train_rows:
         raise StageError("split: no training rows left; lower --held-out")
     assert not leaked(split.train_rows, side_of), "a held-out passage reached a training row"
     write_rows(paths.train, split.train_rows)
     stats = json.loads((paths.rows / "stats.json").read_text())
-    write_json(paths.train / "stats.json", {**stats, "rows": len(split.train_rows),
-                                            "adapt_split": {"train_rows": len(split.train_rows),
-                                                            "held_out_rows": split.held_out_rows}})  # fmt: skip
+    write_json(
+        paths.train / "stats.json",
+        {
+            **stats,
+            "rows": len(split.train_rows),
+            "adapt_split": {"train_rows": len(split.train_rows), "held_out_rows": split.held_out_rows},
+        },
+    )
     write_beir(paths.eval, corpus.passages, split.queries, split.qrels)
-    return {"train_rows": len(split.train_rows), "held_out_rows": split.held_out_rows,
-            "eval_queries": len(split.queries), "eval_passages": len(corpus.passages)}  # fmt: skip
+    return {
+        "train_rows": len(split.train_rows),
+        "held_out_rows": split.held_out_rows,
+        "eval_queries": len(split.queries),
+        "eval_passages": len(corpus.passages),
+    }
 
 
 # ---- child stages: the commands ---------------------------------------------------------------------
@@ -109,9 +123,21 @@ def llm_flags(cfg: AdaptConfig) -> list[str]:
 
 
 def generate_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
-    flags = ["--corpus", str(paths.corpus), "--out", str(paths.data), "--model", cfg.llm_model,
-             "--num-examples", str(cfg.num_examples), "--languages", cfg.languages, "--seed", str(cfg.seed),
-             "--progress"]  # fmt: skip
+    flags = [
+        "--corpus",
+        str(paths.corpus),
+        "--out",
+        str(paths.data),
+        "--model",
+        cfg.llm_model,
+        "--num-examples",
+        str(cfg.num_examples),
+        "--languages",
+        cfg.languages,
+        "--seed",
+        str(cfg.seed),
+        "--progress",
+    ]
     if cfg.neighbour_model and cfg.neighbour_model != "none":
         flags += ["--neighbour-model", cfg.neighbour_model]
     else:
@@ -120,8 +146,20 @@ def generate_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
 
 
 def judge_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
-    flags = ["--data", str(paths.data), "--out", str(paths.judged), "--mode", cfg.judge, "--model", cfg.llm_model,
-             "--threshold", str(cfg.judge_threshold), "--corpus", str(paths.corpus / PASSAGES_FILE)]  # fmt: skip
+    flags = [
+        "--data",
+        str(paths.data),
+        "--out",
+        str(paths.judged),
+        "--mode",
+        cfg.judge,
+        "--model",
+        cfg.llm_model,
+        "--threshold",
+        str(cfg.judge_threshold),
+        "--corpus",
+        str(paths.corpus / PASSAGES_FILE),
+    ]
     if cfg.judge == "relabel":
         flags += ["--embed-model", cfg.base_model]
     return module_command("synth.judge", *flags, *llm_flags(cfg))
@@ -129,10 +167,22 @@ def judge_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
 
 def mine_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
     return module_command(
-        "synth.mine", "--data", str(paths.train), "--out", str(paths.mined), "--model", cfg.base_model,
-        "--corpus", str(paths.corpus / TRAIN_PASSAGES), "--num-negatives", str(cfg.num_negatives),
-        "--query-format", "instruct" if cfg.query_format == "instruct" else "plain", "--device", cfg.device,
-    )  # fmt: skip
+        "synth.mine",
+        "--data",
+        str(paths.train),
+        "--out",
+        str(paths.mined),
+        "--model",
+        cfg.base_model,
+        "--corpus",
+        str(paths.corpus / TRAIN_PASSAGES),
+        "--num-negatives",
+        str(cfg.num_negatives),
+        "--query-format",
+        "instruct" if cfg.query_format == "instruct" else "plain",
+        "--device",
+        cfg.device,
+    )
 
 
 def warmup_steps(rows: int, cfg: AdaptConfig) -> int:
@@ -143,12 +193,31 @@ def warmup_steps(rows: int, cfg: AdaptConfig) -> int:
 
 
 def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
-    flags = ["--model", cfg.base_model, "--data", str(paths.mined), "--output", str(paths.model),
-             "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr),
-             "--max-length", str(cfg.max_length), "--query-format", cfg.query_format,
-             "--negatives-per-query", str(cfg.negatives_per_query), "--warmup-steps", str(warmup_steps(rows, cfg)),
-             "--gradient-checkpointing", checkpointing_flag(cfg.gradient_checkpointing),
-             "--resume"]  # fmt: skip
+    flags = [
+        "--model",
+        cfg.base_model,
+        "--data",
+        str(paths.mined),
+        "--output",
+        str(paths.model),
+        "--epochs",
+        str(cfg.epochs),
+        "--batch-size",
+        str(cfg.batch_size),
+        "--lr",
+        str(cfg.lr),
+        "--max-length",
+        str(cfg.max_length),
+        "--query-format",
+        cfg.query_format,
+        "--negatives-per-query",
+        str(cfg.negatives_per_query),
+        "--warmup-steps",
+        str(warmup_steps(rows, cfg)),
+        "--gradient-checkpointing",
+        checkpointing_flag(cfg.gradient_checkpointing),
+        "--resume",
+    ]
     if cfg.pooling:
         flags += ["--pooling", cfg.pooling]
     for extra in cfg.train_arg or []:  # later flags win: the user's own train.lora flags come last
@@ -157,8 +226,20 @@ def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
 
 
 def eval_command(cfg: AdaptConfig, paths: Paths, model: str, out: Path) -> list[str]:
-    flags = ["--model", model, "--data", str(paths.eval), "--out", str(out), "--k-values", EVAL_KS,
-             "--device", cfg.device, "--max-length", str(cfg.max_length)]  # fmt: skip
+    flags = [
+        "--model",
+        model,
+        "--data",
+        str(paths.eval),
+        "--out",
+        str(out),
+        "--k-values",
+        EVAL_KS,
+        "--device",
+        cfg.device,
+        "--max-length",
+        str(cfg.max_length),
+    ]
     local = Path(model)
     plain_hf = (
         local.is_dir() and not (local / "modules.json").exists() and not (local / "synthembed.json").exists()

@@ -54,10 +54,12 @@ def choose_backend(
             backend = "openai"
         else:
             backend = "local"
-            note = (f"no --backend, --base-url or {api_key_env}: generating with the embedded "
-                    f"{model or DEFAULT_MODEL} on this machine's CPU. A 135M model writes demonstration-grade "
-                    f"data; for real data set {api_key_env} (or --base-url URL for a server such as vllm serve) "
-                    f"and --model NAME")  # fmt: skip
+            note = (
+                f"no --backend, --base-url or {api_key_env}: generating with the embedded "
+                f"{model or DEFAULT_MODEL} on this machine's CPU. A 135M model writes demonstration-grade "
+                f"data; for real data set {api_key_env} (or --base-url URL for a server such as vllm serve) "
+                f"and --model NAME"
+            )
     if model is None:
         model = DEFAULT_MODEL if backend == "local" else API_DEFAULT_MODEL
     return backend, model, note
@@ -80,13 +82,35 @@ def make_backend(cfg: BackendSettings, state_dir: Path) -> Backend:
     if cfg.backend == "openai-batch":
         from synth.backends.openai_batch import OpenAIBatchBackend
 
-        return OpenAIBatchBackend(cfg.model, os.environ.get(cfg.api_key_env), state_dir / "batches.json",
-                                  cfg.base_url, cfg.timeout, cfg.max_retries, cfg.temperature, cfg.top_p, guided,
-                                  cfg.batch_window, cfg.batch_max_requests, cfg.batch_poll_s)  # fmt: skip
+        return OpenAIBatchBackend(
+            cfg.model,
+            os.environ.get(cfg.api_key_env),
+            state_dir / "batches.json",
+            cfg.base_url,
+            cfg.timeout,
+            cfg.max_retries,
+            cfg.temperature,
+            cfg.top_p,
+            guided,
+            cfg.batch_window,
+            cfg.batch_max_requests,
+            cfg.batch_poll_s,
+        )
     from synth.backends.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(cfg.model, os.environ.get(cfg.api_key_env), cfg.base_url, cfg.timeout, cfg.max_retries,
-                         cfg.temperature, cfg.top_p, cfg.rpm, cfg.tpm, cfg.guided, cfg.concurrency)  # fmt: skip
+    return OpenAIBackend(
+        cfg.model,
+        os.environ.get(cfg.api_key_env),
+        cfg.base_url,
+        cfg.timeout,
+        cfg.max_retries,
+        cfg.temperature,
+        cfg.top_p,
+        cfg.rpm,
+        cfg.tpm,
+        cfg.guided,
+        cfg.concurrency,
+    )
 
 
 def backend_price(cfg: BackendSettings) -> Price:

@@ -69,14 +69,18 @@ def resolve_model(model: str | None) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.gguf"))
         if len(found) != 1:
-            raise BackendError(f"--model {model}: a dir for --backend local must hold exactly one .gguf file, "
-                               f"found {len(found)} (convert a Hugging Face model with llama.cpp's "
-                               f"convert_hf_to_gguf.py)")  # fmt: skip
+            raise BackendError(
+                f"--model {model}: a dir for --backend local must hold exactly one .gguf file, "
+                f"found {len(found)} (convert a Hugging Face model with llama.cpp's "
+                f"convert_hf_to_gguf.py)"
+            )
         return found[0]
     if path.is_file() and path.suffix == ".gguf":
         return path
-    raise BackendError(f"--model {model}: --backend local takes a .gguf file or a dir holding one "
-                       f"(or {DEFAULT_MODEL}, the default)")  # fmt: skip
+    raise BackendError(
+        f"--model {model}: --backend local takes a .gguf file or a dir holding one "
+        f"(or {DEFAULT_MODEL}, the default)"
+    )
 
 
 def is_local_model(model: str) -> bool:
@@ -128,8 +132,13 @@ class LocalBackend:
         )
         if max_tokens < request.max_tokens:
             self.counters.cap(request.max_tokens)
-        body = {"messages": [{"role": "user", "content": request.prompt}], "max_tokens": max_tokens,
-                "temperature": self.temperature, "top_p": self.top_p, "seed": request.seed}  # fmt: skip
+        body = {
+            "messages": [{"role": "user", "content": request.prompt}],
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": request.seed,
+        }
         if self.guided and request.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",

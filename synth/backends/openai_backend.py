@@ -282,8 +282,12 @@ class OpenAIBackend:
         self.counters.guided_fallbacks.append(f"{mode} -> {self.mode}: {refusal.line}")
         log.warning(
             "%s does not take response_format %s (HTTP %d: %s); now %s",
-            self.where, _describe(mode), refusal.status, refusal.line, _describe(self.mode),
-        )  # fmt: skip
+            self.where,
+            _describe(mode),
+            refusal.status,
+            refusal.line,
+            _describe(self.mode),
+        )
 
     # ---- context window --------------------------------------------------------------------------
     def _fit(self, request: ChatRequest, prompt_tokens: int | None) -> int:
@@ -312,12 +316,18 @@ class OpenAIBackend:
             self.counters.context_source = "error answer"
             log.warning(
                 "%s: the model's context is %d tokens (HTTP %d: %s); max_tokens is capped to fit from now on",
-                self.where, overflow.context, refusal.status, refusal.line,
-            )  # fmt: skip
+                self.where,
+                overflow.context,
+                refusal.status,
+                refusal.line,
+            )
         if overflow.output_limit is not None and self.output_limit != overflow.output_limit:
             self.output_limit = overflow.output_limit
-            log.warning("%s: the model produces at most %d tokens per answer; max_tokens is capped to that",
-                        self.where, overflow.output_limit)  # fmt: skip
+            log.warning(
+                "%s: the model produces at most %d tokens per answer; max_tokens is capped to that",
+                self.where,
+                overflow.output_limit,
+            )
         return overflow.prompt_tokens
 
     def _cut_short(self, completion: Completion) -> None:
@@ -331,8 +341,10 @@ class OpenAIBackend:
             log.warning(
                 "%s: an answer stopped at %d tokens, before max_tokens: the model's context is %d tokens; "
                 "max_tokens is capped to fit from now on",
-                self.where, completion.completion_tokens, used,
-            )  # fmt: skip
+                self.where,
+                completion.completion_tokens,
+                used,
+            )
 
     async def _probe_context(self) -> None:
         """Read the context length from `/v1/models` (and llama-server's `/props`) once, before the

@@ -53,8 +53,9 @@ LOST_CONTACT_POLLS = 5  # consecutive failed status checks (each retried by the 
 
 def batch_price(price: Price) -> Price:
     """The Batch API bills half the live rates for input and output tokens alike."""
-    return replace(price, input_per_million=price.input_per_million / 2,
-                   output_per_million=price.output_per_million / 2)  # fmt: skip
+    return replace(
+        price, input_per_million=price.input_per_million / 2, output_per_million=price.output_per_million / 2
+    )
 
 
 class OpenAIBatchBackend:
@@ -112,8 +113,13 @@ class OpenAIBatchBackend:
     # ---- the runner's side -------------------------------------------------------------------
     def body(self, request: ChatRequest) -> dict:
         """The body the live backend sends for this request."""
-        body = {"model": self.model, "messages": [{"role": "user", "content": request.prompt}],
-                "temperature": self.temperature, "top_p": self.top_p, self.tokens_param: request.max_tokens}  # fmt: skip
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            self.tokens_param: request.max_tokens,
+        }
         if self.guided and request.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
@@ -244,9 +250,11 @@ class OpenAIBatchBackend:
             self.any_success = True
             adopted = next((b for b in page.data if b.input_file_id == record.input_file_id), None)
         batch = adopted or await self._client().batches.create(
-            input_file_id=record.input_file_id, endpoint=ENDPOINT, completion_window="24h",
+            input_file_id=record.input_file_id,
+            endpoint=ENDPOINT,
+            completion_window="24h",
             metadata={"created_by": "synthembed"},
-        )  # fmt: skip
+        )
         record.id, record.status = batch.id, batch.status
         self.state.save()
         how = "found again" if adopted else "submitted"
@@ -263,8 +271,10 @@ class OpenAIBatchBackend:
                     raise
                 failures += 1  # the SDK has retried already; the batch runs on meanwhile
                 if failures >= LOST_CONTACT_POLLS:
-                    raise BackendError(f"lost contact with {self.where} while waiting for batch {record.id}: "
-                                       "rerun to pick it up again") from err  # fmt: skip
+                    raise BackendError(
+                        f"lost contact with {self.where} while waiting for batch {record.id}: "
+                        "rerun to pick it up again"
+                    ) from err
                 await asyncio.sleep(wait)
                 continue
             counts = batch.request_counts
@@ -327,8 +337,11 @@ class OpenAIBatchBackend:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        running = [r.id or r.input_file_id for i, r in enumerate(self.state.records)
-                   if i not in self._collected and r.status not in TERMINAL]  # fmt: skip
+        running = [
+            r.id or r.input_file_id
+            for i, r in enumerate(self.state.records)
+            if i not in self._collected and r.status not in TERMINAL
+        ]
         if running:
             log.info(
                 "%d batch(es) still run on the server (%s, ...): rerun to collect them",

@@ -84,8 +84,9 @@ class Refusal:
             message = str(detail)
         fields = tuple((k, v) for k, v in body.items() if isinstance(v, int) and not isinstance(v, bool))
         param, code = body.get("param"), body.get("code")
-        return cls(status, str(message or ""), str(param) if param else None, str(code) if code else None,
-                   fields)  # fmt: skip
+        return cls(
+            status, str(message or ""), str(param) if param else None, str(code) if code else None, fields
+        )
 
     @property
     def text(self) -> str:

@@ -46,8 +46,11 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.9,
     ):
         self.vllm = _import_vllm()
-        kwargs = {"model": model, "tensor_parallel_size": tensor_parallel_size,
-                  "gpu_memory_utilization": gpu_memory_utilization}  # fmt: skip
+        kwargs = {
+            "model": model,
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+        }
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
         self.llm = self.vllm.LLM(**kwargs)
@@ -70,8 +73,12 @@ class VLLMBackend:
         )
         if max_tokens < request.max_tokens:
             self.counters.cap(request.max_tokens)
-        kwargs = {"temperature": self.temperature, "top_p": self.top_p,
-                  "max_tokens": max_tokens, "seed": request.seed}  # fmt: skip
+        kwargs = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": max_tokens,
+            "seed": request.seed,
+        }
         if self.guided and request.json_schema is not None:
             if hasattr(sampling, "StructuredOutputsParams"):
                 kwargs["structured_outputs"] = sampling.StructuredOutputsParams(json=request.json_schema)

@@ -48,7 +48,7 @@ def pairs_card_values(
                 {reason: n.get(rule, 0) for reason, n in p["dropped"].items()},
             )
             for rule in p["rules"]
-        ],  # fmt: skip
+        ],
         "reasons": list(p["dropped"]),
         "language_check": stats["language_check"],
         "decontamination": _decontamination(stats.get("decontamination")),
@@ -65,6 +65,9 @@ def render_pairs_card(out: Path, stats: dict, license: str, name: str | None = N
 
     rows = read_text_columns(out, columns=("source",))
     draw_plots(out, stats, rows)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)  # fmt: skip
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     return redact(env.get_template(TEMPLATE).render(**pairs_card_values(out, stats, license, rows, name)))

@@ -98,8 +98,14 @@ def plot_length_per_task_type(lengths: dict[str, dict[str, list[float]]], path: 
         colors = {"query": "#dd8452", "positive": "#4c72b0"}
         for offset, side in ((-0.18, "query"), (0.18, "positive")):
             data = [[max(v, 1.0) for v in lengths.get(t, {}).get(side, [])] or [1.0] for t in task_types]
-            boxes = ax.boxplot(data, positions=[i + offset for i in range(len(task_types))], widths=0.3,
-                               patch_artist=True, showfliers=False, medianprops={"color": "black"})  # fmt: skip
+            boxes = ax.boxplot(
+                data,
+                positions=[i + offset for i in range(len(task_types))],
+                widths=0.3,
+                patch_artist=True,
+                showfliers=False,
+                medianprops={"color": "black"},
+            )
             for box in boxes["boxes"]:
                 box.set_facecolor(colors[side])
             boxes["boxes"][0].set_label(side)

@@ -104,8 +104,15 @@ def describe_http_error(err, repo: str) -> str:
     return f"the Hub failed ({status}: {server}); {again}"
 
 
-def publish(out: Path, repo: str, private: bool = False, token: str | None = None, *,
-            revision: str = "main", endpoint: str | None = None) -> str:  # fmt: skip
+def publish(
+    out: Path,
+    repo: str,
+    private: bool = False,
+    token: str | None = None,
+    *,
+    revision: str = "main",
+    endpoint: str | None = None,
+) -> str:
     """Upload OUT to the dataset repo REPO (created if missing); returns the repo's URL.
 
     Raises PublishError (one redacted line) for every failure a user can act on.
@@ -135,9 +142,15 @@ def publish(out: Path, repo: str, private: bool = False, token: str | None = Non
         url = api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo, repo_type="dataset", branch=revision, exist_ok=True)
-        api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=out, revision=revision,
-                          ignore_patterns=list(IGNORE_PATTERNS), delete_patterns=list(DELETE_PATTERNS),
-                          commit_message=message)  # fmt: skip
+        api.upload_folder(
+            repo_id=repo,
+            repo_type="dataset",
+            folder_path=out,
+            revision=revision,
+            ignore_patterns=list(IGNORE_PATTERNS),
+            delete_patterns=list(DELETE_PATTERNS),
+            commit_message=message,
+        )
     except HfHubHTTPError as err:
         raise PublishError(redact(describe_http_error(err, repo), (token,))) from None
     except _network_errors() as err:

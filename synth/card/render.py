@@ -145,9 +145,10 @@ def render_card(out: Path, stats: dict, license: str = DEFAULT_LICENSE) -> str:
     draw_plots(out, stats, rows)
     models = model_counts(out)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-    )  # fmt: skip
+    )
     text = env.get_template(TEMPLATE).render(**card_values(out, stats, license, rows, models))
     return redact(text)
 

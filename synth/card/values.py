@@ -89,7 +89,7 @@ def _type_language_table(stats: dict) -> dict:
         "rows": [
             (code, LANGUAGES.get(code, code), [table[t].get(code, 0) for t in task_types], totals[code])
             for code in languages
-        ],  # fmt: skip
+        ],
         "column_totals": [sum(table[t].values()) for t in task_types],
         "total": sum(totals.values()),
     }
@@ -204,7 +204,7 @@ def card_values(
         "per_language": [
             (code, LANGUAGES.get(code, code), n, round(100 * n / max(rows_total, 1), 1))
             for code, n in sorted(stats["per_language"].items(), key=lambda kv: (-kv[1], kv[0]))
-        ],  # fmt: skip
+        ],
         "per_language_pair": stats.get("per_language_pair", {}),
         "type_language": _type_language_table(stats),
         "lengths": length_summary(lengths_by_task_type(rows)),

@@ -127,8 +127,13 @@ def _folder(root: Path) -> Iterator[Document]:
                 other[suffix or "(no suffix)"] += 1
     if other or hidden:
         kinds = ", ".join(f"{n} {s}" for s, n in other.most_common())
-        log.info("%s: ignored %d file(s) that are not .txt/.md (%s) and %d hidden", root, sum(other.values()),
-                 kinds or "none", hidden)  # fmt: skip
+        log.info(
+            "%s: ignored %d file(s) that are not .txt/.md (%s) and %d hidden",
+            root,
+            sum(other.values()),
+            kinds or "none",
+            hidden,
+        )
     if not files:
         tables = [s for s in (".jsonl", ".parquet") if other[s]]
         hint = f"; to read a {tables[0]} file, give the file itself" if tables else ""

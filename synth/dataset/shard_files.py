@@ -46,22 +46,33 @@ def pools_needed(plan: Plan) -> bool:
 def open_pools(cfg: GenerateConfig, fingerprint: dict, shard: Shard) -> PoolSource:
     if cfg.pools is None:
         brainstorming = sorted(t for t, spec in TASK_TYPES.items() if spec.instruction == "brainstorm")
-        raise PoolsError(f"--shard {shard}: task types that brainstorm ({', '.join(brainstorming)}) read their "
-                         "task definitions from --pools DIR, made once by the same command with --pools-only")  # fmt: skip
+        raise PoolsError(
+            f"--shard {shard}: task types that brainstorm ({', '.join(brainstorming)}) read their "
+            "task definitions from --pools DIR, made once by the same command with --pools-only"
+        )
     settings = pools_settings(fingerprint, cfg.max_reasks, cfg.brainstorm_share)
     return PoolSource(cfg.pools, settings, cfg.max_reasks + 1)
 
 
 def shard_section(cfg: GenerateConfig, shard: Shard, runner: Runner) -> dict:
     """stats.json's `shard` section."""
-    return {"k": shard.k, "n": shard.n, "num_examples": cfg.num_examples, "shard_rows": cfg.shard_rows,
-            "folded_until": runner.folder.cursor,
-            "pools_covers": runner.pools_from.covers if runner.pools_from else None}  # fmt: skip
+    return {
+        "k": shard.k,
+        "n": shard.n,
+        "num_examples": cfg.num_examples,
+        "shard_rows": cfg.shard_rows,
+        "folded_until": runner.folder.cursor,
+        "pools_covers": runner.pools_from.covers if runner.pools_from else None,
+    }
 
 
 def settings_of(cfg: GenerateConfig) -> dict:
-    return {"max_reasks": cfg.max_reasks, "language_check": cfg.language_check, "max_tokens_cap": cfg.max_tokens_cap,
-            "decontaminate": [str(p) for p in cfg.decontaminate or []]}  # fmt: skip
+    return {
+        "max_reasks": cfg.max_reasks,
+        "language_check": cfg.language_check,
+        "max_tokens_cap": cfg.max_tokens_cap,
+        "decontaminate": [str(p) for p in cfg.decontaminate or []],
+    }
 
 
 def write_shard_manifest(
@@ -76,8 +87,17 @@ def write_shard_manifest(
     if pools_from is not None:
         pools = {k: pools_from.manifest[k] for k in POOLS_SUMMARY if k in pools_from.manifest}
         pools["dir"] = str(pools_from.folder.resolve())
-    write_json_atomic(cfg.out / ".synth" / SHARD_FILE, {
-        "format": FORMAT, "shard": {"k": shard.k, "n": shard.n}, "plan": plan_fingerprint,
-        "settings": settings_of(cfg), "num_examples": cfg.num_examples, "shard_rows": cfg.shard_rows,
-        "status": status, "folded_until": runner.folder.cursor, "pools": pools,
-    })  # fmt: skip
+    write_json_atomic(
+        cfg.out / ".synth" / SHARD_FILE,
+        {
+            "format": FORMAT,
+            "shard": {"k": shard.k, "n": shard.n},
+            "plan": plan_fingerprint,
+            "settings": settings_of(cfg),
+            "num_examples": cfg.num_examples,
+            "shard_rows": cfg.shard_rows,
+            "status": status,
+            "folded_until": runner.folder.cursor,
+            "pools": pools,
+        },
+    )

@@ -63,13 +63,21 @@ def templates() -> dict[str, str]:
 def score_schema() -> dict:
     """For guided decoding: three integers 1..5, no other key."""
     prop = {"type": "integer", "minimum": 1, "maximum": 5}
-    return {"type": "object", "properties": {c: prop for c in CRITERIA}, "required": list(CRITERIA),
-            "additionalProperties": False}  # fmt: skip
+    return {
+        "type": "object",
+        "properties": {c: prop for c in CRITERIA},
+        "required": list(CRITERIA),
+        "additionalProperties": False,
+    }
 
 
 def best_schema(n: int) -> dict:
-    return {"type": "object", "properties": {"best": {"type": "integer", "minimum": 1, "maximum": n}},
-            "required": ["best"], "additionalProperties": False}  # fmt: skip
+    return {
+        "type": "object",
+        "properties": {"best": {"type": "integer", "minimum": 1, "maximum": n}},
+        "required": ["best"],
+        "additionalProperties": False,
+    }
 
 
 def _load(text: str) -> object:

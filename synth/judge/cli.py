@@ -63,8 +63,11 @@ def main(cfg: JudgeConfig) -> int:
     except DatasetError as err:
         fail(PROG, str(err))
     if not any(r["passage_id"] for r in rows):
-        fail(PROG, f"--data: no row of {cfg.data} has a passage_id, so there is nothing to judge (the judge "
-                   "reads rows grounded in a corpus: synth.generate --corpus)")  # fmt: skip
+        fail(
+            PROG,
+            f"--data: no row of {cfg.data} has a passage_id, so there is nothing to judge (the judge "
+            "reads rows grounded in a corpus: synth.generate --corpus)",
+        )
     items, passthrough, retrieval = plan(cfg, rows)
     try:
         journal = Journal(
@@ -96,14 +99,31 @@ def main(cfg: JudgeConfig) -> int:
         rows, cfg.mode, items, passthrough, runner.verdicts, cfg.threshold, cfg.on_invalid
     )
     base_url = redact_url(cfg.base_url) if cfg.base_url else None
-    section = judge_stats(cfg, applied.counts, balance, runner.ledger, price, elapsed_s=time.monotonic() - started,
-                          base_url=base_url, retrieval=retrieval)  # fmt: skip
+    section = judge_stats(
+        cfg,
+        applied.counts,
+        balance,
+        runner.ledger,
+        price,
+        elapsed_s=time.monotonic() - started,
+        base_url=base_url,
+        retrieval=retrieval,
+    )
     stats = {**stats_in, **row_counts(applied.rows), "judge": section}
-    no_verdict = [{"item": s, "reason": v.reason, "detail": v.detail, "answer": v.answer}
-                  for s, v in runner.verdicts.items() if v.value is None]  # fmt: skip
+    no_verdict = [
+        {"item": s, "reason": v.reason, "detail": v.detail, "answer": v.answer}
+        for s, v in runner.verdicts.items()
+        if v.value is None
+    ]
     try:
-        write_judged_dir(cfg.data, cfg.out, output_table(table, applied.rows), stats, applied.rejects + no_verdict,
-                         lambda tmp: card_text(cfg.data, tmp, stats))  # fmt: skip
+        write_judged_dir(
+            cfg.data,
+            cfg.out,
+            output_table(table, applied.rows),
+            stats,
+            applied.rejects + no_verdict,
+            lambda tmp: card_text(cfg.data, tmp, stats),
+        )
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; {cfg.out} is as it was before, or complete", file=sys.stderr)
         return 130

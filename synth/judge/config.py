@@ -22,7 +22,6 @@ SCORE_RANGE = (1, 5)
 _GENERATE = {f.name: f for f in fields(GenerateConfig)}
 
 
-
 def llm_opt(name: str, default=dataclasses.MISSING):
     """synth.generate's option `name`, with its help and (unless given) its default."""
     f = _GENERATE[name]
@@ -48,25 +47,34 @@ class JudgeConfig:
             "help": "score: rate each (query, passage) 1-5 for relevance, answerability and clarity and "
             "drop rows under --threshold; relabel: the judge picks the best of the query's top-k "
             "corpus passages, which becomes the positive"
-        }  # fmt: skip
+        }
     )
-    threshold: int = opt(3, "score mode: a row is dropped when its lowest score (of relevance, answerability, "
-                         "clarity) is below this, 1..5")  # fmt: skip
+    threshold: int = opt(
+        3,
+        "score mode: a row is dropped when its lowest score (of relevance, answerability, "
+        "clarity) is below this, 1..5",
+    )
     on_invalid: Literal["keep", "drop"] = opt(
-        "keep", "rows the judge gave no verdict on (answers still invalid after --max-reasks re-asks, or calls "
-        "that failed): keep them unjudged (`judge` null) or drop them; counted either way"
-    )  # fmt: skip
-    corpus: Path | None = opt(None, "relabel mode: the corpus the rows were generated from (passages.jsonl, or "
-                              "the dir holding it)")  # fmt: skip
-    embed_model: str | None = opt(None, "relabel mode: sentence-transformers model (local dir or Hub id) that "
-                                  "retrieves each query's top-k passages")  # fmt: skip
+        "keep",
+        "rows the judge gave no verdict on (answers still invalid after --max-reasks re-asks, or calls "
+        "that failed): keep them unjudged (`judge` null) or drop them; counted either way",
+    )
+    corpus: Path | None = opt(
+        None, "relabel mode: the corpus the rows were generated from (passages.jsonl, or the dir holding it)"
+    )
+    embed_model: str | None = opt(
+        None,
+        "relabel mode: sentence-transformers model (local dir or Hub id) that "
+        "retrieves each query's top-k passages",
+    )
     top_k: int = opt(
         5, "relabel mode: candidate passages shown to the judge, the seed passage always among them"
     )
     query_format: Literal["auto", "instruct", "plain"] = opt(
-        "auto", f"relabel mode, query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model records "
-        "an 'Instruct:' prompt, else plain)"
-    )  # fmt: skip
+        "auto",
+        f"relabel mode, query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model records "
+        "an 'Instruct:' prompt, else plain)",
+    )
     batch_size: int = opt(64, "relabel mode: texts per encoder batch")
     device: str = opt("auto", "relabel mode: torch device: auto (cuda if available), cpu, cuda, cuda:1, ...")
     seed: int = opt(
@@ -75,8 +83,11 @@ class JudgeConfig:
     max_tokens: int = opt(
         256, "max_tokens of one judge answer; a truncated answer is re-asked with twice as many"
     )
-    max_calls: int | None = opt(None, "bound on judge calls in the journal of --out, re-asks included "
-                                "(default: no bound beyond 1 + --max-reasks per judged item)")  # fmt: skip
+    max_calls: int | None = opt(
+        None,
+        "bound on judge calls in the journal of --out, re-asks included "
+        "(default: no bound beyond 1 + --max-reasks per judged item)",
+    )
     max_reasks: int = opt(2, "re-asks of a judge call whose answer is not the JSON asked for")
     max_cost: float | None = llm_opt("max_cost")
     backend: str = llm_opt("backend")

@@ -118,8 +118,15 @@ class Applied:
     rejects: list[dict]  # every row dropped, with why
 
 
-def apply_verdicts(rows: list[dict], mode: str, items: list[Item], passthrough: dict[int, str],
-                   verdicts: dict[str, Verdict], threshold: int, on_invalid: str) -> Applied:  # fmt: skip
+def apply_verdicts(
+    rows: list[dict],
+    mode: str,
+    items: list[Item],
+    passthrough: dict[int, str],
+    verdicts: dict[str, Verdict],
+    threshold: int,
+    on_invalid: str,
+) -> Applied:
     """The output rows, in input order: `judge` set on judged rows, null on the others."""
     verdict_of = {i: (item, verdicts[item.stem]) for item in items for i in item.rows}
     out: list[dict] = []
@@ -149,15 +156,28 @@ def apply_verdicts(rows: list[dict], mode: str, items: list[Item], passthrough: 
                 why = "judge_duplicate" if row["id"] in seen else None  # two seeds, one pick: one row
         if why is not None:
             dropped[why] += 1
-            rejects.append({"row": i, "id": row["id"], "reason": why, "query": row["query"],
-                            "passage_id": row.get("passage_id"), "judge": row[JUDGE]})  # fmt: skip
+            rejects.append(
+                {
+                    "row": i,
+                    "id": row["id"],
+                    "reason": why,
+                    "query": row["query"],
+                    "passage_id": row.get("passage_id"),
+                    "judge": row[JUDGE],
+                }
+            )
             continue
         seen.add(row["id"])
         out.append(row)
-    counts = {"in": len(rows), "out": len(out), "judged": judged,
-              "passed_through": dict(Counter(passthrough.values()).most_common()),
-              "unjudged": dict(unjudged.most_common()), "dropped": sum(dropped.values()),
-              "dropped_by_reason": dict(dropped.most_common())}  # fmt: skip
+    counts = {
+        "in": len(rows),
+        "out": len(out),
+        "judged": judged,
+        "passed_through": dict(Counter(passthrough.values()).most_common()),
+        "unjudged": dict(unjudged.most_common()),
+        "dropped": sum(dropped.values()),
+        "dropped_by_reason": dict(dropped.most_common()),
+    }
     if mode == "relabel":
         counts["relabelled"] = relabelled
     else:
@@ -174,8 +194,11 @@ def _relabel(row: dict, item: Item, best: int) -> bool:
         {"best": best, "candidates": item.ids, "seed": seed, "relabelled": changed}, ensure_ascii=False
     )
     if changed:
-        row.update(positive=new_text, passage_id=new_id,
-                   id=row_id(row["task_type"], row["instruction"], row["query"], new_text, row["negative"]))  # fmt: skip
+        row.update(
+            positive=new_text,
+            passage_id=new_id,
+            id=row_id(row["task_type"], row["instruction"], row["query"], new_text, row["negative"]),
+        )
         if row.get(MINED_NEGATIVES):  # a negative mined for the old positive may be the new one
             row[MINED_NEGATIVES] = [n for n in row[MINED_NEGATIVES] if n != new_text]
     return changed

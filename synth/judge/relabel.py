@@ -104,15 +104,26 @@ def relabel_items(cfg, rows: list[dict], state: Path) -> tuple[list, dict[int, s
     eligible = [i for i in range(len(rows)) if i not in passthrough]
     absent = sum(1 for i in eligible if rows[i]["passage_id"] not in corpus)
     if eligible and absent == len(eligible):
-        raise ValueError(f"--corpus: none of the {len(eligible)} grounded rows' passage ids is in {cfg.corpus}; "
-                         "give the corpus these rows were generated from")  # fmt: skip
+        raise ValueError(
+            f"--corpus: none of the {len(eligible)} grounded rows' passage ids is in {cfg.corpus}; "
+            "give the corpus these rows were generated from"
+        )
     queries = list(dict.fromkeys((rows[i]["instruction"], rows[i]["query"]) for i in eligible))
-    settings = {"embed_model": cfg.embed_model, "query_format": cfg.query_format, "top_k": cfg.top_k,
-                "corpus": corpus.fingerprint}  # fmt: skip
+    settings = {
+        "embed_model": cfg.embed_model,
+        "query_format": cfg.query_format,
+        "top_k": cfg.top_k,
+        "corpus": corpus.fingerprint,
+    }
 
     def encoder():
-        return STEncoder.load(cfg.embed_model, device=cfg.device, query_format=cfg.query_format,
-                              batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+        return STEncoder.load(
+            cfg.embed_model,
+            device=cfg.device,
+            query_format=cfg.query_format,
+            batch_size=cfg.batch_size,
+            progress=cfg.progress,
+        )
 
     retrieved = (
         retrieve(queries, corpus, encoder, settings, state / "judge_candidates.json") if queries else {}
@@ -126,7 +137,14 @@ def relabel_items(cfg, rows: list[dict], state: Path) -> tuple[list, dict[int, s
         ids = candidates(top, row["passage_id"], cfg.top_k, cfg.seed)
         texts = [row["positive"] if pid == row["passage_id"] else corpus.index[pid].document for pid in ids]
         shown[i] = (ids, texts)
-    retrieval = {"embed_model": cfg.embed_model, "query_format": cfg.query_format, "top_k": cfg.top_k,
-                 "corpus": str(cfg.corpus), "passages": len(corpus), "queries": len(queries),
-                 "seed_in_top_k": seed_in_top_k, "seed_not_in_corpus": absent}  # fmt: skip
+    retrieval = {
+        "embed_model": cfg.embed_model,
+        "query_format": cfg.query_format,
+        "top_k": cfg.top_k,
+        "corpus": str(cfg.corpus),
+        "passages": len(corpus),
+        "queries": len(queries),
+        "seed_in_top_k": seed_in_top_k,
+        "seed_not_in_corpus": absent,
+    }
     return plan_relabel(rows, shown), passthrough, retrieval

@@ -35,8 +35,17 @@ The `judge` column holds the pick as JSON (`best`, `candidates`, `seed`, `relabe
 log = logging.getLogger("synth.judge")
 
 
-def judge_stats(cfg, counts: dict, balance: dict, ledger, price, *, elapsed_s: float, base_url: str | None,
-                retrieval: dict | None) -> dict:  # fmt: skip
+def judge_stats(
+    cfg,
+    counts: dict,
+    balance: dict,
+    ledger,
+    price,
+    *,
+    elapsed_s: float,
+    base_url: str | None,
+    retrieval: dict | None,
+) -> dict:
     tally = ledger.steps["judge"]
     used_in, used_out = tally.used_tokens
     section = {
@@ -57,7 +66,7 @@ def judge_stats(cfg, counts: dict, balance: dict, ledger, price, *, elapsed_s: f
             "made_this_run": tally.made,
             "answered_from_journal": tally.calls - tally.made,
             "abandoned_in_flight_this_run": ledger.abandoned,
-        },  # fmt: skip
+        },
         "tokens": {"prompt": used_in, "completion": used_out},
         "cost_usd": round(price.cost(used_in, used_out), 6),  # of the calls these rows rest on
         "price_known": price.known,
@@ -103,10 +112,12 @@ def format_summary(j: dict | None, status: str, balance: dict, ledger, cost: flo
     lines = []
     if j is not None:
         rows = j["rows"]
-        lines += [f"{status} ({j['mode']}): {rows['in']:,} rows -> {rows['out']:,} in {out} ({j['elapsed_s']:.1f}s)",
-                  f"  rows: {rows['judged']:,} judged; passed through unjudged: {_counts(rows['passed_through'])}; "
-                  f"no verdict ({'dropped' if j['on_invalid'] == 'drop' else 'kept'}): {_counts(rows['unjudged'])}",
-                  f"  dropped {rows['dropped']:,}: {_counts(rows['dropped_by_reason'])}"]  # fmt: skip
+        lines += [
+            f"{status} ({j['mode']}): {rows['in']:,} rows -> {rows['out']:,} in {out} ({j['elapsed_s']:.1f}s)",
+            f"  rows: {rows['judged']:,} judged; passed through unjudged: {_counts(rows['passed_through'])}; "
+            f"no verdict ({'dropped' if j['on_invalid'] == 'drop' else 'kept'}): {_counts(rows['unjudged'])}",
+            f"  dropped {rows['dropped']:,}: {_counts(rows['dropped_by_reason'])}",
+        ]
         if j["mode"] == "relabel":
             lines.append(
                 f"  relabelled: {rows['relabelled']:,} of {rows['judged']:,} judged rows have a new positive"
@@ -120,8 +131,10 @@ def format_summary(j: dict | None, status: str, balance: dict, ledger, cost: flo
         lines.append(
             f"    rejected: {_counts(balance['rejects'])}; errors: {_counts(balance['errors_by_cause'])}"
         )
-    lines.append(f"  calls made now: {tally.made:,}; from the journal: {tally.calls - tally.made:,}; "
-                 f"cost of the journal's answers ${cost:.4f}")  # fmt: skip
+    lines.append(
+        f"  calls made now: {tally.made:,}; from the journal: {tally.calls - tally.made:,}; "
+        f"cost of the journal's answers ${cost:.4f}"
+    )
     if not balance["balanced"]:  # a bug, never a user error: say so loudly
         lines.append("  WARNING: the accounting does not balance")
     if ledger.abandoned:

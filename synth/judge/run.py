@@ -43,8 +43,13 @@ def judge_balance(ledger: Ledger) -> dict:
     """The judge's accounting: every call of this run in one category, and whether they add up."""
     tally = ledger.steps[STEP]
     counts = {c: tally.categories[c] for c in JUDGE_CATEGORIES[STEP]}
-    return {"calls": tally.calls, **counts, "rejects": tally.why("rejected"), "errors_by_cause": tally.why("errors"),
-            "balanced": tally.calls == sum(counts.values())}  # fmt: skip
+    return {
+        "calls": tally.calls,
+        **counts,
+        "rejects": tally.why("rejected"),
+        "errors_by_cause": tally.why("errors"),
+        "balanced": tally.calls == sum(counts.values()),
+    }
 
 
 @dataclass
@@ -90,8 +95,14 @@ class JudgeRunner:
         if self.stopped_by:
             raise BudgetReached(self.stopped_by)
         promised = self.calls.inflight  # the judge promises nothing ahead: an item asks as it goes
-        room, which = budget_room(self.limits.max_calls, self.limits.max_cost, len(self.journal.records), promised,
-                                  self.cost, attempt_cost=0.0)  # fmt: skip
+        room, which = budget_room(
+            self.limits.max_calls,
+            self.limits.max_cost,
+            len(self.journal.records),
+            promised,
+            self.cost,
+            attempt_cost=0.0,
+        )
         if room < 1:
             raise BudgetReached(which)
 
@@ -139,8 +150,10 @@ class JudgeRunner:
             return
         self._shown = now
         n = self.ledger.steps[STEP].categories
-        self.bar.set_postfix_str(f"kept {n['kept']} dropped {n['dropped']} rej {n['rejected']} "
-                                 f"err {n['errors']} ${self.cost:.2f}", refresh=False)  # fmt: skip
+        self.bar.set_postfix_str(
+            f"kept {n['kept']} dropped {n['dropped']} rej {n['rejected']} err {n['errors']} ${self.cost:.2f}",
+            refresh=False,
+        )
 
     async def run(self, items: list[Item]) -> None:
         """Judge every item (items already answered by the journal cost nothing); `stopped_by` is set

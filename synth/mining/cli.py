@@ -73,29 +73,47 @@ def judge_opt(name: str):
 @dataclass
 class MineConfig:
     data: Path | None = opt(None, "dataset dir to mine (only read)", required=True)
-    model: str | None = opt(None, "sentence-transformers model that mines: a local dir or a Hub id; unset "
-                            "with --teacher: score the input's own negatives, mine none")  # fmt: skip
+    model: str | None = opt(
+        None,
+        "sentence-transformers model that mines: a local dir or a Hub id; unset "
+        "with --teacher: score the input's own negatives, mine none",
+    )
     out: Path | None = opt(None, "new dataset dir to write; unset: DATA-mined, beside the input")
     num_negatives: int = opt(7, "mined negatives per row")
-    guard: str = opt("relative", f"false-negative guard: {', '.join(GUARDS)} (skip candidates scoring above "
-                     "value x the positive's score, or above the positive's score - value)")  # fmt: skip
+    guard: str = opt(
+        "relative",
+        f"false-negative guard: {', '.join(GUARDS)} (skip candidates scoring above "
+        "value x the positive's score, or above the positive's score - value)",
+    )
     guard_value: float | None = opt(
         None, "the guard's ratio or margin; unset: 0.95 for relative, 0.05 for margin"
     )
     by_language: bool = opt(
         True, "mine within each (task type, language); --no-by-language: within task type"
     )
-    corpus: Path | None = opt(None, "passages to mine from besides the dataset's positives (a corpus as "
-                              "synth.corpus reads it, e.g. the training passages synth.adapt writes)")  # fmt: skip
+    corpus: Path | None = opt(
+        None,
+        "passages to mine from besides the dataset's positives (a corpus as "
+        "synth.corpus reads it, e.g. the training passages synth.adapt writes)",
+    )
     consistency_k: int | None = opt(None, "drop rows whose positive ranks below K for its own query (E5: 2)")
-    query_format: str = opt("auto", f"query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model "
-                            "records an 'Instruct:' prompt, else plain)")  # fmt: skip
-    teacher: str | None = opt(None, "score each row's query against its candidates (positive, negative, "
-                              "mined negatives) into `teacher_scores`: a cross-encoder or sentence-transformers "
-                              "model (local dir or Hub id), or with --teacher-kind judge an LLM")  # fmt: skip
-    teacher_kind: str = opt("auto", f"--teacher's kind: {', '.join(TEACHER_KINDS)} (cross-encoder: raw logit; "
-                            "bi-encoder: cosine, --query-format applies; judge: an LLM's 1-5 grade, the mean of "
-                            "relevance and answerability; auto: cross- or bi-encoder from its config)")  # fmt: skip
+    query_format: str = opt(
+        "auto",
+        f"query text: {', '.join(QUERY_FORMATS)} (auto: instruct when the model "
+        "records an 'Instruct:' prompt, else plain)",
+    )
+    teacher: str | None = opt(
+        None,
+        "score each row's query against its candidates (positive, negative, "
+        "mined negatives) into `teacher_scores`: a cross-encoder or sentence-transformers "
+        "model (local dir or Hub id), or with --teacher-kind judge an LLM",
+    )
+    teacher_kind: str = opt(
+        "auto",
+        f"--teacher's kind: {', '.join(TEACHER_KINDS)} (cross-encoder: raw logit; "
+        "bi-encoder: cosine, --query-format applies; judge: an LLM's 1-5 grade, the mean of "
+        "relevance and answerability; auto: cross- or bi-encoder from its config)",
+    )
     teacher_chunk_rows: int = opt(4096, "rows per resumable part of teacher scores (a crash loses one part)")
     batch_size: int = opt(64, "texts (teacher: pairs) per model batch")
     device: str = opt("auto", "torch device: auto (cuda if available), cpu, cuda, cuda:1, ...")
@@ -147,8 +165,14 @@ class MineConfig:
 
     def judge_config(self) -> JudgeConfig:
         """The judge teacher's LLM settings, checked as synth.judge checks its own."""
-        return JudgeConfig(data=self.data, out=self.out, mode="score", model=self.teacher, progress=False,
-                           **{name: getattr(self, name) for name in JUDGE_FLAGS})  # fmt: skip
+        return JudgeConfig(
+            data=self.data,
+            out=self.out,
+            mode="score",
+            model=self.teacher,
+            progress=False,
+            **{name: getattr(self, name) for name in JUDGE_FLAGS},
+        )
 
     def options(self) -> MiningOptions:
         value = GUARD_DEFAULTS.get(self.guard, 0.0) if self.guard_value is None else self.guard_value
@@ -165,8 +189,13 @@ def main(cfg: MineConfig) -> int:
         recover_dir(cfg.out)  # a crash between replace_dir's two renames left OUT aside
         check_out(cfg.data, cfg.out)
         extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
-        encoder = cfg.model and STEncoder.load(cfg.model, device=cfg.device, query_format=cfg.query_format,
-                                               batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+        encoder = cfg.model and STEncoder.load(
+            cfg.model,
+            device=cfg.device,
+            query_format=cfg.query_format,
+            batch_size=cfg.batch_size,
+            progress=cfg.progress,
+        )
         teacher = cfg.teacher and _load_teacher(cfg, table, stats_in)
     except (DatasetError, EmbedderError, CorpusError, JournalMismatch, OSError) as err:
         fail(PROG, str(err))
@@ -183,8 +212,14 @@ def _load_teacher(cfg: MineConfig, table: pa.Table, stats_in: dict):
     if cfg.teacher_kind == "judge":
         known = column_grades(table, stats_in, cfg.teacher)
         return JudgeTeacher(cfg.judge_config(), cfg.out / STATE, known)
-    return load_teacher(cfg.teacher, cfg.teacher_kind, device=cfg.device, query_format=cfg.query_format,
-                        batch_size=cfg.batch_size, progress=cfg.progress)  # fmt: skip
+    return load_teacher(
+        cfg.teacher,
+        cfg.teacher_kind,
+        device=cfg.device,
+        query_format=cfg.query_format,
+        batch_size=cfg.batch_size,
+        progress=cfg.progress,
+    )
 
 
 def _run(
@@ -197,9 +232,15 @@ def _run(
             mined = mine(
                 rows, encoder, cfg.options(), progress=cfg.progress, device=encoder.device, extra=extra
             )
-            stats["mining"] = mining_stats(mined, cfg.options(), source=cfg.data.resolve().name, model=cfg.model,
-                                           query_format=encoder.query_format, device=encoder.device,
-                                           elapsed_s=time.monotonic() - started)  # fmt: skip
+            stats["mining"] = mining_stats(
+                mined,
+                cfg.options(),
+                source=cfg.data.resolve().name,
+                model=cfg.model,
+                query_format=encoder.query_format,
+                device=encoder.device,
+                elapsed_s=time.monotonic() - started,
+            )
             stats.pop("teacher", None)  # the input's teacher scored other candidates
             rows = [r for r, keep in zip(rows, mined.keep, strict=True) if keep]
             negatives = [n for n, keep in zip(mined.negatives, mined.keep, strict=True) if keep]
@@ -219,8 +260,12 @@ def _run(
                 )
             except TeacherStopped as stop:
                 r = teacher.runner
-                print(format_judge_summary(None, f"stopped:{stop.which}", judge_balance(r.ledger), r.ledger, r.cost,
-                                           cfg.out), file=sys.stderr)  # fmt: skip
+                print(
+                    format_judge_summary(
+                        None, f"stopped:{stop.which}", judge_balance(r.ledger), r.ledger, r.cost, cfg.out
+                    ),
+                    file=sys.stderr,
+                )
                 return 3
             except BackendError as err:
                 fail(PROG, redact(str(err)))
@@ -229,8 +274,14 @@ def _run(
             table, rows, scored = _drop_unscored(table, rows, scored)
             stats.update(row_counts(rows))
             table = with_teacher_scores(table, scored.column)
-            stats["teacher"] = teacher_stats(teacher, scored, scored.column, elapsed_s=time.monotonic() - at,
-                                             batch_size=cfg.batch_size, chunk_rows=cfg.teacher_chunk_rows)  # fmt: skip
+            stats["teacher"] = teacher_stats(
+                teacher,
+                scored,
+                scored.column,
+                elapsed_s=time.monotonic() - at,
+                batch_size=cfg.batch_size,
+                chunk_rows=cfg.teacher_chunk_rows,
+            )
         new = (stats.get("mining") if encoder else None), stats.get("teacher")
         write_mined_dir(cfg.data, cfg.out, table, stats, copied_card(cfg.data, *new))
         rerender_card(cfg.data, cfg.out, stats)

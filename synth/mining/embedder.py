@@ -62,8 +62,10 @@ class STEncoder:
         if looks_local and not Path(name).expanduser().is_dir():
             raise EmbedderError(f"--model: {name} is not a directory")
         try:
-            model = SentenceTransformer(str(Path(name).expanduser()) if looks_local else name,
-                                        device=None if device == "auto" else device)  # fmt: skip
+            model = SentenceTransformer(
+                str(Path(name).expanduser()) if looks_local else name,
+                device=None if device == "auto" else device,
+            )
         # Loading runs the model's own code and hub client; any failure there means "cannot be loaded".
         except Exception as err:  # noqa: BLE001
             first = (str(err).strip().splitlines() or [""])[0]
@@ -88,6 +90,12 @@ class STEncoder:
 
     def _encode(self, texts: list[str], prompt: str, what: str) -> np.ndarray:
         log.info("embedding %d distinct %s", len(texts), what)
-        emb = self.model.encode(texts, prompt=prompt, batch_size=self.batch_size, show_progress_bar=self.progress,
-                                convert_to_numpy=True, normalize_embeddings=True)  # fmt: skip
+        emb = self.model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=self.batch_size,
+            show_progress_bar=self.progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.asarray(emb, dtype=np.float32)  # (N, H)

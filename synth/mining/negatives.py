@@ -142,9 +142,15 @@ def mine(
     with tqdm(total=len(rows), unit="row", desc="mine", disable=not progress) as bar:
         for group in groups.values():
             q_rows = [pair_slot[(rows[i].get("instruction") or "", rows[i]["query"])] for i in group.rows]
-            found = nearest_negatives(q_emb[q_rows], d_emb[[doc_slot[t] for t in group.texts]],
-                                      np.asarray(group.own), group.exclude, options.num_negatives,
-                                      options.guard, device)  # fmt: skip
+            found = nearest_negatives(
+                q_emb[q_rows],
+                d_emb[[doc_slot[t] for t in group.texts]],
+                np.asarray(group.own),
+                group.exclude,
+                options.num_negatives,
+                options.guard,
+                device,
+            )
             for row, idx, rank in zip(group.rows, found.index.tolist(), found.rank.tolist(), strict=True):
                 negatives[row] = [group.texts[j] for j in idx if j >= 0]
                 ranks[row] = rank

@@ -42,9 +42,15 @@ log = logging.getLogger(__name__)
 
 
 def mining_stats(
-    mined: Mined, options: MiningOptions, *, source: str, model: str, query_format: str, device: str,
+    mined: Mined,
+    options: MiningOptions,
+    *,
+    source: str,
+    model: str,
+    query_format: str,
+    device: str,
     elapsed_s: float,
-) -> dict:  # fmt: skip
+) -> dict:
     kept = [n for n, keep in zip(mined.negatives, mined.keep, strict=True) if keep]
     total = sum(len(n) for n in kept)
     return {
@@ -148,16 +154,20 @@ def format_summary(m: dict, out: Path) -> str:
 
 
 def format_teacher_summary(t: dict) -> str:
-    return (f"teacher: {t['model']} ({t['kind']}, {t['score']}) scored {t['rows']:,} rows, {t['pairs']:,} pairs "
-            f"({t['pairs_reused']:,} from an earlier run's parts) in {t['elapsed_s']:.1f}s; the positive scored "
-            f"highest in {100 * t['positive_top_share']:.1f}% of rows" + _judge_line(t))  # fmt: skip
+    return (
+        f"teacher: {t['model']} ({t['kind']}, {t['score']}) scored {t['rows']:,} rows, {t['pairs']:,} pairs "
+        f"({t['pairs_reused']:,} from an earlier run's parts) in {t['elapsed_s']:.1f}s; the positive scored "
+        f"highest in {100 * t['positive_top_share']:.1f}% of rows" + _judge_line(t)
+    )
 
 
 def _judge_line(t: dict) -> str:
     if "calls" not in t:
         return ""
     c = t["calls"]
-    return (f"\n  judge calls: {c['made_this_run']:,} made now, {c['answered_from_journal']:,} from the journal, "
-            f"{c['pairs_from_judge_column']:,} pairs from the input's judge column; {c['pairs_unscored']:,} pairs "
-            f"unscored ({t['rows_dropped_unscored']:,} rows left out); cost of the journal's answers "
-            f"${c['cost_usd']:.4f}")  # fmt: skip
+    return (
+        f"\n  judge calls: {c['made_this_run']:,} made now, {c['answered_from_journal']:,} from the journal, "
+        f"{c['pairs_from_judge_column']:,} pairs from the input's judge column; {c['pairs_unscored']:,} pairs "
+        f"unscored ({t['rows_dropped_unscored']:,} rows left out); cost of the journal's answers "
+        f"${c['cost_usd']:.4f}"
+    )

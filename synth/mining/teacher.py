@@ -106,11 +106,14 @@ class CrossEncoderTeacher:
             )
         except Exception as err:  # noqa: BLE001 - loading runs the model's own code; any failure is "cannot load"
             first = (str(err).strip().splitlines() or [""])[0]
-            raise EmbedderError(f"--teacher: cannot load {name} as a cross-encoder: {type(err).__name__}: "
-                                f"{redact(first)}") from err  # fmt: skip
+            raise EmbedderError(
+                f"--teacher: cannot load {name} as a cross-encoder: {type(err).__name__}: {redact(first)}"
+            ) from err
         if model.num_labels != 1:
-            raise EmbedderError(f"--teacher: {name} has {model.num_labels} labels; a teacher cross-encoder "
-                                "gives one relevance score (num_labels 1)")  # fmt: skip
+            raise EmbedderError(
+                f"--teacher: {name} has {model.num_labels} labels; a teacher cross-encoder "
+                "gives one relevance score (num_labels 1)"
+            )
         return cls(name, model, batch_size, progress)
 
     @property
@@ -145,8 +148,14 @@ class BiEncoderTeacher:
         return self.encoder.device
 
     def fingerprint(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "score": "cosine", "query_format": self.query_format,
-                "query_prompt": self.encoder.query_prompt, "document_prompt": self.encoder.document_prompt}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "score": "cosine",
+            "query_format": self.query_format,
+            "query_prompt": self.encoder.query_prompt,
+            "document_prompt": self.encoder.document_prompt,
+        }
 
     def score(self, instructions: list[str], queries: list[str], texts: list[str]) -> np.ndarray:
         pairs = list(dict.fromkeys(zip(instructions, queries, strict=True)))
@@ -170,7 +179,8 @@ def load_teacher(name: str, kind: str, *, device: str, query_format: str, batch_
     if kind == "cross-encoder":
         return CrossEncoderTeacher.load(name, device=device, batch_size=batch_size, progress=progress)
     if kind == "bi-encoder":
-        encoder = STEncoder.load(name, device=device, query_format=query_format, batch_size=batch_size,
-                                 progress=False)  # fmt: skip
+        encoder = STEncoder.load(
+            name, device=device, query_format=query_format, batch_size=batch_size, progress=False
+        )
         return BiEncoderTeacher(name, encoder)
     raise EmbedderError("--teacher judge is loaded by synth.mining.teacher_judge, not here")

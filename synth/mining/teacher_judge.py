@@ -95,8 +95,10 @@ class JudgeTeacher:
 
         self.name, self.cfg, self.state, self.known = cfg.model, cfg, state, known
         self.price = backend_price(cfg)  # ValueError: a bad --prices file
-        self.journal = Journal(state / f"teacher-{fingerprint(self)}" / JOURNAL,
-                               {"stage": "mine-teacher", "format": JOURNAL_FORMAT, "model": cfg.model})  # fmt: skip
+        self.journal = Journal(
+            state / f"teacher-{fingerprint(self)}" / JOURNAL,
+            {"stage": "mine-teacher", "format": JOURNAL_FORMAT, "model": cfg.model},
+        )
         limits = Limits(
             cfg.max_reasks, cfg.max_tokens, cfg.max_calls, cfg.max_cost, cfg.concurrency, threshold=1
         )
@@ -110,8 +112,14 @@ class JudgeTeacher:
         return self.cfg.backend
 
     def fingerprint(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "score": SCORE, "template": template_hash(SCORE_TEMPLATE),
-                "temperature": self.cfg.temperature, "max_reasks": self.cfg.max_reasks}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "score": SCORE,
+            "template": template_hash(SCORE_TEMPLATE),
+            "temperature": self.cfg.temperature,
+            "max_reasks": self.cfg.max_reasks,
+        }
 
     def score(self, instructions: list[str], queries: list[str], texts: list[str]) -> np.ndarray:
         """(N,) grades; NaN where the judge gave none. TeacherStopped when a budget cut the chunk short."""
@@ -152,10 +160,17 @@ class JudgeTeacher:
     def calls(self) -> dict:
         """stats.json's teacher.calls: the judge's balance of calls, and the pairs no call was made for."""
         ledger, tally = self.runner.ledger, self.runner.ledger.steps[STEP]
-        return {**judge_balance(ledger), "made_this_run": tally.made, "answered_from_journal": tally.calls - tally.made,
-                "abandoned_in_flight_this_run": ledger.abandoned, "pairs_from_judge_column": self.from_column,
-                "pairs_unscored": self.unscored, "cost_usd": round(self.runner.cost, 6),
-                "price_known": self.price.known, "max_reasks": self.cfg.max_reasks}  # fmt: skip
+        return {
+            **judge_balance(ledger),
+            "made_this_run": tally.made,
+            "answered_from_journal": tally.calls - tally.made,
+            "abandoned_in_flight_this_run": ledger.abandoned,
+            "pairs_from_judge_column": self.from_column,
+            "pairs_unscored": self.unscored,
+            "cost_usd": round(self.runner.cost, 6),
+            "price_known": self.price.known,
+            "max_reasks": self.cfg.max_reasks,
+        }
 
     def close(self) -> None:
         self.journal.release()

@@ -53,8 +53,14 @@ def _digest(triples: list[tuple[str, str, list[str]]]) -> str:
     return hashlib.sha256(json.dumps(triples, ensure_ascii=False).encode()).hexdigest()
 
 
-def score_candidates(rows: list[dict], negatives: list[list[str]], teacher, state: Path, chunk_rows: int = 4096,
-                     progress: bool = False) -> Scored:  # fmt: skip
+def score_candidates(
+    rows: list[dict],
+    negatives: list[list[str]],
+    teacher,
+    state: Path,
+    chunk_rows: int = 4096,
+    progress: bool = False,
+) -> Scored:
     """Scores of each row's query against `common.candidates.candidate_texts` of the row with `negatives`
     as its mined negatives (one score list per row, in that order)."""
     assert len(rows) == len(negatives), "one mined list per row"
@@ -67,8 +73,10 @@ def score_candidates(rows: list[dict], negatives: list[list[str]], teacher, stat
         for part, start in enumerate(range(0, len(rows), chunk_rows)):
             triples = [
                 (r.get("instruction") or "", r["query"], candidate_texts({**r, "mined_negatives": n}))
-                for r, n in zip(rows[start : start + chunk_rows], negatives[start : start + chunk_rows], strict=True)
-            ]  # fmt: skip
+                for r, n in zip(
+                    rows[start : start + chunk_rows], negatives[start : start + chunk_rows], strict=True
+                )
+            ]
             path, digest = folder / f"part-{part:06d}.parquet", _digest(triples)
             column, distinct = _read_part(path, digest), _distinct(triples)
             if column is not None:

@@ -24,9 +24,14 @@ def corpus_section(path: Path, chunk_tokens: int, corpus: Corpus) -> dict:
     its files, documents and passages, and the chunking (a pre-chunked corpus keeps its passages)."""
     prechunked = path.is_dir() and (path / PASSAGES_FILE).is_file()
     files = {_ROW_OF_FILE.sub("", p.source) for p in corpus.passages}
-    return {"path": path.name, "files": len(files), "documents": len(corpus.documents()),
-            "passages": len(corpus), "chunk_tokens": None if prechunked else chunk_tokens,
-            "fingerprint": corpus.fingerprint[:16]}  # fmt: skip
+    return {
+        "path": path.name,
+        "files": len(files),
+        "documents": len(corpus.documents()),
+        "passages": len(corpus),
+        "chunk_tokens": None if prechunked else chunk_tokens,
+        "fingerprint": corpus.fingerprint[:16],
+    }
 
 
 def needs_neighbours(mix: dict[str, float]) -> bool:
@@ -51,8 +56,15 @@ def drop_multi_hop(mix: dict[str, float], named: set[str], neighbour_model: str 
     return rest, f"note: no --neighbour-model, so {', '.join(multi)} is left out of the task mix"
 
 
-def ground(path: Path, chunk_tokens: int, seed: int, mix: dict[str, float], neighbour_model: str | None,
-           out: Path, device: str = "auto") -> tuple[Corpus, Grounding]:  # fmt: skip
+def ground(
+    path: Path,
+    chunk_tokens: int,
+    seed: int,
+    mix: dict[str, float],
+    neighbour_model: str | None,
+    out: Path,
+    device: str = "auto",
+) -> tuple[Corpus, Grounding]:
     corpus = load_corpus(path, chunk_tokens=chunk_tokens)
     split = path / SPLIT_FILE if path.is_dir() else None
     side = None
@@ -62,8 +74,12 @@ def ground(path: Path, chunk_tokens: int, seed: int, mix: dict[str, float], neig
     neighbours = None
     if needs_neighbours(mix):
         ids = [p.id for p in corpus.passages]
-        neighbours = load_or_build_neighbours(out / ".synth" / "neighbours.json", ids,
-                                              [p.document for p in corpus.passages], _embedder(neighbour_model, device))  # fmt: skip
+        neighbours = load_or_build_neighbours(
+            out / ".synth" / "neighbours.json",
+            ids,
+            [p.document for p in corpus.passages],
+            _embedder(neighbour_model, device),
+        )
     return corpus, Grounding([p.id for p in corpus.passages], seed, neighbours, side)
 
 

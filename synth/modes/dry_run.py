@@ -44,7 +44,9 @@ def plan_run(
 ) -> dict:
     """The plan.json of a dry run; `corpus`: the corpus section of a grounded run (`corpus_section`)."""
     sample = min(num_examples, SAMPLE_CALLS)
-    per_type: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "rows": 0, "prompt": 0, "completion": 0})  # fmt: skip
+    per_type: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"n": 0, "rows": 0, "prompt": 0, "completion": 0}
+    )
     for i in range(sample):
         call = plan[i]
         t = per_type[call.task_type]
@@ -74,8 +76,13 @@ def plan_run(
         }
     total = {k: sum(r[k] for r in rows.values()) for k in next(iter(rows.values()))}
     total["cost_usd"] = round(total["cost_usd"], 2)
-    report = {"per_task_type": rows, "total": total, "model": price.model, "price_known": price.known,
-              "price_per_million": [price.input_per_million, price.output_per_million]}  # fmt: skip
+    report = {
+        "per_task_type": rows,
+        "total": total,
+        "model": price.model,
+        "price_known": price.known,
+        "price_per_million": [price.input_per_million, price.output_per_million],
+    }
     if corpus is not None:
         report["corpus"] = corpus
     return report
@@ -103,8 +110,11 @@ def format_plan(report: dict) -> str:
     lines = [header, "-" * len(header)]
     if corpus := report.get("corpus"):
         chunking = f"chunks of {corpus['chunk_tokens']} tokens" if corpus["chunk_tokens"] else "pre-chunked"
-        lines.insert(0, f"corpus {corpus['path']}: {corpus['passages']:,} passages of {corpus['documents']:,} "
-                        f"documents in {corpus['files']:,} files ({chunking})\n")  # fmt: skip
+        lines.insert(
+            0,
+            f"corpus {corpus['path']}: {corpus['passages']:,} passages of {corpus['documents']:,} "
+            f"documents in {corpus['files']:,} files ({chunking})\n",
+        )
     for name, r in list(report["per_task_type"].items()) + [("total", report["total"])]:
         lines.append(
             f"{name:<15}{r['examples']:>10,}{r['generate_calls']:>10,}{r['brainstorm_calls']:>11,}"

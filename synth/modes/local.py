@@ -69,9 +69,16 @@ def run(cfg: GenerateConfig, setup: Setup) -> int:
         runner.settle()  # every journal record in the ledger, also after Ctrl-C
         tally = runner.tally()
         runner.progress.close(tally.ledger, tally.rows.rows, tally.cost)
-        stats = build_stats(tally, language_check=cfg.language_check, status=status, generator=generator_section(cfg, setup),
-                            templates=template_hashes(), elapsed_s=time.monotonic() - started,
-                            earlier=earlier_runs(cfg.out), corpus=setup.corpus)  # fmt: skip
+        stats = build_stats(
+            tally,
+            language_check=cfg.language_check,
+            status=status,
+            generator=generator_section(cfg, setup),
+            templates=template_hashes(),
+            elapsed_s=time.monotonic() - started,
+            earlier=earlier_runs(cfg.out),
+            corpus=setup.corpus,
+        )
         if sharded:
             stats["shard"] = shard_section(cfg, shard, runner)
         write_outputs(cfg, tally, stats, parts)
@@ -84,9 +91,11 @@ def run(cfg: GenerateConfig, setup: Setup) -> int:
             pools_from.close()
     print(format_summary(stats, cfg.out), file=sys.stderr)
     if status == "stopped:pools":
-        print(f"{PROG}: shard {shard} reached call {pools_from.covers:,}, past what --pools {cfg.pools} brainstormed for; "
-              f"extend them (rerun the pools step with --pools-cover {2 * pools_from.covers}), then rerun this shard",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: shard {shard} reached call {pools_from.covers:,}, past what --pools {cfg.pools} brainstormed for; "
+            f"extend them (rerun the pools step with --pools-cover {2 * pools_from.covers}), then rerun this shard",
+            file=sys.stderr,
+        )
     return finish(cfg, status)
 
 
@@ -97,8 +106,16 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
     try:
         sharded = cfg.mode == "shard"
         status_file = cfg.out / ".synth" / PROGRESS_FILE if sharded else None
-        runner = build_runner(cfg, setup, journal, cfg.shard_rows if sharded else cfg.num_examples,
-                              parts=parts, shard=shard, pools_from=pools_from, status_file=status_file)  # fmt: skip
+        runner = build_runner(
+            cfg,
+            setup,
+            journal,
+            cfg.shard_rows if sharded else cfg.num_examples,
+            parts=parts,
+            shard=shard,
+            pools_from=pools_from,
+            status_file=status_file,
+        )
         asyncio.run(_run(runner, runner.backend, journal))
         if not runner.complete:
             status = f"stopped:{runner.stopped_by or 'max_calls'}"
@@ -118,10 +135,18 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
 
 
 def generator_section(cfg: GenerateConfig, setup: Setup) -> dict:
-    return {"backend": cfg.backend, "model": cfg.model, "base_url": redact_url(cfg.base_url) if cfg.base_url else None,
-            "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed,
-            "examples_per_task": cfg.examples_per_task, "max_reasks": cfg.max_reasks,
-            "languages": setup.languages, "task_mix": setup.task_mix}  # fmt: skip
+    return {
+        "backend": cfg.backend,
+        "model": cfg.model,
+        "base_url": redact_url(cfg.base_url) if cfg.base_url else None,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "seed": cfg.seed,
+        "examples_per_task": cfg.examples_per_task,
+        "max_reasks": cfg.max_reasks,
+        "languages": setup.languages,
+        "task_mix": setup.task_mix,
+    }
 
 
 async def _run(runner: Runner, backend: Backend, journal: Journal) -> None:

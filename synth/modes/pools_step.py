@@ -66,9 +66,11 @@ def run_pools_step(cfg, setup) -> int:
     finally:
         journal.release()
     tasks = sum(p["tasks"] for p in manifest["brainstorm"].values())
-    print(f"{status}: pools for calls below {cover:,} in {cfg.out}: {tasks:,} task definitions from "
-          f"{manifest['journaled']:,} brainstorm calls, ${manifest['cost_usd']:.4f} ({time.monotonic() - started:.1f}s)",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"{status}: pools for calls below {cover:,} in {cfg.out}: {tasks:,} task definitions from "
+        f"{manifest['journaled']:,} brainstorm calls, ${manifest['cost_usd']:.4f} ({time.monotonic() - started:.1f}s)",
+        file=sys.stderr,
+    )
     return {"complete": 0, "interrupted": 130}.get(status, 3)
 
 

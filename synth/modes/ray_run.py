@@ -86,7 +86,9 @@ def run_on_ray(cfg: GenerateConfig, task_mix: dict[str, float]) -> int:
         try:
             ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as err:
-            raise GenerateError(f"--ray {cfg.ray}: cannot reach a Ray cluster ({str(err).splitlines()[0]})") from err
+            raise GenerateError(
+                f"--ray {cfg.ray}: cannot reach a Ray cluster ({str(err).splitlines()[0]})"
+            ) from err
     n = cfg.shards
     resources = (
         {"num_gpus": cfg.tensor_parallel_size, "num_cpus": 1} if cfg.backend == "vllm" else {"num_cpus": 1}
@@ -109,8 +111,10 @@ def run_on_ray(cfg: GenerateConfig, task_mix: dict[str, float]) -> int:
                         f"the pools step ended with status {status}; see {pools_dir / '.synth' / 'log.txt'}",
                         status,
                     )
-            refs = [task.remote(_shard_cfg(cfg, d, k, n, rows, pools_dir if needs_pools else None))
-                    for k, d in enumerate(shard_dirs)]  # fmt: skip
+            refs = [
+                task.remote(_shard_cfg(cfg, d, k, n, rows, pools_dir if needs_pools else None))
+                for k, d in enumerate(shard_dirs)
+            ]
             statuses = _wait(ray, refs, cfg, shard_dirs, "generate")
             stops = {
                 s: read_json(d / ".synth" / "shard.json") for s, d in zip(statuses, shard_dirs, strict=True)
@@ -142,8 +146,16 @@ def run_on_ray(cfg: GenerateConfig, task_mix: dict[str, float]) -> int:
 
 
 def _pools_cfg(cfg: GenerateConfig, out: Path, cover: int | None) -> GenerateConfig:
-    return dataclasses.replace(cfg, out=out, ray=None, shards=None, pools_only=True, pools_cover=cover,
-                               progress=False, push_to_hub=None)  # fmt: skip
+    return dataclasses.replace(
+        cfg,
+        out=out,
+        ray=None,
+        shards=None,
+        pools_only=True,
+        pools_cover=cover,
+        progress=False,
+        push_to_hub=None,
+    )
 
 
 def _shard_cfg(
@@ -151,10 +163,18 @@ def _shard_cfg(
 ) -> GenerateConfig:
     """Shard K's flags: its dir, its rows, and 1/N of the run's budgets."""
     return dataclasses.replace(
-        cfg, out=out, ray=None, shards=None, shard=f"{k}/{n}", pools=pools, shard_rows=rows, progress=False,
-        push_to_hub=None, max_calls=math.ceil(cfg.max_calls / n) + 100,
+        cfg,
+        out=out,
+        ray=None,
+        shards=None,
+        shard=f"{k}/{n}",
+        pools=pools,
+        shard_rows=rows,
+        progress=False,
+        push_to_hub=None,
+        max_calls=math.ceil(cfg.max_calls / n) + 100,
         max_cost=None if cfg.max_cost is None else cfg.max_cost / n,
-    )  # fmt: skip
+    )
 
 
 def _wait(ray, refs: list, cfg: GenerateConfig, dirs: list[Path], what: str) -> list[int]:
@@ -178,7 +198,9 @@ def _result(ray, ref) -> int:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as err:
-        raise GenerateError(f"a Ray task failed, retries included: {str(err).strip().splitlines()[-1]}") from err
+        raise GenerateError(
+            f"a Ray task failed, retries included: {str(err).strip().splitlines()[-1]}"
+        ) from err
 
 
 def _draw(bar: tqdm, dirs: list[Path], pids: dict[Path, set[int]], best: dict, running: int) -> None:

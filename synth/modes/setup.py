@@ -79,8 +79,14 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
     plan = Plan(
         cfg.seed, task_mix, languages, cfg.examples_per_task, grounding, corpus.index if corpus else None
     )
-    fingerprint = {"seed": cfg.seed, "model": cfg.model, "languages": languages, "task_mix": task_mix,
-                   "examples_per_task": cfg.examples_per_task, "templates": template_hashes()}  # fmt: skip
+    fingerprint = {
+        "seed": cfg.seed,
+        "model": cfg.model,
+        "languages": languages,
+        "task_mix": task_mix,
+        "examples_per_task": cfg.examples_per_task,
+        "templates": template_hashes(),
+    }
     if corpus is not None:  # another corpus or chunking would ask other questions under the same keys
         fingerprint["corpus"] = corpus.fingerprint
     section = corpus_section(cfg.corpus, cfg.chunk_tokens, corpus) if corpus is not None else None
@@ -101,11 +107,28 @@ def build_runner(cfg: GenerateConfig, setup: Setup, journal: Journal, target: in
     except DecontamError as err:
         raise GenerateError(str(err), 2) from err
     backend = make_backend(cfg, cfg.out / ".synth")
-    limits = Limits(target, cfg.max_reasks, cfg.max_calls, cfg.max_cost, cfg.concurrency, cfg.max_tokens_cap,
-                    cfg.brainstorm_share)  # fmt: skip
+    limits = Limits(
+        target,
+        cfg.max_reasks,
+        cfg.max_calls,
+        cfg.max_cost,
+        cfg.concurrency,
+        cfg.max_tokens_cap,
+        cfg.brainstorm_share,
+    )
     progress = Progress(target, disable=not cfg.progress)
-    return Runner(backend, journal, setup.plan, limits, setup.price, cfg.model, progress, cfg.language_check,
-                  decontaminator, **sharding)  # fmt: skip
+    return Runner(
+        backend,
+        journal,
+        setup.plan,
+        limits,
+        setup.price,
+        cfg.model,
+        progress,
+        cfg.language_check,
+        decontaminator,
+        **sharding,
+    )
 
 
 def parts_settings(cfg: GenerateConfig, fingerprint: dict) -> dict:

@@ -85,7 +85,15 @@ def load_or_build_neighbours(
     neighbours = {pid: [passage_ids[j] for j in row] for pid, row in zip(passage_ids, index, strict=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"format": NEIGHBOURS_FORMAT, "passages": len(passage_ids),
-                               "first": passage_ids[:1], "neighbours": neighbours}))  # fmt: skip
+    tmp.write_text(
+        json.dumps(
+            {
+                "format": NEIGHBOURS_FORMAT,
+                "passages": len(passage_ids),
+                "first": passage_ids[:1],
+                "neighbours": neighbours,
+            }
+        )
+    )
     tmp.replace(path)
     return neighbours

@@ -81,8 +81,13 @@ LONG_TEXT = Length(at_least=LONG_LONG_MIN_WORDS)
 
 
 def _symmetric_knobs(low_scores: tuple[float, ...], *languages: Knob) -> tuple[Knob, ...]:
-    return (*languages, Knob(name="unit", values=UNITS), Knob(name="high_score", values=HIGH_SCORES),
-            Knob(name="low_score", values=low_scores), Knob(name="difficulty", values=DIFFICULTY_SYMMETRIC))  # fmt: skip
+    return (
+        *languages,
+        Knob(name="unit", values=UNITS),
+        Knob(name="high_score", values=HIGH_SCORES),
+        Knob(name="low_score", values=low_scores),
+        Knob(name="difficulty", values=DIFFICULTY_SYMMETRIC),
+    )
 
 
 def _declare(*types: TaskType) -> dict[str, TaskType]:
@@ -91,93 +96,179 @@ def _declare(*types: TaskType) -> dict[str, TaskType]:
 
 TASK_TYPES: dict[str, TaskType] = _declare(
     TaskType(
-        name="retrieval", instruction="brainstorm", paper_count=167_000, fallback_tasks=FALLBACK_RETRIEVAL,
-        brainstorm_examples=("Given a scientific claim as the query, find documents that support or refute it.",
-                             "Given a question a parent might ask about children's nutrition, find documents that answer it."),
-        knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
-               Knob(name="clarity", values=CLARITY), Knob(name="num_words", values=RETRIEVAL_NUM_WORDS), DIFFICULTY),
-        fields=(Field(key="user_query", role="query", typical_words=15, dedup=True),
-                Field(key="positive_document", role="positive", detect=True, length=Length(at_least="num_words"), dedup=True),
-                Field(key="hard_negative_document", role="negative", length=Length(at_least="num_words"))),
+        name="retrieval",
+        instruction="brainstorm",
+        paper_count=167_000,
+        fallback_tasks=FALLBACK_RETRIEVAL,
+        brainstorm_examples=(
+            "Given a scientific claim as the query, find documents that support or refute it.",
+            "Given a question a parent might ask about children's nutrition, find documents that answer it.",
+        ),
+        knobs=(
+            LANGUAGE,
+            Knob(name="query_type", values=QUERY_TYPES),
+            Knob(name="query_length", values=QUERY_LENGTHS),
+            Knob(name="clarity", values=CLARITY),
+            Knob(name="num_words", values=RETRIEVAL_NUM_WORDS),
+            DIFFICULTY,
+        ),
+        fields=(
+            Field(key="user_query", role="query", typical_words=15, dedup=True),
+            Field(
+                key="positive_document",
+                role="positive",
+                detect=True,
+                length=Length(at_least="num_words"),
+                dedup=True,
+            ),
+            Field(key="hard_negative_document", role="negative", length=Length(at_least="num_words")),
+        ),
         distinct=(("positive_document", "hard_negative_document", "positive_equals_negative"),),
         query_not_in_documents=True,
     ),
     TaskType(
-        name="classification", instruction="brainstorm", paper_count=122_000,
+        name="classification",
+        instruction="brainstorm",
+        paper_count=122_000,
         fallback_tasks=FALLBACK_CLASSIFICATION,
-        knobs=(LANGUAGE, Knob(name="num_words", values=CLASSIFICATION_NUM_WORDS), Knob(name="clarity", values=CLARITY),
-               DIFFICULTY),
+        knobs=(
+            LANGUAGE,
+            Knob(name="num_words", values=CLASSIFICATION_NUM_WORDS),
+            Knob(name="clarity", values=CLARITY),
+            DIFFICULTY,
+        ),
         # Labels are category names, often kept in English by the LLM and fine for training: no language,
         # and never a dedup text (many rows share a label by design).
-        fields=(Field(key="input_text", role="query", detect=True, length=Length(spec="num_words"), dedup=True),
-                Field(key="label", role="positive", language=None, typical_words=5),
-                Field(key="misleading_label", role="negative", language=None, typical_words=5)),
+        fields=(
+            Field(key="input_text", role="query", detect=True, length=Length(spec="num_words"), dedup=True),
+            Field(key="label", role="positive", language=None, typical_words=5),
+            Field(key="misleading_label", role="negative", language=None, typical_words=5),
+        ),
         distinct=(("label", "misleading_label", "label_equals_misleading"),),
     ),
     TaskType(
-        name="sts", instruction="fixed", paper_count=99_000, fixed_instruction="Retrieve semantically similar text.",
+        name="sts",
+        instruction="fixed",
+        paper_count=99_000,
+        fixed_instruction="Retrieve semantically similar text.",
         knobs=_symmetric_knobs(LOW_SCORES_STS, LANGUAGE),
-        fields=(Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
-                Field(key="S2", role="positive", length=UNIT_LENGTH, dedup=True),
-                Field(key="S3", role="negative", length=UNIT_LENGTH)),
+        fields=(
+            Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
+            Field(key="S2", role="positive", length=UNIT_LENGTH, dedup=True),
+            Field(key="S3", role="negative", length=UNIT_LENGTH),
+        ),
         distinct=(("S2", "S3", "positive_equals_negative"), ("S1", "S2", "query_equals_positive")),
     ),
     TaskType(
-        name="bitext", instruction="fixed", paper_count=89_000, fixed_instruction="Retrieve parallel sentences.",
-        knobs=_symmetric_knobs(LOW_SCORES_BITEXT, Knob(name="language", language="run", var="source_language"),
-                               Knob(name="target_language", language="other")),
+        name="bitext",
+        instruction="fixed",
+        paper_count=89_000,
+        fixed_instruction="Retrieve parallel sentences.",
+        knobs=_symmetric_knobs(
+            LOW_SCORES_BITEXT,
+            Knob(name="language", language="run", var="source_language"),
+            Knob(name="target_language", language="other"),
+        ),
         # Both sides are checked, and the bad translation S3 too: it is the likeliest to slip.
-        fields=(Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
-                Field(key="S2", role="positive", language="target_language", detect=True, length=UNIT_LENGTH,
-                      dedup=True),
-                Field(key="S3", role="negative", language="target_language", detect=True, length=UNIT_LENGTH)),
+        fields=(
+            Field(key="S1", role="query", detect=True, length=UNIT_LENGTH, dedup=True),
+            Field(
+                key="S2",
+                role="positive",
+                language="target_language",
+                detect=True,
+                length=UNIT_LENGTH,
+                dedup=True,
+            ),
+            Field(key="S3", role="negative", language="target_language", detect=True, length=UNIT_LENGTH),
+        ),
         distinct=(("S2", "S3", "positive_equals_negative"), ("S1", "S2", "query_equals_positive")),
     ),
     TaskType(
-        name="long_long", instruction="brainstorm", paper_count=17_000, fallback_tasks=FALLBACK_LONG_LONG,
-        brainstorm_examples=("Given a document that argues one side of a debate, find a document that argues the other side.",
-                             "Given a long business proposal, find competing business strategies in the same industry."),
+        name="long_long",
+        instruction="brainstorm",
+        paper_count=17_000,
+        fallback_tasks=FALLBACK_LONG_LONG,
+        brainstorm_examples=(
+            "Given a document that argues one side of a debate, find a document that argues the other side.",
+            "Given a long business proposal, find competing business strategies in the same industry.",
+        ),
         knobs=(LANGUAGE,),
-        fields=(Field(key="input", role="query", length=LONG_TEXT, dedup=True),
-                Field(key="positive_document", role="positive", detect=True, length=LONG_TEXT, dedup=True)),
+        fields=(
+            Field(key="input", role="query", length=LONG_TEXT, dedup=True),
+            Field(key="positive_document", role="positive", detect=True, length=LONG_TEXT, dedup=True),
+        ),
         query_not_in_documents=True,
     ),
     TaskType(
-        name="short_short", instruction="brainstorm", paper_count=13_000, fallback_tasks=FALLBACK_SHORT_SHORT,
-        brainstorm_examples=("Given the title of a scientific paper, find the paper's abstract.",
-                             "Given the name of a company, find a list of its products."),
+        name="short_short",
+        instruction="brainstorm",
+        paper_count=13_000,
+        fallback_tasks=FALLBACK_SHORT_SHORT,
+        brainstorm_examples=(
+            "Given the title of a scientific paper, find the paper's abstract.",
+            "Given the name of a company, find a list of its products.",
+        ),
         knobs=(LANGUAGE,),
         # Both short: the detector reads both.
-        fields=(Field(key="input", role="query", detect=True, length=SHORT_TEXT, dedup=True),
-                Field(key="positive_document", role="positive", detect=True, length=SHORT_TEXT, dedup=True)),
+        fields=(
+            Field(key="input", role="query", detect=True, length=SHORT_TEXT, dedup=True),
+            Field(key="positive_document", role="positive", detect=True, length=SHORT_TEXT, dedup=True),
+        ),
         query_not_in_documents=True,
     ),
     # Grounded in the user's corpus (--corpus): the LLM reads passages and writes a query they answer;
     # the passages are the positives. The query's language is a knob like any other,
     # so cross-lingual queries come free; the passage's own language is the user's and is not checked.
     TaskType(
-        name="grounded_query", instruction="fixed", passages=1, corpus_weight=4,
+        name="grounded_query",
+        instruction="fixed",
+        passages=1,
+        corpus_weight=4,
         fixed_instruction="Given a search query, retrieve passages of this collection that answer it.",
-        knobs=(LANGUAGE, Knob(name="query_type", values=QUERY_TYPES), Knob(name="query_length", values=QUERY_LENGTHS),
-               Knob(name="clarity", values=CLARITY), DIFFICULTY),
+        knobs=(
+            LANGUAGE,
+            Knob(name="query_type", values=QUERY_TYPES),
+            Knob(name="query_length", values=QUERY_LENGTHS),
+            Knob(name="clarity", values=CLARITY),
+            DIFFICULTY,
+        ),
         # The instruction is fixed, not written: against SmolLM2-135M a written one copied the prompt's
         # example in 26 of 40 calls (1 valid answer); without it 21 of 40 were valid, and 27 with the
         # query asked about "a term or topic the passage is about" (README, "Grounded prompt designs").
-        fields=(Field(key="query", role="query", typical_words=12, dedup=True),
-                Field(key="hard_negative", role="negative", language=None, optional=True,
-                      length=Length(of_passage=0.5, typical=150))),
+        fields=(
+            Field(key="query", role="query", typical_words=12, dedup=True),
+            Field(
+                key="hard_negative",
+                role="negative",
+                language=None,
+                optional=True,
+                length=Length(of_passage=0.5, typical=150),
+            ),
+        ),
         query_not_in_documents=True,
     ),
     TaskType(
-        name="multi_hop", instruction="answer", passages=3, corpus_weight=1,
+        name="multi_hop",
+        instruction="answer",
+        passages=3,
+        corpus_weight=1,
         knobs=(LANGUAGE, Knob(name="hops", values=(2, 3)), Knob(name="clarity", values=CLARITY), DIFFICULTY),
-        fields=(Field(key="task", role="instruction", language=None, typical_words=20, starts_with="Given",
-                      example="Given a question that combines facts from several reports, retrieve the passages "
-                              "that together answer it."),
-                Field(key="query", role="query", typical_words=25, dedup=True)),
+        fields=(
+            Field(
+                key="task",
+                role="instruction",
+                language=None,
+                typical_words=20,
+                starts_with="Given",
+                example="Given a question that combines facts from several reports, retrieve the passages "
+                "that together answer it.",
+            ),
+            Field(key="query", role="query", typical_words=25, dedup=True),
+        ),
         query_not_in_documents=True,
     ),
-)  # fmt: skip
+)
 
 
 def task_type(name: str) -> TaskType:

@@ -79,7 +79,9 @@ def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
             answer = validate_brainstorm(json.dumps(items))
         except Reject as again:
             return Entry("brainstorm", "rejected", again.reason, again.detail), None
-        return Entry("brainstorm", "useful", "salvaged_truncated", f"{len(items)} items before the cut"), answer
+        return Entry(
+            "brainstorm", "useful", "salvaged_truncated", f"{len(items)} items before the cut"
+        ), answer
     return Entry("brainstorm", "useful"), answer
 
 

@@ -59,7 +59,9 @@ class Calls:
     inflight: int = 0  # sent and not yet journaled: counted against --max-calls meanwhile
 
     def seed(self, key: str) -> int:
-        return int.from_bytes(hashlib.blake2b(f"{self.seed_salt}{key}".encode(), digest_size=4).digest(), "big")
+        return int.from_bytes(
+            hashlib.blake2b(f"{self.seed_salt}{key}".encode(), digest_size=4).digest(), "big"
+        )
 
     async def ask(
         self,
@@ -92,8 +94,13 @@ class Calls:
                 # request is on the wire, not while it backs off); callers bound how many they issue.
                 request = ChatRequest(key, prompt, max_tokens, schema, self.seed(key), est)
                 completion = await self.backend.complete(request)
-                record = {"k": key, "h": digest, "text": completion.text, "finish": completion.finish_reason,
-                          "usage": [completion.prompt_tokens, completion.completion_tokens]}  # fmt: skip
+                record = {
+                    "k": key,
+                    "h": digest,
+                    "text": completion.text,
+                    "finish": completion.finish_reason,
+                    "usage": [completion.prompt_tokens, completion.completion_tokens],
+                }
             except RequestFailed as err:
                 record = {"k": key, "h": digest, "error": err.reason}  # a failure is final for its key
             except asyncio.CancelledError:

@@ -13,21 +13,33 @@ GUIDED = ("auto", "on", "off")
 # How a run is carried out past one plain run ("run"), and the flag that asks for it. `cfg.mode` holds the
 # one chosen (--dry-run prints any mode's plan and makes no call).
 MODE_FLAG = {"shard": "--shard", "pools-only": "--pools-only", "ray": "--ray"}
-FLAGS_OF_MODE = {"pools": "shard", "shard_rows": "shard", "shards": "ray", "pools_cover": "pools-only"}  # flag -> its mode
-
+FLAGS_OF_MODE = {
+    "pools": "shard",
+    "shard_rows": "shard",
+    "shards": "ray",
+    "pools_cover": "pools-only",
+}  # flag -> its mode
 
 
 @dataclass
 class GenerateConfig:
-    backend: str | None = opt(None, f"LLM backend: one of {', '.join(BACKENDS)} (default: openai with "
-                              "--base-url, a key in --api-key-env or an API --model; else local, the embedded "
-                              "SmolLM2-135M-Instruct on this machine's CPU)")  # fmt: skip
-    model: str | None = opt(None, "generator model: an API model name, an HF id (vllm), or a .gguf file or dir "
-                            "(local) (default: gpt-4o-mini on the API, smollm2-135m-instruct locally)")  # fmt: skip
+    backend: str | None = opt(
+        None,
+        f"LLM backend: one of {', '.join(BACKENDS)} (default: openai with "
+        "--base-url, a key in --api-key-env or an API --model; else local, the embedded "
+        "SmolLM2-135M-Instruct on this machine's CPU)",
+    )
+    model: str | None = opt(
+        None,
+        "generator model: an API model name, an HF id (vllm), or a .gguf file or dir "
+        "(local) (default: gpt-4o-mini on the API, smollm2-135m-instruct locally)",
+    )
     out: Path = opt(Path("data/synth"), "dataset dir to write (and resume)")
     num_examples: int = opt(1000, "rows to keep after validation and dedup")
-    languages: str | None = opt(None, "ISO codes, optionally weighted: 'en,ko,de' or 'en:0.6,de:0.4'; "
-                                "default: the paper's 93-language mix")  # fmt: skip
+    languages: str | None = opt(
+        None,
+        "ISO codes, optionally weighted: 'en,ko,de' or 'en:0.6,de:0.4'; default: the paper's 93-language mix",
+    )
     task_types: str | None = opt(None, "only these task types (paper weights): 'retrieval,sts'")
     task_mix: str | None = opt(None, "task type weights: 'retrieval:0.5,classification:0.5'")
     seed: int = opt(0, "run seed: knobs of call i come from (seed, i)")
@@ -41,8 +53,9 @@ class GenerateConfig:
     max_calls: int | None = opt(None, "bound on LLM calls over the whole run (default 3*num_examples+100)")
     max_cost: float | None = opt(None, "stop cleanly once this many USD are spent (exit status 3)")
     concurrency: int | None = opt(
-        None, "calls in flight at once (default 64 for openai, 20000 for openai-batch, 512 for vllm, "
-        "4 for local: its decoding slots)"
+        None,
+        "calls in flight at once (default 64 for openai, 20000 for openai-batch, 512 for vllm, "
+        "4 for local: its decoding slots)",
     )
     rpm: int | None = opt(None, "requests-per-minute limit (openai)")
     tpm: int | None = opt(None, "tokens-per-minute limit, estimated (openai)")
@@ -77,39 +90,66 @@ class GenerateConfig:
     price_in: float | None = opt(None, "USD per 1M prompt tokens (overrides the table)")
     price_out: float | None = opt(None, "USD per 1M completion tokens (overrides the table)")
     language_check: bool = opt(True, "re-ask/reject answers not in the asked language (py3langid)")
-    corpus: Path | None = opt(None, "your documents (a folder of .txt/.md, a .jsonl/.parquet with 'text', a BEIR "
-                              "dir, or passages.jsonl): rows are grounded in their passages (task types "
-                              "grounded_query, multi_hop)")  # fmt: skip
+    corpus: Path | None = opt(
+        None,
+        "your documents (a folder of .txt/.md, a .jsonl/.parquet with 'text', a BEIR "
+        "dir, or passages.jsonl): rows are grounded in their passages (task types "
+        "grounded_query, multi_hop)",
+    )
     chunk_tokens: int = opt(
         256, "with --corpus: token budget of one passage (documents are chunked on paragraphs)"
     )
-    neighbour_model: str | None = opt(None, "with --corpus: sentence-transformers model whose embeddings pick the "
-                                      "related passages of multi_hop questions; without it multi_hop is left out")  # fmt: skip
+    neighbour_model: str | None = opt(
+        None,
+        "with --corpus: sentence-transformers model whose embeddings pick the "
+        "related passages of multi_hop questions; without it multi_hop is left out",
+    )
     decontaminate: list[Path] | None = opt(
         None,
         "evaluation data (BEIR dirs, STS .tsv/.csv, .jsonl, .txt) whose 13-word n-grams rows must not share",
     )
     license: str = opt("other", "license written into the data card's metadata")
-    push_to_hub: str | None = opt(None, "after a complete run, upload the dataset dir to this Hub dataset repo "
-                                  "('org/name'; token from HF_TOKEN or `hf auth login`; .synth/ is never uploaded)")  # fmt: skip
+    push_to_hub: str | None = opt(
+        None,
+        "after a complete run, upload the dataset dir to this Hub dataset repo "
+        "('org/name'; token from HF_TOKEN or `hf auth login`; .synth/ is never uploaded)",
+    )
     private: bool = opt(
         False, "with --push-to-hub: create the repo private (an existing repo keeps its visibility)"
     )
     dry_run: bool = opt(False, "print the plan, token and cost estimate, and sample prompts; make no calls")
     progress: bool = opt(True, "show a progress bar")
-    shard: str | None = opt(None, "run shard K of N ('2/8'): the calls whose index mod N is K, into its own --out; "
-                            "python -m synth.merge joins the shard dirs into one dataset")  # fmt: skip
-    pools: Path | None = opt(None, "with --shard: the dir of brainstormed task pools every shard reads (made once "
-                             "by --pools-only); not needed when no task type brainstorms")  # fmt: skip
-    pools_only: bool = opt(False, "brainstorm the task pools that sharded runs of --num-examples need, once, into "
-                           "--out (give that dir to each shard as --pools); makes no examples")  # fmt: skip
-    pools_cover: int | None = opt(None, "with --pools-only: brainstorm for the calls below this index (default: "
-                                  "1.5 * num_examples + 64); raise it to extend pools a shard ran past")  # fmt: skip
-    shard_rows: int | None = opt(None, "with --shard: rows this shard keeps, deduped within it (default: "
-                                 "ceil(1.05 * num_examples / N) + 8, a little over its share)")  # fmt: skip
-    ray: str | None = opt(None, "run --shards N shards as Ray tasks, then merge them into --out: 'auto' (the cluster "
-                          "this machine joined with `ray start`, else a local one) or a cluster address; needs "
-                          "pip install 'synthembed[ray]'")  # fmt: skip
+    shard: str | None = opt(
+        None,
+        "run shard K of N ('2/8'): the calls whose index mod N is K, into its own --out; "
+        "python -m synth.merge joins the shard dirs into one dataset",
+    )
+    pools: Path | None = opt(
+        None,
+        "with --shard: the dir of brainstormed task pools every shard reads (made once "
+        "by --pools-only); not needed when no task type brainstorms",
+    )
+    pools_only: bool = opt(
+        False,
+        "brainstorm the task pools that sharded runs of --num-examples need, once, into "
+        "--out (give that dir to each shard as --pools); makes no examples",
+    )
+    pools_cover: int | None = opt(
+        None,
+        "with --pools-only: brainstorm for the calls below this index (default: "
+        "1.5 * num_examples + 64); raise it to extend pools a shard ran past",
+    )
+    shard_rows: int | None = opt(
+        None,
+        "with --shard: rows this shard keeps, deduped within it (default: "
+        "ceil(1.05 * num_examples / N) + 8, a little over its share)",
+    )
+    ray: str | None = opt(
+        None,
+        "run --shards N shards as Ray tasks, then merge them into --out: 'auto' (the cluster "
+        "this machine joined with `ray start`, else a local one) or a cluster address; needs "
+        "pip install 'synthembed[ray]'",
+    )
     shards: int | None = opt(None, "with --ray: how many shards (Ray tasks) to split the run into")
     ray_retries: int = opt(
         3, "with --ray: times a failed or lost shard task runs again (it resumes from its journal)"
@@ -147,7 +187,9 @@ class GenerateConfig:
                 "--rpm/--tpm pace live calls; the Batch API has none (lower --batch-max-requests instead)"
             )
         if self.backend in ("vllm", "local") and self.base_url:
-            raise ValueError(f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}")
+            raise ValueError(
+                f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}"
+            )
         self._check_scale_out()
         if self.max_calls is None:
             rows = self.shard_rows if self.mode == "shard" else self.num_examples
@@ -175,8 +217,10 @@ class GenerateConfig:
         if self.ray_retries < 0:
             raise ValueError(f"--ray-retries must be >= 0, got {self.ray_retries}")
         if self.mode in ("shard", "pools-only") and self.push_to_hub:
-            raise ValueError("--push-to-hub publishes a whole dataset: merge the shards (python -m synth.merge), "
-                             "then push the merged dir (python -m synth.publish)")  # fmt: skip
+            raise ValueError(
+                "--push-to-hub publishes a whole dataset: merge the shards (python -m synth.merge), "
+                "then push the merged dir (python -m synth.publish)"
+            )
         if self.mode == "shard":
             shard = parse_shard(self.shard)
             if self.shard_rows is None:

@@ -55,11 +55,21 @@ def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) ->
     spec = TASK_TYPES[call.task_type]
     query, positive, negative = spec.to_row_fields(outcome.fields)
     template = spec.generate_template
-    common = dict(task_type=call.task_type, instruction=outcome.task, query=query, negative=negative,
-                  language=call.knobs["language"], language_pair=spec.language_pair(call.knobs), model=model,
-                  source="synthetic", knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
-                  template=template, template_hash=template_hash(template), call=outcome.key,
-                  negative_dropped=spec.negative_dropped(outcome.fields))  # fmt: skip
+    common = dict(
+        task_type=call.task_type,
+        instruction=outcome.task,
+        query=query,
+        negative=negative,
+        language=call.knobs["language"],
+        language_pair=spec.language_pair(call.knobs),
+        model=model,
+        source="synthetic",
+        knobs=json.dumps(call.knobs, ensure_ascii=False, sort_keys=True),
+        template=template,
+        template_hash=template_hash(template),
+        call=outcome.key,
+        negative_dropped=spec.negative_dropped(outcome.fields),
+    )
     if not passages:
         return [
             Row(

@@ -81,7 +81,9 @@ class StepTally:
 class Ledger:
     """Every journal key of this run -> its Entry, with live tallies per step."""
 
-    categories: dict[str, tuple[str, ...]] = field(default_factory=lambda: CATEGORIES)  # step -> its categories
+    categories: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: CATEGORIES
+    )  # step -> its categories
     entries: dict[str, Entry] = field(default_factory=dict)
     steps: dict[str, StepTally] = field(init=False)
     task_definitions: Counter = field(default_factory=Counter)  # "valid" and rejected items by reason
@@ -111,7 +113,9 @@ class Ledger:
 
     def record(self, key: str, entry: Entry) -> None:
         """Set (or move, e.g. held -> kept) the category of one journal record."""
-        assert entry.category in self.categories[entry.step], f"{entry.category!r} is no {entry.step} category"
+        assert entry.category in self.categories[entry.step], (
+            f"{entry.category!r} is no {entry.step} category"
+        )
         old = self.entries.get(key)
         if old is not None:
             self._count(old, -1)
@@ -140,15 +144,23 @@ class Ledger:
             tally = self.steps[step]
             counts = {c: tally.categories[c] for c in categories}
             total += sum(counts.values())
-            out[step] = {"calls": sum(counts.values()), **counts, "rejects": tally.why("rejected"),
-                         "errors_by_cause": tally.why("errors")}  # fmt: skip
+            out[step] = {
+                "calls": sum(counts.values()),
+                **counts,
+                "rejects": tally.why("rejected"),
+                "errors_by_cause": tally.why("errors"),
+            }
             if step == "brainstorm":
                 useful = tally.why("useful")  # salvaged_truncated: the items a cut answer finished
                 out[step]["useful_why"] = {r: n for r, n in useful.items() if r}
             if step == "examples":
                 out[step]["held_why"] = tally.why("held")
                 valid = sum(counts[c] for c in ("kept", "held", "duplicates", "decontaminated"))
-                out[step]["waiting"] = {"answers": self.waiting, "valid": valid, "behind": self.waiting_behind,
-                                        "behind_count": self.waiting_behind_count}  # fmt: skip
+                out[step]["waiting"] = {
+                    "answers": self.waiting,
+                    "valid": valid,
+                    "behind": self.waiting_behind,
+                    "behind_count": self.waiting_behind_count,
+                }
         out["balanced"] = total == calls
         return out

@@ -27,8 +27,15 @@ def step_text(ledger: Ledger, step: str) -> str:
 
 class Progress:
     def __init__(self, total: int, initial: int = 0, disable: bool = False, refresh_s: float = 0.5):
-        self.bar = tqdm(total=total, initial=initial, unit="row", desc="generate", disable=disable,
-                        mininterval=refresh_s, dynamic_ncols=True)  # fmt: skip
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            unit="row",
+            desc="generate",
+            disable=disable,
+            mininterval=refresh_s,
+            dynamic_ncols=True,
+        )
         self.refresh_s = refresh_s
         self._last = 0.0
 

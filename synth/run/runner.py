@@ -145,8 +145,9 @@ class Runner:
         self.pools_from = pools_from
         self.status_file = status_file
         self.ledger = Ledger()
-        self.folder = Folder(limits.target, model, self.ledger, parts, decontaminator, plan.corpus,
-                             start=shard.k, step=shard.n)  # fmt: skip
+        self.folder = Folder(
+            limits.target, model, self.ledger, parts, decontaminator, plan.corpus, start=shard.k, step=shard.n
+        )
         self.pools = {
             name: TaskPool(
                 name,
@@ -156,7 +157,7 @@ class Runner:
                 max_attempts=limits.max_reasks + 1,
                 fallback=t.fallback_tasks,
                 prefetch=pools_from is None,
-            )  # fmt: skip
+            )
             for name, t in TASK_TYPES.items()
             if t.instruction == "brainstorm"
         }
@@ -194,7 +195,9 @@ class Runner:
         """(attempts the budgets still allow beyond those sent and promised, the budget that binds)."""
         promised = self.calls.inflight + self._reserved
         each = self._attempt_cost() if self.limits.max_cost is not None else 0.0
-        return budget_room(self.limits.max_calls, self.limits.max_cost, len(self.journal), promised, self.cost, each)
+        return budget_room(
+            self.limits.max_calls, self.limits.max_cost, len(self.journal), promised, self.cost, each
+        )
 
     def _take(self, reservation: Reservation | None, priority: int | None) -> None:
         """Let one attempt be sent: from its reservation, else from budget nobody was promised, else
@@ -213,7 +216,9 @@ class Runner:
         room, which = self._room()
         if room >= 1:
             return
-        later = [i for i, r in self._reservations.items() if r.left > 0 and (priority is None or i > priority)]
+        later = [
+            i for i, r in self._reservations.items() if r.left > 0 and (priority is None or i > priority)
+        ]
         if priority is None or not later:
             raise BudgetReached(which)
         donor = self._reservations[max(later)]
@@ -267,7 +272,9 @@ class Runner:
         step = call_step(key)
 
         def take() -> None:
-            self._take(reservation if step == "examples" else self._brainstorm_reservation(key), self._priority(key))
+            self._take(
+                reservation if step == "examples" else self._brainstorm_reservation(key), self._priority(key)
+            )
 
         def reuse() -> None:
             if reservation is not None and reservation.left > 0:  # an attempt used, though paid before
@@ -286,11 +293,21 @@ class Runner:
         """A few numbers for whoever watches this run from outside (the Ray driver's progress line)."""
         self._status_at = time.monotonic()
         examples = self.ledger.steps["examples"]
-        write_json_atomic(self.status_file, {
-            "pid": os.getpid(), "state": state, "rows": self.folder.kept, "target": self.limits.target,
-            "calls": len(self.journal), "rejected": examples.rejected, "duplicates": examples.categories["duplicates"],
-            "cost": round(self.cost, 6), "folded_until": self.folder.cursor,
-        }, fsync=False)  # fmt: skip
+        write_json_atomic(
+            self.status_file,
+            {
+                "pid": os.getpid(),
+                "state": state,
+                "rows": self.folder.kept,
+                "target": self.limits.target,
+                "calls": len(self.journal),
+                "rejected": examples.rejected,
+                "duplicates": examples.categories["duplicates"],
+                "cost": round(self.cost, 6),
+                "folded_until": self.folder.cursor,
+            },
+            fsync=False,
+        )
 
     # ---- step 1 -------------------------------------------------------------------------------
     async def _brainstorm(self, task_type: str, b: int) -> BrainstormResult:
@@ -443,8 +460,9 @@ class Runner:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         position = 0
-        self._journal_end = max((call_index(k) for k in self.journal.keys() if call_step(k) == "examples"),
-                                default=-1)  # fmt: skip
+        self._journal_end = max(
+            (call_index(k) for k in self.journal.keys() if call_step(k) == "examples"), default=-1
+        )
         self._replaying = self._journal_end >= 0
         try:
             while True:
@@ -542,7 +560,9 @@ class Runner:
                 if entry.reason != why:
                     self.ledger.record(key, Entry("examples", "held", why))
         if held and not self.complete:  # valid answers the fold could not reach, and what stopped it
-            behind = self.folder.unfinished_before(max(held) + 1)  # a journaled answer Ctrl-C kept from the fold waits on itself
+            behind = self.folder.unfinished_before(
+                max(held) + 1
+            )  # a journaled answer Ctrl-C kept from the fold waits on itself
             self.ledger.waiting, self.ledger.waiting_behind_count = len(held), len(behind)
             self.ledger.waiting_behind = behind[:5]
         self._show()
@@ -564,9 +584,15 @@ class Runner:
         """Every rejected answer with its reason, for .synth/rejects.jsonl: read from the journal one
         at a time."""
         for key, entry, task_type, language in self._rejected():
-            yield {"key": key, "step": entry.step, "task_type": task_type, "language": language,
-                   "reason": entry.reason, "detail": entry.detail,
-                   "answer": self.journal.get(key).get("text")}  # fmt: skip
+            yield {
+                "key": key,
+                "step": entry.step,
+                "task_type": task_type,
+                "language": language,
+                "reason": entry.reason,
+                "detail": entry.detail,
+                "answer": self.journal.get(key).get("text"),
+            }
 
     @property
     def complete(self) -> bool:

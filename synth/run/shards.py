@@ -134,8 +134,10 @@ class PoolSource:
     def __init__(self, folder: Path, settings: dict, max_attempts: int):
         manifest = read_json(folder / POOLS_FILE)
         if manifest is None:
-            raise PoolsError(f"--pools: {folder} holds no brainstormed pools (no {POOLS_FILE}); run the pools step "
-                             "first (the same command with --pools-only and --out that dir)")  # fmt: skip
+            raise PoolsError(
+                f"--pools: {folder} holds no brainstormed pools (no {POOLS_FILE}); run the pools step "
+                "first (the same command with --pools-only and --out that dir)"
+            )
         if manifest["settings"] != settings:
             diff = _differences(manifest["settings"], settings)
             raise PoolsError(f"--pools: {folder} was brainstormed for another plan ({', '.join(diff)})")
@@ -158,8 +160,10 @@ class PoolSource:
             key = f"b:{task_type}:{b}:{attempt}"
             record = self.journal.get(key)
             if record is None:
-                raise PoolsError(f"--pools: {self.folder} has no answer for {key}, which calls below {self.covers} "
-                                 "need; its journal was cut short: rerun the pools step")  # fmt: skip
+                raise PoolsError(
+                    f"--pools: {self.folder} has no answer for {key}, which calls below {self.covers} "
+                    "need; its journal was cut short: rerun the pools step"
+                )
             _, answer = classify_brainstorm(record)
             if answer is not None:
                 return BrainstormResult(answer.tasks, attempt + 1)

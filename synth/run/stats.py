@@ -108,7 +108,7 @@ def build_stats(
         "duplicates": {
             "exact": examples.why("duplicates").get("exact", 0),
             "near": examples.why("duplicates").get("near", 0),
-        },  # fmt: skip
+        },
         "rejects": ledger.rejects(),
         "rejected_examples": tally.rejected_examples,
         "examples_folded": tally.examples_folded,
@@ -131,7 +131,7 @@ def build_stats(
                 "mode": counters.guided_mode,
                 "fallbacks": list(counters.guided_fallbacks),
                 "resends": counters.guided_resends,
-            },  # fmt: skip
+            },
             "context": {
                 "length": counters.context_length,
                 "source": counters.context_source,
@@ -139,7 +139,7 @@ def build_stats(
                 "capped_largest_ask": counters.capped_largest_ask,
                 "resends": counters.context_resends,
                 "overflows": counters.context_overflows,
-            },  # fmt: skip
+            },
         },
         "tokens": {"prompt": ledger.prompt_tokens, "completion": ledger.completion_tokens},
         "cost_usd": round(tally.cost, 6),
@@ -147,7 +147,7 @@ def build_stats(
             "input": tally.price.input_per_million,
             "output": tally.price.output_per_million,
             "known": tally.price.known,
-        },  # fmt: skip
+        },
         "generator": generator,
         "templates": templates,
         "elapsed_s": round(elapsed_s, 2),  # this run (a resume: this resume)
@@ -193,5 +193,10 @@ def _language_check(wrong: Counter, script: Counter, enabled: bool) -> dict:
 def _decontamination(d: dict | None, dropped: int) -> dict:
     if d is None:
         return {"sets": [], "dropped": 0}
-    return {"sets": d["sets"], "ngram_words": NGRAM_WORDS, "char_ngram": CHAR_NGRAM,
-            "texts_indexed": d["texts_indexed"], "dropped": dropped}  # fmt: skip
+    return {
+        "sets": d["sets"],
+        "ngram_words": NGRAM_WORDS,
+        "char_ngram": CHAR_NGRAM,
+        "texts_indexed": d["texts_indexed"],
+        "dropped": dropped,
+    }

@@ -51,15 +51,29 @@ class Built:
 def to_row(pair: Pair, language: str) -> dict:
     instruction = INSTRUCTIONS[pair.rule]
     return Row(
-        id=row_id("retrieval", instruction, pair.query, pair.positive, None), task_type="retrieval",
-        instruction=instruction, query=pair.query, positive=pair.positive, negative=None, language=language,
-        language_pair=None, model=MODEL, source=f"pairs:{pair.rule}", knobs=json.dumps({"rule": pair.rule}),
-        template=pair.rule, template_hash=TEMPLATE_HASH, call=f"{pair.doc_id}:{pair.n}",
-    ).as_dict()  # fmt: skip
+        id=row_id("retrieval", instruction, pair.query, pair.positive, None),
+        task_type="retrieval",
+        instruction=instruction,
+        query=pair.query,
+        positive=pair.positive,
+        negative=None,
+        language=language,
+        language_pair=None,
+        model=MODEL,
+        source=f"pairs:{pair.rule}",
+        knobs=json.dumps({"rule": pair.rule}),
+        template=pair.rule,
+        template_hash=TEMPLATE_HASH,
+        call=f"{pair.doc_id}:{pair.n}",
+    ).as_dict()
 
 
-def build_rows(pairs: Iterable[Pair], language: str, language_check: bool = True,
-               decontaminator: Decontaminator | None = None) -> Built:  # fmt: skip
+def build_rows(
+    pairs: Iterable[Pair],
+    language: str,
+    language_check: bool = True,
+    decontaminator: Decontaminator | None = None,
+) -> Built:
     """The rows that survive the filters, in order, and what each filter dropped."""
     built = Built([])
     candidates: list[dict] = []
@@ -88,5 +102,13 @@ def build_rows(pairs: Iterable[Pair], language: str, language_check: bool = True
 
 def _drop(built: Built, pair: Pair, reason: str, detail: str) -> None:
     built.dropped[reason][pair.rule] += 1
-    built.rejects.append({"rule": pair.rule, "reason": reason, "detail": detail, "doc_id": pair.doc_id,
-                          "query": pair.query, "positive": pair.positive})  # fmt: skip
+    built.rejects.append(
+        {
+            "rule": pair.rule,
+            "reason": reason,
+            "detail": detail,
+            "doc_id": pair.doc_id,
+            "query": pair.query,
+            "positive": pair.positive,
+        }
+    )

@@ -113,16 +113,24 @@ def document_pairs(
     for i, block in enumerate(blocks):
         question = _question(block)
         if block.kind == "heading":  # its section: up to the next heading of its level or above
-            end = next((j for j in range(i + 1, len(blocks)) if blocks[j].kind == "heading"
-                        and blocks[j].level <= block.level), len(blocks))  # fmt: skip
+            end = next(
+                (
+                    j
+                    for j in range(i + 1, len(blocks))
+                    if blocks[j].kind == "heading" and blocks[j].level <= block.level
+                ),
+                len(blocks),
+            )
             if question:  # an answer ends where the next question starts
                 end = next((j for j in range(i + 1, end) if _question(blocks[j])), end)
             rule = "question_answer" if question else "heading_section"
             if rule in rules:
                 found.append((rule, block.text, cut(blocks[i + 1 : end])))
         elif question and "question_answer" in rules:
-            end = next((j for j in range(i + 1, len(blocks)) if blocks[j].kind == "heading"
-                        or _question(blocks[j])), len(blocks))  # fmt: skip
+            end = next(
+                (j for j in range(i + 1, len(blocks)) if blocks[j].kind == "heading" or _question(blocks[j])),
+                len(blocks),
+            )
             answer = blocks[i + 1 : end]
             if answer and answer[0].kind == "prose":  # "A: ..." loses its marker
                 answer = [Block("prose", _ANSWER_PREFIX.sub("", answer[0].text)), *answer[1:]]

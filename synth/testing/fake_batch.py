@@ -72,8 +72,15 @@ class FakeBatchOpenAI(FakeOpenAI):
 
     def _new_file(self, data: bytes, filename: str, purpose: str) -> dict:
         file_id = f"file-{len(self.files):05d}"
-        meta = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                "filename": filename, "purpose": purpose, "status": "processed"}  # fmt: skip
+        meta = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
         self.files[file_id] = {"meta": meta, "data": data}
         return meta
 
@@ -116,11 +123,20 @@ class FakeBatchOpenAI(FakeOpenAI):
             return self._error(400, "only endpoint /v1/chat/completions and completion_window 24h are served")
         batch_id = f"batch_{len(self.batches):05d}"
         lines = stored["data"].decode().splitlines()
-        batch = {"id": batch_id, "object": "batch", "endpoint": ENDPOINT, "errors": None,
-                 "input_file_id": body["input_file_id"], "completion_window": "24h", "status": "validating",
-                 "output_file_id": None, "error_file_id": None, "created_at": int(time.time()),
-                 "metadata": body.get("metadata"),
-                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}  # fmt: skip
+        batch = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": ENDPOINT,
+            "errors": None,
+            "input_file_id": body["input_file_id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": int(time.time()),
+            "metadata": body.get("metadata"),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+        }
         self.batches[batch_id] = batch
         self._started[batch_id] = time.monotonic()
         self.batches_created += 1
@@ -215,8 +231,14 @@ class FakeBatchOpenAI(FakeOpenAI):
                 "code": "batch_expired",
                 "message": "This request could not be executed before the batch expired.",
             }
-            errors.append({"id": f"batch_req_{line['custom_id']}", "custom_id": line["custom_id"], "response": None,
-                           "error": error})  # fmt: skip
+            errors.append(
+                {
+                    "id": f"batch_req_{line['custom_id']}",
+                    "custom_id": line["custom_id"],
+                    "response": None,
+                    "error": error,
+                }
+            )
         if out:
             batch["output_file_id"] = self._jsonl_file(out, f"{batch['id']}_output.jsonl")
         if errors:
@@ -231,27 +253,50 @@ class FakeBatchOpenAI(FakeOpenAI):
     def _answer_line(self, line: dict, batch_id: str) -> dict:
         key, body = line["custom_id"], line["body"]
         prompt = body["messages"][-1]["content"]
-        entry = {"key": key, "prompt": prompt, "nth": self._record(key, prompt), "status": 200, "batch": batch_id,
-                 "t": time.monotonic(), "response_format": body.get("response_format"),
-                 "max_tokens": body.get("max_tokens"), "body": body}  # fmt: skip
+        entry = {
+            "key": key,
+            "prompt": prompt,
+            "nth": self._record(key, prompt),
+            "status": 200,
+            "batch": batch_id,
+            "t": time.monotonic(),
+            "response_format": body.get("response_format"),
+            "max_tokens": body.get("max_tokens"),
+            "body": body,
+        }
         if key in self.error_ids:
             entry["status"] = 400
             self.requests.append(entry)
             error = {"error": {"message": "Invalid 'messages': too long.", "type": "invalid_request_error"}}
-            return {"id": f"batch_req_{key}", "custom_id": key, "error": None,
-                    "response": {"status_code": 400, "request_id": f"req_{key}", "body": error}}  # fmt: skip
+            return {
+                "id": f"batch_req_{key}",
+                "custom_id": key,
+                "error": None,
+                "response": {"status_code": 400, "request_id": f"req_{key}", "body": error},
+            }
         content, entry["fault"] = self.llm.answer(prompt, random.Random(key))
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)
         completion = {
-            "id": f"chatcmpl-{key}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{key}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": completion_tokens,
-                      "total_tokens": len(prompt) // 4 + completion_tokens},
-        }  # fmt: skip
-        return {"id": f"batch_req_{key}", "custom_id": key, "error": None,
-                "response": {"status_code": 200, "request_id": f"req_{key}", "body": completion}}  # fmt: skip
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt) // 4,
+                "completion_tokens": completion_tokens,
+                "total_tokens": len(prompt) // 4 + completion_tokens,
+            },
+        }
+        return {
+            "id": f"batch_req_{key}",
+            "custom_id": key,
+            "error": None,
+            "response": {"status_code": 200, "request_id": f"req_{key}", "body": completion},
+        }
 
     # ---- the app: the live routes plus the batch ones ----------------------------------------
     client_max_size = 256 * 1024 * 1024  # request files run to 200 MB

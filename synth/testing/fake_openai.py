@@ -96,8 +96,20 @@ class FakeLLM:
             fragments = ["regression", "Dashboards", "find_related_to", '"query": "text"', "user_id"]
             junk = json.dumps(rng.sample(fragments, 3))
             return junk if rng.random() < 0.5 else junk[: len(junk) // 2]  # a list of fragments, or cut JSON
-        subjects = ["recipes", "court rulings", "bird songs", "tax forms", "chess openings", "rare diseases",
-                    "train timetables", "poems", "patents", "bug reports", "song lyrics", "lab protocols"]  # fmt: skip
+        subjects = [
+            "recipes",
+            "court rulings",
+            "bird songs",
+            "tax forms",
+            "chess openings",
+            "rare diseases",
+            "train timetables",
+            "poems",
+            "patents",
+            "bug reports",
+            "song lyrics",
+            "lab protocols",
+        ]
         tasks = [
             f"Given a {rng.choice(['question', 'claim', 'title', 'complaint', 'keyword'])} about "
             f"{rng.choice(subjects)} ({self.words(rng, 2)}), retrieve {rng.choice(['documents', 'passages', 'answers'])} "
@@ -145,8 +157,13 @@ class FakeLLM:
             return judge_answer(prompt), None
         f = self.faults
         fault = None
-        shape = (tuple(k for k in ALL_KEYS if f'"{k}"' in prompt), tuple(_WRITTEN_IN.findall(prompt)),
-                 tuple(_AT_LEAST.findall(prompt)), tuple(_LESS_THAN.findall(prompt)), tuple(_UNIT.findall(prompt)))  # fmt: skip
+        shape = (
+            tuple(k for k in ALL_KEYS if f'"{k}"' in prompt),
+            tuple(_WRITTEN_IN.findall(prompt)),
+            tuple(_AT_LEAST.findall(prompt)),
+            tuple(_LESS_THAN.findall(prompt)),
+            tuple(_UNIT.findall(prompt)),
+        )
         earlier = self.history.setdefault(shape, [])
         roll = rng.random()
         if earlier and roll < f.rate_exact_dup:
@@ -234,8 +251,16 @@ class FakeOpenAI(LoopbackServer):
 
         self.authorizations.add(request.headers.get("Authorization"))
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                                "code": "invalid_api_key"}}, status=401)  # fmt: skip
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status=401,
+            )
         body = await request.json()
         prompt = body["messages"][-1]["content"]
         key = request.headers.get("X-Synthembed-Call") or hashlib.sha256(prompt.encode()).hexdigest()[:16]
@@ -243,16 +268,32 @@ class FakeOpenAI(LoopbackServer):
         # validates before it generates: the faults still hit the first request that gets through.
         if (refusal := self._refuse(body, prompt)) is not None:
             status, error = refusal
-            self.requests.append({"key": key, "prompt": prompt, "nth": None, "status": status,
-                                  "t": time.monotonic(), "response_format": body.get("response_format"),
-                                  "max_tokens": body.get("max_tokens"), "refused": error["message"]})  # fmt: skip
+            self.requests.append(
+                {
+                    "key": key,
+                    "prompt": prompt,
+                    "nth": None,
+                    "status": status,
+                    "t": time.monotonic(),
+                    "response_format": body.get("response_format"),
+                    "max_tokens": body.get("max_tokens"),
+                    "refused": error["message"],
+                }
+            )
             return web.json_response({"error": error}, status=status)
         nth = self._record(key, prompt)
         # The answer depends on the call alone, so a retried or resumed call gets the same answer;
         # HTTP faults hit only a call's first request, so retries get through.
         rng = random.Random(key)
-        entry = {"key": key, "prompt": prompt, "nth": nth, "status": 200, "t": time.monotonic(),
-                 "response_format": body.get("response_format"), "max_tokens": body.get("max_tokens")}  # fmt: skip
+        entry = {
+            "key": key,
+            "prompt": prompt,
+            "nth": nth,
+            "status": 200,
+            "t": time.monotonic(),
+            "response_format": body.get("response_format"),
+            "max_tokens": body.get("max_tokens"),
+        }
         f = self.llm.faults
         fault = random.Random(f"{key}:fault").random() if nth == 0 else 1.0
         if self.latency:
@@ -262,8 +303,11 @@ class FakeOpenAI(LoopbackServer):
         if fault < f.rate_429:
             entry["status"] = 429
             self.requests.append(entry)
-            return web.json_response({"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}},
-                                     status=429, headers={"Retry-After": str(f.retry_after)})  # fmt: skip
+            return web.json_response(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}},
+                status=429,
+                headers={"Retry-After": str(f.retry_after)},
+            )
         if fault < f.rate_429 + f.rate_500:
             entry["status"] = 500
             self.requests.append(entry)
@@ -283,7 +327,10 @@ class FakeOpenAI(LoopbackServer):
         self.requests.append(entry)
         completion_tokens = max(1, len(content) // 4)
         prompt_tokens, finish = len(prompt) // 4, "stop"
-        if prompt.startswith("Brainstorm") and random.Random(f"{key}:ramble").random() < f.rate_brainstorm_ramble:
+        if (
+            prompt.startswith("Brainstorm")
+            and random.Random(f"{key}:ramble").random() < f.rate_brainstorm_ramble
+        ):
             # a weak model repeating its list until max_tokens: cut mid-item, as the server does
             content, finish = content[: len(content) // 2], "length"
             completion_tokens = body.get("max_tokens") or completion_tokens
@@ -293,13 +340,26 @@ class FakeOpenAI(LoopbackServer):
             room = min(self.context_length - prompt_tokens, body.get("max_tokens") or self.context_length)
             if self.context_errors == "llama-cpp-python" and completion_tokens > room:
                 content, completion_tokens, finish = content[: 4 * room], room, "length"
-        return web.json_response({
-            "id": f"chatcmpl-{key}-{nth}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-        })  # fmt: skip
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{key}-{nth}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
 
     def prompt_tokens(self, prompt: str) -> int:
         """The fake's token count of a prompt: a few more than the client's estimate, as a chat
@@ -310,8 +370,12 @@ class FakeOpenAI(LoopbackServer):
         """(status, error object) where the emulated server refuses this body, else None."""
         for name in self.reject_params:
             if name in body:
-                return 400, {"message": f"Unrecognized request argument supplied: {name}",
-                             "type": "invalid_request_error", "param": name, "code": None}  # fmt: skip
+                return 400, {
+                    "message": f"Unrecognized request argument supplied: {name}",
+                    "type": "invalid_request_error",
+                    "param": name,
+                    "code": None,
+                }
         fmt = body.get("response_format")
         if isinstance(fmt, dict) and fmt.get("type") != "text":
             kind = fmt.get("type")
@@ -324,28 +388,47 @@ class FakeOpenAI(LoopbackServer):
     def _overflow(self, body: dict, prompt: str) -> tuple[int, dict] | None:
         asked = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         if self.output_limit is not None and asked > self.output_limit:
-            message = (f"max_tokens is too large: {asked}. This model supports at most {self.output_limit} "
-                       f"completion tokens, whereas you provided {asked}.")  # fmt: skip
-            return 400, {"message": message, "type": "invalid_request_error", "param": "max_tokens",
-                         "code": "invalid_value"}  # fmt: skip
+            message = (
+                f"max_tokens is too large: {asked}. This model supports at most {self.output_limit} "
+                f"completion tokens, whereas you provided {asked}."
+            )
+            return 400, {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "invalid_value",
+            }
         ctx = self.context_length
         if ctx is None:
             return None
         n = self.prompt_tokens(prompt)
         if self.context_errors == "vllm" and n + asked > ctx:
-            message = (f"This model's maximum context length is {ctx} tokens. However, you requested "
-                       f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
-                       "the length of the messages or completion.")  # fmt: skip
+            message = (
+                f"This model's maximum context length is {ctx} tokens. However, you requested "
+                f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
+                "the length of the messages or completion."
+            )
             return 400, {"message": message, "type": "BadRequestError", "param": None, "code": 400}
         if self.context_errors == "llama-cpp-python" and n >= ctx:  # it shortens max_tokens by itself
-            message = (f"This model's maximum context length is {ctx} tokens. However, you requested "
-                       f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
-                       "the length of the messages or completion.")  # fmt: skip
-            return 400, {"message": message, "type": "invalid_request_error", "param": "messages",
-                         "code": "context_length_exceeded"}  # fmt: skip
+            message = (
+                f"This model's maximum context length is {ctx} tokens. However, you requested "
+                f"{n + asked} tokens ({n} in the messages, {asked} in the completion). Please reduce "
+                "the length of the messages or completion."
+            )
+            return 400, {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
         if self.context_errors == "llama.cpp" and n >= ctx:
-            return 400, {"code": 400, "message": f"request ({n} tokens) exceeds the available context size "
-                         f"({ctx} tokens)", "type": "exceed_context_size_error", "n_prompt_tokens": n, "n_ctx": ctx}  # fmt: skip
+            return 400, {
+                "code": 400,
+                "message": f"request ({n} tokens) exceeds the available context size ({ctx} tokens)",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": n,
+                "n_ctx": ctx,
+            }
         return None
 
     async def _models(self, request):
@@ -380,14 +463,20 @@ def _pydantic_refusal(fmt: dict, kind: str, taken: tuple[str, ...]) -> dict:
     """llama-cpp-python's answer to a response_format it does not take: its request model failed to
     validate, which its error handler turns into a 500 carrying pydantic's text and a traceback."""
     if kind == "json_object_schema":
-        item = ("{'type': 'extra_forbidden', 'loc': ('body', 'response_format', 'schema'), "
-                "'msg': 'Extra inputs are not permitted', 'input': {...}}")  # fmt: skip
+        item = (
+            "{'type': 'extra_forbidden', 'loc': ('body', 'response_format', 'schema'), "
+            "'msg': 'Extra inputs are not permitted', 'input': {...}}"
+        )
     else:
         allowed = " or ".join(f"'{k}'" for k in ("text", *(t for t in taken if t != "json_object_schema")))
-        item = (f"{{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should "
-                f"be {allowed}\", 'input': '{fmt.get('type')}', 'ctx': {{'expected': \"{allowed}\"}}}}")  # fmt: skip
-    message = (f"1 validation error:\n  {item}\n\n  File \"/site-packages/llama_cpp/server/app.py\", line 376, "
-               "in create_chat_completion\n    POST /v1/chat/completions")  # fmt: skip
+        item = (
+            f"{{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should "
+            f"be {allowed}\", 'input': '{fmt.get('type')}', 'ctx': {{'expected': \"{allowed}\"}}}}"
+        )
+    message = (
+        f'1 validation error:\n  {item}\n\n  File "/site-packages/llama_cpp/server/app.py", line 376, '
+        "in create_chat_completion\n    POST /v1/chat/completions"
+    )
     return {"message": message, "type": "internal_server_error", "param": None, "code": None}
 
 

@@ -51,8 +51,26 @@ def entries(help_text: str) -> dict[str, str]:
 
 def test_types_and_dataclass_defaults():
     assert parse(Demo, ["d", "--name", "n"], "demo") == Demo(Path("d"), "n")
-    argv = ["d", "--name", "n", "--batch", "8", "--rate", "0.5", "--mode", "exact", "--files", "a", "b",
-            "--files", "c", "--tags", "x", "--no-progress", "--dry-run"]  # fmt: skip
+    argv = [
+        "d",
+        "--name",
+        "n",
+        "--batch",
+        "8",
+        "--rate",
+        "0.5",
+        "--mode",
+        "exact",
+        "--files",
+        "a",
+        "b",
+        "--files",
+        "c",
+        "--tags",
+        "x",
+        "--no-progress",
+        "--dry-run",
+    ]
     cfg = parse(Demo, argv, "demo")
     assert cfg == Demo(
         Path("d"), "n", 8, 0.5, "exact", [Path("a"), Path("b"), Path("c")], ["x"], 0.5, False, True

@@ -40,9 +40,20 @@ def test_sts_cli_takes_dim(our_model_dir, tmp_path):
     from eval.sts import Config, main
 
     data = tmp_path / "sts.tsv"
-    data.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{i}\n" for i, (a, b) in enumerate(
-        [("hello world", "world hello"), ("what is the text", "the text"), ("a b c", "d e"), ("find the", "of the")]
-    )))  # fmt: skip
+    data.write_text(
+        "sentence1\tsentence2\tscore\n"
+        + "".join(
+            f"{a}\t{b}\t{i}\n"
+            for i, (a, b) in enumerate(
+                [
+                    ("hello world", "world hello"),
+                    ("what is the text", "the text"),
+                    ("a b c", "d e"),
+                    ("find the", "of the"),
+                ]
+            )
+        )
+    )
     result = main(
         Config(
             model=str(our_model_dir), data=data, out=str(tmp_path / "r"), dim=8, cache_dir="", progress=False

@@ -133,8 +133,11 @@ def test_sentence_transformers_dir_equals_sentence_transformers(st_model_dir):
     texts = _texts(25, seed=3)
     ours = Encoder.load(str(st_model_dir), batch_size=8, show_progress=False)
     assert (ours.spec.kind, ours.spec.pooling, ours.spec.normalize, ours.spec.max_length) == (
-        "sentence-transformers", "mean", True, 64,
-    )  # fmt: skip
+        "sentence-transformers",
+        "mean",
+        True,
+        64,
+    )
     ref = SentenceTransformer(str(st_model_dir), device="cpu").encode(texts, batch_size=8)
     np.testing.assert_allclose(ours.encode(texts), ref, atol=1e-5)
     assert ours.format(texts, INSTR) == texts  # such models take no instruction

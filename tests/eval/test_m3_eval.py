@@ -28,8 +28,16 @@ def heads_model(tmp_path_factory):
     build_bert().save_pretrained(bert)
     build_tokenizer("bert").save_pretrained(bert)
     data = write_dataset_dir(root / "ds", make_rows(32, seed=1))
-    cfg = small_config(bert, data, root / "model", pooling="mean", query_format="plain", heads="dense,sparse,colbert",
-                       max_steps=2, lr=1e-2)  # fmt: skip
+    cfg = small_config(
+        bert,
+        data,
+        root / "model",
+        pooling="mean",
+        query_format="plain",
+        heads="dense,sparse,colbert",
+        max_steps=2,
+        lr=1e-2,
+    )
     main(cfg)
     return cfg.output, bert
 
@@ -62,10 +70,14 @@ def test_each_mode_equals_brute_force_over_the_corpus(heads_model, beir):
     )  # = --mode dense
     lex_q, lex_c = q.sparse.toarray(), c.sparse.toarray()
     sparse = lex_q @ lex_c.T  # (Q, N)
-    colbert = np.stack([
-        colbert_scores(torch.tensor(v[None].astype(np.float32)), torch.ones(1, len(v)),
-                       *pad(c.colbert))[0].numpy() for v in q.colbert
-    ])  # fmt: skip
+    colbert = np.stack(
+        [
+            colbert_scores(torch.tensor(v[None].astype(np.float32)), torch.ones(1, len(v)), *pad(c.colbert))[
+                0
+            ].numpy()
+            for v in q.colbert
+        ]
+    )
     dense = q.dense @ c.dense.T
     w = {"dense": 1.0, "sparse": 0.3, "colbert": 1.0}
     expected = {"sparse": sparse, "colbert": colbert, "hybrid": dense + 0.3 * sparse + colbert}
@@ -91,8 +103,18 @@ def test_cli_writes_a_table_and_one_entry_per_mode(heads_model, beir, tmp_path, 
     from eval.retrieval import Config, main
 
     out = tmp_path / "r.json"
-    main(Config(model=str(heads_model[0]), data=beir, mode="all", rerank_k=20, out=str(out), cache_dir="",
-                progress=False, device="cpu"))  # fmt: skip
+    main(
+        Config(
+            model=str(heads_model[0]),
+            data=beir,
+            mode="all",
+            rerank_k=20,
+            out=str(out),
+            cache_dir="",
+            progress=False,
+            device="cpu",
+        )
+    )
     result = json.loads(out.read_text())
     assert list(m for m in result["modes"] if not m.startswith("_")) == [
         "dense",
@@ -123,7 +145,10 @@ def test_cli_errors_are_one_line(heads_model, beir, tmp_path, capsys):
     cases = [
         (["--model", str(heads_model[0]), "--mode", "bm25"], "--mode 'bm25'"),
         (["--model", str(heads_model[0]), "--weights", "1,2"], "--weights '1,2'"),
-        (["--model", str(heads_model[1]), "--mode", "sparse", "--pooling", "mean"], "no sparse/colbert heads"),
+        (
+            ["--model", str(heads_model[1]), "--mode", "sparse", "--pooling", "mean"],
+            "no sparse/colbert heads",
+        ),
     ]
     for args, msg in cases:
         with pytest.raises(SystemExit) as exc:
@@ -146,8 +171,13 @@ def flagembedding_m3():
     if spec is None:
         pytest.skip("FlagEmbedding is not installed (pip install FlagEmbedding)")
     root = spec.submodule_search_locations[0]
-    for name in ("FlagEmbedding", "FlagEmbedding.inference", "FlagEmbedding.inference.embedder",
-                 "FlagEmbedding.finetune", "FlagEmbedding.finetune.embedder"):  # fmt: skip
+    for name in (
+        "FlagEmbedding",
+        "FlagEmbedding.inference",
+        "FlagEmbedding.inference.embedder",
+        "FlagEmbedding.finetune",
+        "FlagEmbedding.finetune.embedder",
+    ):
         if name not in sys.modules:
             module = types.ModuleType(name)
             module.__path__ = [os.path.join(root, *name.split(".")[1:])]
@@ -163,9 +193,11 @@ def test_flagembedding_reads_the_exported_heads(heads_model):
     M3Embedder = flagembedding_m3()
     model_dir = heads_model[0]
     texts = ["hello world", "the passage about text on topic3 a b c", "what is the passkey of w1 w2"]
-    theirs = M3Embedder(str(model_dir), pooling_method="mean", normalize_embeddings=True, use_fp16=False,
-                        devices="cpu").encode(texts, batch_size=2, max_length=64, return_dense=True,
-                                              return_sparse=True, return_colbert_vecs=True)  # fmt: skip
+    theirs = M3Embedder(
+        str(model_dir), pooling_method="mean", normalize_embeddings=True, use_fp16=False, devices="cpu"
+    ).encode(
+        texts, batch_size=2, max_length=64, return_dense=True, return_sparse=True, return_colbert_vecs=True
+    )
     enc, heads = load(model_dir)
     ours = encode_reps(enc, heads, texts)
     np.testing.assert_allclose(theirs["dense_vecs"], ours.dense, atol=1e-5)

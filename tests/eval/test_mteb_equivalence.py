@@ -39,8 +39,14 @@ def _mteb_scores(model_dir_or_encoder, task) -> dict:
 @pytest.mark.parametrize("which", ["our_model_dir", "st_model_dir"])
 def test_retrieval_equals_mteb(which, beir_dir, tmp_path, request):
     model_dir = request.getfixturevalue(which)
-    cfg = retrieval.Config(model=str(model_dir), data=beir_dir, instruction=INSTR, out=str(tmp_path / "r.json"),
-                           cache_dir="", progress=False)  # fmt: skip
+    cfg = retrieval.Config(
+        model=str(model_dir),
+        data=beir_dir,
+        instruction=INSTR,
+        out=str(tmp_path / "r.json"),
+        cache_dir="",
+        progress=False,
+    )
     ours = retrieval.main(cfg)["scores"]
     theirs = _mteb_scores(model_dir, beir_task(beir_dir, instruction=INSTR))
     assert (
@@ -85,8 +91,14 @@ def test_sts_equals_mteb(sts_file, tmp_path, monkeypatch):
 
 
 def test_rerun_reads_the_cache_and_gives_the_same_scores(our_model_dir, beir_dir, tmp_path):
-    cfg = retrieval.Config(model=str(our_model_dir), data=beir_dir, instruction=INSTR, out=str(tmp_path / "r.json"),
-                           cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    cfg = retrieval.Config(
+        model=str(our_model_dir),
+        data=beir_dir,
+        instruction=INSTR,
+        out=str(tmp_path / "r.json"),
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+    )
     first = retrieval.main(cfg)["scores"]
     entries = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npy")}
     assert len(entries) == 2  # corpus and queries

@@ -24,9 +24,14 @@ def test_paper_task_set_is_the_56_english_tasks():
     tasks = resolve_tasks("e5-mistral-56")
     assert len(tasks) == len(E5_MISTRAL_56) == 56
     assert Counter(t.metadata.type for t in tasks) == {
-        "Retrieval": 15, "Classification": 12, "Clustering": 11, "STS": 10,
-        "Reranking": 4, "PairClassification": 3, "Summarization": 1,
-    }  # fmt: skip
+        "Retrieval": 15,
+        "Classification": 12,
+        "Clustering": 11,
+        "STS": 10,
+        "Reranking": 4,
+        "PairClassification": 3,
+        "Summarization": 1,
+    }
     by_name = {t.metadata.name: t for t in tasks}
     assert by_name["MSMARCO"].eval_splits == ["dev"]  # the paper reports MS MARCO dev
     assert by_name["STS17"].hf_subsets == ["en-en"] and by_name["AmazonReviewsClassification"].hf_subsets == [
@@ -125,8 +130,14 @@ def test_adapter_passes_instruction_and_normalisation():
 
 def test_main_writes_mteb_results_and_summary(our_model_dir, beir_dir, sts_file, tmp_path):
     (tmp_path / "instr.json").write_text(json.dumps({"Local-beir": "find the passage about the text"}))
-    cfg = eval_mteb.Config(model=str(our_model_dir), tasks=f"{beir_dir},{sts_file}", out=tmp_path / "out",
-                           instructions=tmp_path / "instr.json", cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    cfg = eval_mteb.Config(
+        model=str(our_model_dir),
+        tasks=f"{beir_dir},{sts_file}",
+        out=tmp_path / "out",
+        instructions=tmp_path / "instr.json",
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+    )
     summary = eval_mteb.main(cfg)
     results = {
         p.stem: json.loads(p.read_text()) for p in (tmp_path / "out" / "results").rglob("Local-*.json")
@@ -171,13 +182,26 @@ def test_every_task_type_of_the_paper_set_runs_through_the_adapter(our_model_dir
         return real_encode(texts, instruction=instruction, normalize=normalize)
 
     encoder.encode = spy
-    tasks = [MockClassificationTask(), MockClusteringTask(), MockPairClassificationTask(), MockRerankingTask(),
-             MockRetrievalTask(), MockSTSTask(), MockSummarizationTask()]  # fmt: skip
+    tasks = [
+        MockClassificationTask(),
+        MockClusteringTask(),
+        MockPairClassificationTask(),
+        MockRerankingTask(),
+        MockRetrievalTask(),
+        MockSTSTask(),
+        MockSummarizationTask(),
+    ]
     summary = summarize(run(encoder, tasks, tmp_path / "out"), tasks)
     assert not summary["errors"] and len(summary["tasks"]) == 7
     assert {r["type"] for r in summary["tasks"]} == {
-        "Classification", "Clustering", "PairClassification", "Reranking", "Retrieval", "STS", "Summarization",
-    }  # fmt: skip
+        "Classification",
+        "Clustering",
+        "PairClassification",
+        "Reranking",
+        "Retrieval",
+        "STS",
+        "Summarization",
+    }
     assert (None, None) in seen  # retrieval/reranking documents: no instruction, model's normalisation
     assert any(norm is False for _, norm in seen)  # classification: raw embeddings
     assert "| **All** | 7 |" in summary_markdown(summary, "m")

@@ -54,8 +54,15 @@ def test_oracle_scores_one_and_blind_does_not():
 
 
 def test_cli_with_rope_theta(our_model_dir, tmp_path, capsys):
-    cfg = passkey.Config(model=str(our_model_dir), lengths="16,32,64", num_docs=6, rope_theta=1e6,
-                         out=str(tmp_path / "res"), cache_dir="", progress=False)  # fmt: skip
+    cfg = passkey.Config(
+        model=str(our_model_dir),
+        lengths="16,32,64",
+        num_docs=6,
+        rope_theta=1e6,
+        out=str(tmp_path / "res"),
+        cache_dir="",
+        progress=False,
+    )
     result = passkey.main(cfg)
     saved = json.loads((tmp_path / "res" / "passkey.json").read_text())
     assert saved["accuracy"] == result["accuracy"]

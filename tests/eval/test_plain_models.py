@@ -67,8 +67,13 @@ def test_default_pooling_from_the_config():
 def test_causal_lm_dir_gets_last_token_pooling_with_trains_eos(causal_dir):
     spec = read_spec(str(causal_dir))
     assert (spec.kind, spec.pooling, spec.add_eos, spec.normalize, spec.query_template, spec.max_length) == (
-        "huggingface", "last", True, True, None, 512,
-    )  # fmt: skip
+        "huggingface",
+        "last",
+        True,
+        True,
+        None,
+        512,
+    )
     enc = Encoder.load(str(causal_dir), batch_size=5, show_progress=False)
     texts = _texts()
     np.testing.assert_allclose(enc.encode(texts), _train_vectors(causal_dir, texts, "last"), atol=1e-5)
@@ -111,11 +116,20 @@ def test_pooling_flag_errors(encoder_dir, our_model_dir, st_model_dir):
 def test_cli_scores_a_base_model_before_training_and_runs_passkey_on_a_raw_checkpoint(
     causal_dir, encoder_dir, sts_file, tmp_path, capsys
 ):
-    result = sts.main(sts.Config(model=str(encoder_dir), data=sts_file, out=str(tmp_path / "s"), cache_dir="",
-                                 progress=False))  # fmt: skip
+    result = sts.main(
+        sts.Config(
+            model=str(encoder_dir), data=sts_file, out=str(tmp_path / "s"), cache_dir="", progress=False
+        )
+    )
     assert result["instruction"] is None and "instruction=none" in capsys.readouterr().out
-    cfg = passkey.Config(model=str(causal_dir), lengths="16,32", num_docs=4, out=str(tmp_path / "p"),
-                         cache_dir="", progress=False)  # fmt: skip
+    cfg = passkey.Config(
+        model=str(causal_dir),
+        lengths="16,32",
+        num_docs=4,
+        out=str(tmp_path / "p"),
+        cache_dir="",
+        progress=False,
+    )
     out = passkey.main(cfg)
     assert out["instruction"] is None and set(out["accuracy"]["as trained"]) == {"16", "32"}
     assert "instruction=none" in capsys.readouterr().out

@@ -65,8 +65,19 @@ def test_an_export_trained_without_instructions_keeps_its_score(minilm, tmp_path
 
     data = write_dataset_dir(tmp_path / "ds", make_rows(32))
     out = tmp_path / "minilm-plain"
-    train(small_config(Path(minilm), data, out, pooling="mean", query_format="plain", lr=1e-5, max_steps=2,
-                       max_length=128, lora_dropout=0.0))  # fmt: skip
+    train(
+        small_config(
+            Path(minilm),
+            data,
+            out,
+            pooling="mean",
+            query_format="plain",
+            lr=1e-5,
+            max_steps=2,
+            max_length=128,
+            lora_dropout=0.0,
+        )
+    )
     kw = dict(model=str(out), data=STSB, cache_dir="", progress=False)
     plain = sts.main(sts.Config(out=str(tmp_path / "plain"), **kw))
     forced = sts.main(sts.Config(out=str(tmp_path / "forced"), use_instructions="yes", **kw))

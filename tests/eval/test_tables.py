@@ -47,8 +47,13 @@ def test_sts_files_in_one_run(tmp_path, our_model_dir, capsys):
     de = write_sts(tmp_path / "data" / "de.tsv", n=20, seed=2)
     shared = lines[1].split("\t")[0]
     de.write_text(de.read_text().replace("\n", f"\n{shared}\tw1 w2 w3\t2.5\n", 1))  # 21 pairs, one shared
-    cfg = sts.Config(model=str(our_model_dir), data=[str(tmp_path / "data" / "*.tsv")], out=str(tmp_path / "out"),
-                     cache_dir="", progress=False)  # fmt: skip
+    cfg = sts.Config(
+        model=str(our_model_dir),
+        data=[str(tmp_path / "data" / "*.tsv")],
+        out=str(tmp_path / "out"),
+        cache_dir="",
+        progress=False,
+    )
     result = sts.main(cfg)
     assert [(f["language"], f["num_pairs"]) for f in result["files"]] == [("de", 21), ("kor", 20)]
     assert "scores" not in result  # several files: no single file's keys at the top level
@@ -63,8 +68,9 @@ def test_sts_files_in_one_run(tmp_path, our_model_dir, capsys):
 
 
 def test_one_file_keeps_its_keys_at_the_top(tmp_path, sts_file, our_model_dir):
-    result = sts.main(sts.Config(model=str(our_model_dir), data=sts_file, out=str(tmp_path), cache_dir="",
-                                 progress=False))  # fmt: skip
+    result = sts.main(
+        sts.Config(model=str(our_model_dir), data=sts_file, out=str(tmp_path), cache_dir="", progress=False)
+    )
     (entry,) = result["files"]
     assert (
         result["scores"] == entry["scores"] and result["num_pairs"] == 40 and result["data"] == str(sts_file)
@@ -77,8 +83,13 @@ def test_retrieval_dirs_share_a_corpus_and_a_rerun_reads_the_cache(tmp_path, our
     write_beir(tmp_path / "data" / "en", n_docs=40, n_queries=6, seed=0)
     write_beir(tmp_path / "data" / "fr", n_docs=40, n_queries=5, seed=1)
     shutil.copy(tmp_path / "data" / "en" / "corpus.jsonl", tmp_path / "data" / "fr" / "corpus.jsonl")
-    cfg = retrieval.Config(model=str(our_model_dir), data=[tmp_path / "data"], out=str(tmp_path / "out"),
-                           cache_dir=str(tmp_path / "cache"), progress=False)  # fmt: skip
+    cfg = retrieval.Config(
+        model=str(our_model_dir),
+        data=[tmp_path / "data"],
+        out=str(tmp_path / "out"),
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+    )
     result = retrieval.main(cfg)
     assert [(f["language"], f["num_queries"]) for f in result["files"]] == [("en", 6), ("fr", 5)]
     assert result["summary"]["texts"] == {"total": 91, "encoded": 51, "cached": 40}

@@ -38,15 +38,47 @@ def _export(root, query_format: str = "instruct"):
     torch.manual_seed(5)  # a non-zero adapter, so the merge matters
     adapter = {"backbone." + k: torch.randn_like(v) * 0.1 for k, v in names.items() if "lora_" in k}
     # What the model card renders from (training flags and run totals).
-    training = dict(batch_size=2, data=["x"], final_loss=1.0, lora_alpha=8, lora_dropout=0.0, lora_r=4,
-                    lora_target="q_proj,v_proj", lr=1e-4, rope_theta=None, rows=1, seconds=1, steps=1,
-                    temperature=0.02, tokens=1, warmup_steps=0)  # fmt: skip
-    kwargs = dict(adapter=adapter, tokenizer=build_tokenizer(), base_model=str(base), dtype=torch.float32,
-                  rope_theta=None, lora=lora, pooling="last", normalize=True, max_length=512,
-                  query_instruction=INSTR, training=training)  # fmt: skip
+    training = dict(
+        batch_size=2,
+        data=["x"],
+        final_loss=1.0,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        lora_r=4,
+        lora_target="q_proj,v_proj",
+        lr=1e-4,
+        rope_theta=None,
+        rows=1,
+        seconds=1,
+        steps=1,
+        temperature=0.02,
+        tokens=1,
+        warmup_steps=0,
+    )
+    kwargs = dict(
+        adapter=adapter,
+        tokenizer=build_tokenizer(),
+        base_model=str(base),
+        dtype=torch.float32,
+        rope_theta=None,
+        lora=lora,
+        pooling="last",
+        normalize=True,
+        max_length=512,
+        query_instruction=INSTR,
+        training=training,
+    )
     if "card" in inspect.signature(export).parameters:  # an earlier export() took the card values apart
-        kwargs["card"] = {**training, "base_model": "tiny", "license": "mit", "max_length": 512, "pooling": "last",
-                          "repo_or_path": "x", "title": "t", "normalize": True}  # fmt: skip
+        kwargs["card"] = {
+            **training,
+            "base_model": "tiny",
+            "license": "mit",
+            "max_length": 512,
+            "pooling": "last",
+            "repo_or_path": "x",
+            "title": "t",
+            "normalize": True,
+        }
     if query_format != "instruct":
         kwargs["query_format"] = query_format
     return export(root / "out", **kwargs)
@@ -125,8 +157,9 @@ def test_a_model_trained_without_instructions_is_evaluated_without_them(
     never, _ = _sts(exported, sts_file, tmp_path / "e", capsys, use_instructions="no")
     assert never["instruction"] is None
 
-    cfg = retrieval.Config(model=str(exported_plain), data=beir_dir, out=str(tmp_path / "r"), cache_dir="",
-                           progress=False)  # fmt: skip
+    cfg = retrieval.Config(
+        model=str(exported_plain), data=beir_dir, out=str(tmp_path / "r"), cache_dir="", progress=False
+    )
     assert retrieval.main(cfg)["instruction"] is None and "instruction=none" in capsys.readouterr().out
 
 
@@ -136,8 +169,14 @@ def test_mteb_reports_the_instruction_of_each_task(exported, exported_plain, bei
     (tmp_path / "i.json").write_text(json.dumps({"Local-beir": INSTR}))
     for model, expected in ((exported, INSTR), (exported_plain, None)):
         out = tmp_path / model.parent.name
-        cfg = eval_mteb.Config(model=str(model), tasks=str(beir_dir), out=out, instructions=tmp_path / "i.json",
-                               cache_dir="", progress=False)  # fmt: skip
+        cfg = eval_mteb.Config(
+            model=str(model),
+            tasks=str(beir_dir),
+            out=out,
+            instructions=tmp_path / "i.json",
+            cache_dir="",
+            progress=False,
+        )
         (row,) = eval_mteb.main(cfg)["tasks"]
         assert row["instruction"] == expected
         md = (out / "summary.md").read_text()

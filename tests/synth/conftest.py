@@ -41,15 +41,32 @@ def api_key(monkeypatch):
 
 def run_generate(out: Path, server: FakeOpenAI | None, **overrides) -> int:
     """The real entry point, in-process: GenerateConfig -> main."""
-    defaults = dict(out=out, num_examples=30, languages="en,de,ko", progress=False, timeout=5.0,
-                    base_url=server.url if server else None)  # fmt: skip
+    defaults = dict(
+        out=out,
+        num_examples=30,
+        languages="en,de,ko",
+        progress=False,
+        timeout=5.0,
+        base_url=server.url if server else None,
+    )
     defaults.update(overrides)
     return main(GenerateConfig(**defaults))
 
 
 def generate_cmd(out: Path, server_url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "synth.generate", "--base-url", server_url, "--out", str(out),
-            "--no-progress", "--timeout", "5", *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "synth.generate",
+        "--base-url",
+        server_url,
+        "--out",
+        str(out),
+        "--no-progress",
+        "--timeout",
+        "5",
+        *args,
+    ]
 
 
 def run_cli(

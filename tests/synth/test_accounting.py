@@ -92,8 +92,13 @@ def test_kill_9_then_rerun_balances_and_counts_every_answer(fake, tmp_path):
     server = fake(latency=0.05, **FAULTS)
     out = tmp_path / "run"
     args = ["--num-examples", "60", "--languages", "en,de", "--concurrency", "16", "--seed", "5"]
-    proc = subprocess.Popen(generate_cmd(out, server.url, *args), env=dict(os.environ, OPENAI_API_KEY=API_KEY),
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        generate_cmd(out, server.url, *args),
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = out / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 40):
@@ -116,8 +121,14 @@ def test_ctrl_c_balances_and_counts_calls_cut_off_in_flight(fake, tmp_path):
     server = fake(latency=0.3)
     out = tmp_path / "run"
     cmd = generate_cmd(out, server.url, "--num-examples", "200", "--concurrency", "8", "--languages", "en,de")
-    proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     journal = out / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
@@ -166,8 +177,9 @@ def test_one_language_leaves_bitext_out_of_the_default_mix(fake, tmp_path):
 def test_the_summary_says_when_asked_lengths_could_not_fit_the_context(fake, tmp_path):
     server = fake(context_length=700, models_style="vllm")
     out = tmp_path / "run"
-    result = run_cli(generate_cmd(out, server.url, "--num-examples", "6", "--languages", "en",
-                                  "--task-types", "retrieval"))  # fmt: skip
+    result = run_cli(
+        generate_cmd(out, server.url, "--num-examples", "6", "--languages", "en", "--task-types", "retrieval")
+    )
     stats = read_stats(out)
     context = stats["calls"]["context"]
     assert context["length"] == 700 and context["capped"] > 0

@@ -86,8 +86,20 @@ def test_adapt_resumes_after_kill_9_at_each_stage(fake, tmp_path):
     cfg = config(
         tmp_path, server, base_model=str(tiny), num_examples=60, epochs=1, max_length=32, judge="score"
     )
-    args = [sys.executable, "-m", "synth.adapt", "--corpus", str(cfg.corpus), "--base-model", str(tiny),
-            "--out", str(cfg.out), "--base-url", server.url, "--no-progress"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "synth.adapt",
+        "--corpus",
+        str(cfg.corpus),
+        "--base-model",
+        str(tiny),
+        "--out",
+        str(cfg.out),
+        "--base-url",
+        server.url,
+        "--no-progress",
+    ]
     for key, value in FAST.items():
         if key in ("progress", "num_examples", "epochs", "max_length"):
             continue
@@ -133,8 +145,19 @@ def test_adapt_resumes_after_kill_9_at_each_stage(fake, tmp_path):
     ],
 )
 def test_bad_flags_are_one_line(flags, message, tmp_path):
-    args = [sys.executable, "-m", "synth.adapt", "--corpus", str(write_corpus(tmp_path / "d", topics=2)),
-            "--base-model", MINILM, "--out", str(tmp_path / "run"), "--no-progress", *flags]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "synth.adapt",
+        "--corpus",
+        str(write_corpus(tmp_path / "d", topics=2)),
+        "--base-model",
+        MINILM,
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+        *flags,
+    ]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode in (1, 2) and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -17,7 +17,10 @@ from .conftest import read_stats, run_generate
 
 def test_the_finished_items_of_a_cut_list_are_read_and_the_unfinished_one_is_not():
     cut = '{"tasks": [\n "Given a claim, find evidence.",\n "Given a \\"title\\", find its abstract.",\n "Given a ti'
-    assert complete_list_items(cut) == ["Given a claim, find evidence.", 'Given a "title", find its abstract.']
+    assert complete_list_items(cut) == [
+        "Given a claim, find evidence.",
+        'Given a "title", find its abstract.',
+    ]
     assert complete_list_items('{"tasks": "none"}') == []
 
 
@@ -39,7 +42,11 @@ def test_a_run_whose_brainstorms_all_ramble_uses_their_tasks_and_counts_them(fak
     assert run_generate(out, server, num_examples=30, languages="en", task_types="retrieval") == 0
     stats = read_stats(out)
     b = stats["accounting"]["brainstorm"]
-    assert b["calls"] >= 1 and b["useful"] == b["calls"] and b["useful_why"] == {"salvaged_truncated": b["calls"]}
+    assert (
+        b["calls"] >= 1
+        and b["useful"] == b["calls"]
+        and b["useful_why"] == {"salvaged_truncated": b["calls"]}
+    )
     served = stats["brainstorm"]["retrieval"]["examples_on"]
     assert served["fallback"] == 0 and served["brainstormed"] >= 30, served
     brainstorms = [r for r in server.requests if r["prompt"].startswith("Brainstorm")]

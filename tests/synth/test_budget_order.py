@@ -54,8 +54,11 @@ def test_a_finished_runs_rerun_makes_no_call_at_any_reject_rate(fake, tmp_path, 
         assert len(server.requests) == paid, (seed, [r["key"] for r in server.requests[paid:]])
         calls = read_stats(out)["calls"]
         assert calls["made_this_run"] == 0
-        m = re.search(r"calls: 0 made now \+ ([\d,]+) read from the journal \+ ([\d,]+) journaled but not "
-                      r"needed now = ([\d,]+) in all", capsys.readouterr().err)  # fmt: skip
+        m = re.search(
+            r"calls: 0 made now \+ ([\d,]+) read from the journal \+ ([\d,]+) journaled but not "
+            r"needed now = ([\d,]+) in all",
+            capsys.readouterr().err,
+        )
         assert m, "the summary's calls line"
         read, unread, total = (int(g.replace(",", "")) for g in m.groups())
         assert read + unread == total == len(journal_keys(out)) and read > 0
@@ -68,10 +71,27 @@ def test_valid_answers_that_wait_show_in_the_bar_and_the_summary(fake, tmp_path)
     # first, whatever the box's load (with a fixed latency alone, answers could come back in order).
     server = fake(latency=0.3, rate_short=0.5, rate_hang=0.2, hang_s=1.5)
     out = tmp_path / "run"
-    cmd = generate_cmd(out, server.url, "--num-examples", "200", "--concurrency", "16", "--languages", "en",
-                       "--task-types", "sts", "--progress")  # fmt: skip
-    proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cmd = generate_cmd(
+        out,
+        server.url,
+        "--num-examples",
+        "200",
+        "--concurrency",
+        "16",
+        "--languages",
+        "en",
+        "--task-types",
+        "sts",
+        "--progress",
+    )
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     journal = out / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 40):
@@ -94,8 +114,17 @@ def test_a_fatal_error_stands_alone_on_the_last_line_after_the_bar(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
-    result = run_cli(generate_cmd(tmp_path / "run", f"http://127.0.0.1:{port}/v1", "--num-examples", "5",
-                                  "--progress", "--max-retries", "0"))  # fmt: skip
+    result = run_cli(
+        generate_cmd(
+            tmp_path / "run",
+            f"http://127.0.0.1:{port}/v1",
+            "--num-examples",
+            "5",
+            "--progress",
+            "--max-retries",
+            "0",
+        )
+    )
     assert result.returncode == 1, result.stderr
     lines = [line for line in re.split(r"[\r\n]", result.stderr) if line.strip()]
     assert lines[-1].startswith("synth.generate: error: ") and "rows" not in lines[-1], result.stderr

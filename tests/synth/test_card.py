@@ -38,8 +38,15 @@ def generated(tmp_path_factory) -> Path:
         FakeOpenAI(api_key=API_KEY, rate_malformed=0.15, rate_missing_key=0.15) as server,
     ):
         mp.setenv("OPENAI_API_KEY", API_KEY)
-        cfg = GenerateConfig(out=out, num_examples=24, languages="en,de,ko", progress=False, timeout=5.0,
-                             base_url=server.url, license="cc-by-4.0")  # fmt: skip
+        cfg = GenerateConfig(
+            out=out,
+            num_examples=24,
+            languages="en,de,ko",
+            progress=False,
+            timeout=5.0,
+            base_url=server.url,
+            license="cc-by-4.0",
+        )
         assert main(cfg) == 0
     return out
 
@@ -116,16 +123,26 @@ def test_card_tables_equal_stats_json(run):
         rejected.setdefault(step, {})[reason] = int(n)
     assert rejected == {step: counts for step, counts in stats["rejects"].items() if counts}
     pools = {r[0]: [int(x) for x in r[1:]] for r in table_after(card, "Brainstormed task pools")}
-    assert pools == {t: [p["calls"], p["tasks"], p["duplicates"]["exact"], p["duplicates"]["near"],
-                         p["examples_on"]["reused"], p["examples_on"]["fallback"]]
-                     for t, p in stats["brainstorm"].items()}  # fmt: skip
+    assert pools == {
+        t: [
+            p["calls"],
+            p["tasks"],
+            p["duplicates"]["exact"],
+            p["duplicates"]["near"],
+            p["examples_on"]["reused"],
+            p["examples_on"]["fallback"],
+        ]
+        for t, p in stats["brainstorm"].items()
+    }
     calls = {
         r[0]: [int(x) if x != "-" else None for x in r[1:]]
         for r in table_after(card, "Where every LLM call went")
     }
     a = stats["accounting"]
-    assert calls["examples"] == [a["examples"][k] for k in ("calls", "kept", "held", "duplicates", "decontaminated",
-                                                            "rejected", "errors")]  # fmt: skip
+    assert calls["examples"] == [
+        a["examples"][k]
+        for k in ("calls", "kept", "held", "duplicates", "decontaminated", "rejected", "errors")
+    ]
     assert calls["brainstorm"][:2] == [a["brainstorm"]["calls"], a["brainstorm"]["useful"]]
     assert sum(c for row in calls.values() for c in row[1:] if c) == a["calls"] == stats["calls"]["journaled"]
 
@@ -298,8 +315,14 @@ def test_card_of_a_run_stopped_before_any_row(run):
 
     write_rows(run, [])
     stats = read_stats(run)
-    stats.update(rows=0, status="stopped:max_cost", per_task_type={}, per_language={}, per_language_pair={},
-                 per_task_type_language={})  # fmt: skip
+    stats.update(
+        rows=0,
+        status="stopped:max_cost",
+        per_task_type={},
+        per_language={},
+        per_language_pair={},
+        per_task_type_language={},
+    )
     write_json(run / "stats.json", stats)
     card = write_card(run).read_text()
     assert DatasetCard.load(run / "README.md").data.language == ["de", "en", "ko"]  # the languages asked for
@@ -313,8 +336,15 @@ def test_examples_show_one_row_per_task_type_inside_fences(run):
     section = card[card.index("## Examples") : card.index("## Use")]
     assert re.findall(r"^### (\w+) \(", section, re.M) == sorted(read_stats(run)["per_task_type"])
 
-    evil = {"task_type": "sts", "language": "en", "language_pair": None, "instruction": "x",
-            "query": "```\n# Injected heading\n```", "positive": "p" * 1000, "negative": None}  # fmt: skip
+    evil = {
+        "task_type": "sts",
+        "language": "en",
+        "language_pair": None,
+        "instruction": "x",
+        "query": "```\n# Injected heading\n```",
+        "positive": "p" * 1000,
+        "negative": None,
+    }
     example = example_rows([evil])[0]
     assert example["query"].startswith("````\n") and example["query"].endswith(
         "\n````"
@@ -349,8 +379,16 @@ def test_the_card_of_a_grounded_run_says_what_it_did(tmp_path):
     ):
         mp.setenv("OPENAI_API_KEY", API_KEY)
         for n in (4, 10):  # a resume: the card's time is the whole run's
-            cfg = GenerateConfig(out=out, num_examples=n, languages="en", progress=False, timeout=5.0,
-                                 base_url=server.url, corpus=docs, chunk_tokens=128)  # fmt: skip
+            cfg = GenerateConfig(
+                out=out,
+                num_examples=n,
+                languages="en",
+                progress=False,
+                timeout=5.0,
+                base_url=server.url,
+                corpus=docs,
+                chunk_tokens=128,
+            )
             assert main(cfg) == 0
             if n == 4:
                 first = read_stats(out)["elapsed_s"]

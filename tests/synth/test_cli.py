@@ -71,6 +71,17 @@ def test_vllm_backend_without_vllm_names_the_extra(tmp_path):
 def test_help_lists_every_option_with_its_meaning():
     result = run_cli(GEN + ["--help"])
     assert result.returncode == 0
-    for flag in ("--base-url", "--concurrency", "--rpm", "--tpm", "--max-cost", "--max-calls", "--max-reasks",
-                 "--dry-run", "--task-mix", "--tensor-parallel-size", "--prices"):  # fmt: skip
+    for flag in (
+        "--base-url",
+        "--concurrency",
+        "--rpm",
+        "--tpm",
+        "--max-cost",
+        "--max-calls",
+        "--max-reasks",
+        "--dry-run",
+        "--task-mix",
+        "--tensor-parallel-size",
+        "--prices",
+    ):
         assert flag in result.stdout

@@ -75,8 +75,12 @@ def test_folder_of_text_and_markdown_files_nested_with_other_files_counted(tmp_p
         corpus = load_corpus(root)
     assert [p.id for p in corpus.passages] == ["b.txt#0", "guides/a.md#0", "guides/deep/c.MD#0"]
     b, a, c = corpus.passages
-    assert (a.doc_id, a.source, a.title, a.text) == ("guides/a.md", str(root / "guides/a.md"), "Install guide",
-                                                     "Run the installer.")  # fmt: skip
+    assert (a.doc_id, a.source, a.title, a.text) == (
+        "guides/a.md",
+        str(root / "guides/a.md"),
+        "Install guide",
+        "Run the installer.",
+    )
     assert (b.title, b.text) == ("", "Plain text first paragraph.\n\nSecond paragraph.")
     assert (c.title, c.text) == ("From front matter", "# Heading\n\nBody.")
     assert corpus.documents() == ["b.txt", "guides/a.md", "guides/deep/c.MD"]
@@ -84,12 +88,20 @@ def test_folder_of_text_and_markdown_files_nested_with_other_files_counted(tmp_p
 
 
 def test_jsonl_with_and_without_ids_and_titles(tmp_path):
-    path = write_jsonl(tmp_path / "docs.jsonl", [
-        {"_id": "kb-1", "title": "Reset a password", "text": "Open settings.\n\nClick reset.", "url": "ignored"},
-        "",  # a blank line is skipped, and line numbers go on counting
-        {"text": "No id, no title."},
-        {"_id": 7, "title": None, "text": "An integer id."},
-    ])  # fmt: skip
+    path = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [
+            {
+                "_id": "kb-1",
+                "title": "Reset a password",
+                "text": "Open settings.\n\nClick reset.",
+                "url": "ignored",
+            },
+            "",  # a blank line is skipped, and line numbers go on counting
+            {"text": "No id, no title."},
+            {"_id": 7, "title": None, "text": "An integer id."},
+        ],
+    )
     corpus = load_corpus(path)
     assert [(p.id, p.doc_id, p.source, p.title) for p in corpus.passages] == [
         ("kb-1#0", "kb-1", f"{path}:1", "Reset a password"),
@@ -107,11 +119,13 @@ def test_parquet_with_and_without_ids(tmp_path):
     without = tmp_path / "without.parquet"
     pq.write_table(pa.table({"text": ["First.", "Second."], "other": [1, 2]}), without)
     assert [(p.id, p.title, p.text) for p in load_corpus(with_ids).passages] == [
-        ("x#0", "X", "Text x."), ("y#0", "", "Text y.")
-    ]  # fmt: skip
+        ("x#0", "X", "Text x."),
+        ("y#0", "", "Text y."),
+    ]
     assert [(p.id, p.source) for p in load_corpus(without).passages] == [
-        ("row-1#0", f"{without}:1"), ("row-2#0", f"{without}:2")
-    ]  # fmt: skip
+        ("row-1#0", f"{without}:1"),
+        ("row-2#0", f"{without}:2"),
+    ]
 
 
 def test_beir_dir_reads_the_corpus_and_ignores_queries_and_qrels(tmp_path):
@@ -124,8 +138,9 @@ def test_beir_dir_reads_the_corpus_and_ignores_queries_and_qrels(tmp_path):
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     corpus = load_corpus(root)
     assert [(p.id, p.doc_id, p.title, p.text) for p in corpus.passages] == [
-        ("d1#0", "d1", "T1", "One."), ("d2#0", "d2", "", "Two.")
-    ]  # fmt: skip
+        ("d1#0", "d1", "T1", "One."),
+        ("d2#0", "d2", "", "Two."),
+    ]
 
 
 def test_markdown_titles_from_front_matter_or_first_heading_only():
@@ -152,12 +167,18 @@ def test_prechunked_passages_are_kept_as_they_are(tmp_path):
     save_passages(corpus, tmp_path / "run" / "passages.jsonl")
     again = load_corpus(tmp_path / "run", chunk_tokens=512)
     assert again.passages == corpus.passages and again.fingerprint == corpus.fingerprint
-    user = write_jsonl(tmp_path / "chunks.jsonl", [{"_id": "c1", "doc_id": "manual", "text": "Part one."},
-                                                   {"_id": "c2", "doc_id": "manual", "text": "Part two."}])  # fmt: skip
+    user = write_jsonl(
+        tmp_path / "chunks.jsonl",
+        [
+            {"_id": "c1", "doc_id": "manual", "text": "Part one."},
+            {"_id": "c2", "doc_id": "manual", "text": "Part two."},
+        ],
+    )
     chunks = load_corpus(user)
     assert [(p.id, p.doc_id, p.source) for p in chunks.passages] == [
-        ("c1", "manual", f"{user}:1"), ("c2", "manual", f"{user}:2")
-    ]  # fmt: skip
+        ("c1", "manual", f"{user}:1"),
+        ("c2", "manual", f"{user}:2"),
+    ]
     assert chunks.documents() == ["manual"]
 
 
@@ -198,11 +219,15 @@ def test_missing_or_non_string_text(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
-    path = write_jsonl(tmp_path / "docs.jsonl", [{"_id": "a", "text": "x"}, {"_id": "b", "text": "y"},
-                                                 {"_id": "a", "text": "z"}])  # fmt: skip
+    path = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [{"_id": "a", "text": "x"}, {"_id": "b", "text": "y"}, {"_id": "a", "text": "z"}],
+    )
     one_line_error(path, f"{path}:3: duplicate document id 'a' (also at {path}:1)")
-    chunks = write_jsonl(tmp_path / "chunks.jsonl", [{"_id": "c", "doc_id": "d", "text": "x"},
-                                                     {"_id": "c", "doc_id": "d", "text": "y"}])  # fmt: skip
+    chunks = write_jsonl(
+        tmp_path / "chunks.jsonl",
+        [{"_id": "c", "doc_id": "d", "text": "x"}, {"_id": "c", "doc_id": "d", "text": "y"}],
+    )
     one_line_error(chunks, f"{chunks}: duplicate passage id 'c'")
 
 
@@ -306,8 +331,11 @@ def test_a_real_tokenizer_can_be_plugged_in_and_is_checked_at_joins():
 
 def test_headings_start_a_paragraph_and_never_end_a_passage():
     assert paragraphs("Intro\n## Section\nBody\n\n#hashtag is text\n    # indented code") == [
-        ("Intro", False), ("## Section", True), ("Body", False), ("#hashtag is text\n    # indented code", False)
-    ]  # fmt: skip
+        ("Intro", False),
+        ("## Section", True),
+        ("Body", False),
+        ("#hashtag is text\n    # indented code", False),
+    ]
     rng = random.Random(5)
     doc = "\n\n".join(f"## Part {i}\n{paragraph(rng, 3)}" for i in range(12))
     passages = chunk_text(doc, 100)
@@ -319,8 +347,10 @@ def test_headings_start_a_paragraph_and_never_end_a_passage():
 def test_code_fences_keep_blank_lines_and_comments():
     doc = "Example:\n\n```python\n# a comment, not a heading\nx = 1\n\ny = 2\n```\n\nAfter."
     assert paragraphs(doc) == [
-        ("Example:", False), ("```python\n# a comment, not a heading\nx = 1\n\ny = 2\n```", False), ("After.", False)
-    ]  # fmt: skip
+        ("Example:", False),
+        ("```python\n# a comment, not a heading\nx = 1\n\ny = 2\n```", False),
+        ("After.", False),
+    ]
 
 
 def test_the_last_two_passages_are_evened_out():
@@ -465,9 +495,10 @@ def test_load_passages_refuses_other_files(tmp_path):
         CorpusError, match=f"{plain}:1: a passage needs the keys .* missing \\['doc_id', 'source'"
     ):
         load_passages(plain)
-    extra = write_jsonl(tmp_path / "extra.jsonl", [
-        {"_id": "a#0", "doc_id": "a", "source": "a", "title": "", "text": "x", "score": 1}
-    ])  # fmt: skip
+    extra = write_jsonl(
+        tmp_path / "extra.jsonl",
+        [{"_id": "a#0", "doc_id": "a", "source": "a", "title": "", "text": "x", "score": 1}],
+    )
     with pytest.raises(CorpusError, match="unknown keys \\['score'\\]"):
         load_passages(extra)
 

@@ -22,8 +22,13 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(fake, tmp_path)
     server = fake(latency=0.05, rate_malformed=0.1, rate_429=0.05)
     out = tmp_path / "crashed"
     env = dict(os.environ, OPENAI_API_KEY=API_KEY)
-    proc = subprocess.Popen(generate_cmd(out, server.url, *ARGS), env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        generate_cmd(out, server.url, *ARGS),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = out / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 40):
@@ -56,9 +61,13 @@ def test_interrupt_during_write_keeps_the_last_good_dataset(fake, tmp_path):
     out = tmp_path / "run"
     assert run_cli(generate_cmd(out, server.url, "--num-examples", "10")).returncode == 0
     before = read_rows(out)
-    proc = subprocess.Popen(generate_cmd(out, server.url, "--num-examples", "400", "--concurrency", "2"),
-                            env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        generate_cmd(out, server.url, "--num-examples", "400", "--concurrency", "2"),
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -70,8 +79,14 @@ def test_ctrl_c_exits_130_writes_what_it_has_and_a_rerun_finishes(fake, tmp_path
     server = fake(latency=0.1)
     out = tmp_path / "run"
     cmd = generate_cmd(out, server.url, "--num-examples", "200", "--concurrency", "4", "--languages", "en,de")
-    proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     journal = out / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 40):

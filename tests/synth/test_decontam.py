@@ -28,8 +28,10 @@ def test_13_word_overlap_is_caught_case_and_space_insensitively(tmp_path):
 
 def test_sts_files_plain_text_and_unspaced_scripts(tmp_path):
     sts = tmp_path / "sts.tsv"
-    sts.write_text("sentence1\tsentence2\tscore\nA man is slicing a tomato on a wooden board in the kitchen today.\t"
-                   "A person cuts a tomato.\t4.2\n")  # fmt: skip
+    sts.write_text(
+        "sentence1\tsentence2\tscore\nA man is slicing a tomato on a wooden board in the kitchen today.\t"
+        "A person cuts a tomato.\t4.2\n"
+    )
     zh = tmp_path / "zh.txt"
     zh.write_text("北京是中国的首都，也是一座历史悠久的文化名城，拥有许多名胜古迹和博物馆。\n")
     d = Decontaminator([sts, zh])
@@ -55,8 +57,12 @@ def test_contaminated_rows_are_dropped_and_counted(fake, tmp_path):
     evalset = tmp_path / "eval.jsonl"
     evalset.write_text("".join(json.dumps({"text": "x " + r["positive"] + " y"}) + "\n" for r in leaked))
     out = tmp_path / "decontaminated"
-    assert run_generate(out, server, num_examples=20, task_types="sts", language_check=False,
-                        decontaminate=[evalset]) == 0  # fmt: skip
+    assert (
+        run_generate(
+            out, server, num_examples=20, task_types="sts", language_check=False, decontaminate=[evalset]
+        )
+        == 0
+    )
     # sts triples are short: only rows whose texts reach 13 words can be caught
     long_enough = [r for r in leaked if len(r["positive"].split()) >= 13]
     stats = read_stats(out)

@@ -8,8 +8,10 @@ from synth.checks.dedup import Deduper, Fingerprints, Signer
 from synth.checks.minhash import MIN_SHINGLES, NUM_BINS, normalize_many, shingle_size
 from synth.checks.text import normalize
 
-EN = ("Tidal forces arise because the gravitational pull of the moon is stronger on the near side of "
-      "the earth than on the far side, stretching the oceans into two bulges that the planet rotates through.")  # fmt: skip
+EN = (
+    "Tidal forces arise because the gravitational pull of the moon is stronger on the near side of "
+    "the earth than on the far side, stretching the oceans into two bulges that the planet rotates through."
+)
 ZH = "潮汐是由月球和太阳的引力作用引起的海水周期性涨落现象，每天大约发生两次高潮和两次低潮，对沿海生态有重要影响。"
 TH = "น้ำขึ้นน้ำลงเกิดจากแรงโน้มถ่วงของดวงจันทร์และดวงอาทิตย์ที่กระทำต่อโลกทำให้ระดับน้ำทะเลเปลี่ยนแปลงเป็นประจำทุกวัน"
 PHOTO = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen inside leaves."
@@ -35,9 +37,21 @@ def test_normalize_ignores_case_punctuation_and_space():
 
 def test_normalize_many_equals_normalize_per_text():
     spaces = [chr(i) for i in range(0x110000) if chr(i).isspace()]
-    texts = [EN, ZH, TH, "", "  ", "!!", " a  b ", "\u0301starts with a combining mark", "ends in e\u0301",
-             "Ｆｕｌｌ　ｗｉｄｔｈ", "tab\there\nnew\u2028line", "x" + "".join(spaces) + "y",
-             *(f"{s}edge{s}" for s in spaces)]  # fmt: skip
+    texts = [
+        EN,
+        ZH,
+        TH,
+        "",
+        "  ",
+        "!!",
+        " a  b ",
+        "\u0301starts with a combining mark",
+        "ends in e\u0301",
+        "Ｆｕｌｌ　ｗｉｄｔｈ",
+        "tab\there\nnew\u2028line",
+        "x" + "".join(spaces) + "y",
+        *(f"{s}edge{s}" for s in spaces),
+    ]
     assert normalize_many(texts) == [normalize(t) for t in texts]
     assert normalize_many(["a\x00b", "C, d"]) == ["a\x00b", "c d"]  # a NUL inside a text: one at a time
 
@@ -49,8 +63,11 @@ def test_exact_duplicates_after_normalisation():
 
 
 def test_near_duplicates_in_spaced_and_unspaced_scripts():
-    pairs = [(EN, EN.replace("stronger", "greater")), (ZH, ZH.replace("两次", "二次", 1)),
-             (TH, TH.replace("ทุกวัน", "ทุกๆวัน"))]  # fmt: skip
+    pairs = [
+        (EN, EN.replace("stronger", "greater")),
+        (ZH, ZH.replace("两次", "二次", 1)),
+        (TH, TH.replace("ทุกวัน", "ทุกๆวัน")),
+    ]
     for text, edited in pairs:
         d = Deduper()
         assert d.check([text]) is None
@@ -105,8 +122,13 @@ def _reference_signature(text: str) -> np.ndarray | None:
             h = ((h ^ (h >> shift)) * int(mult)) & mask
         b = h >> (32 - (NUM_BINS.bit_length() - 1))
         bins[b] = min(bins.get(b, h), h)
-    return np.array([bins[next(p for p in minhash._PROBES[b] if p in bins)] if b not in bins else bins[b]
-                     for b in range(NUM_BINS)], dtype=np.uint32)  # fmt: skip
+    return np.array(
+        [
+            bins[next(p for p in minhash._PROBES[b] if p in bins)] if b not in bins else bins[b]
+            for b in range(NUM_BINS)
+        ],
+        dtype=np.uint32,
+    )
 
 
 def _corpus(n: int, seed: int = 0) -> list[str]:

@@ -25,8 +25,18 @@ def outcomes(n: int) -> list[Outcome]:
         text = made[-1][1] if i % 7 == 6 else llm.answer(prompt, random.Random(i))[0]
         result = analyse("sts", text, call.knobs, language_check=False)
         assert result.fields is not None, result.reason
-        made.append((Outcome(call, "Retrieve semantically similar text.", result.fields, f"g:{i}:0",
-                             result.fingerprints), text))  # fmt: skip
+        made.append(
+            (
+                Outcome(
+                    call,
+                    "Retrieve semantically similar text.",
+                    result.fields,
+                    f"g:{i}:0",
+                    result.fingerprints,
+                ),
+                text,
+            )
+        )
     return [o for o, _ in made]
 
 

@@ -51,8 +51,15 @@ def test_every_task_type_end_to_end(fake, tmp_path):
 
 
 def test_faulty_answers_are_reasked_counted_and_kept_as_rejects(fake, tmp_path):
-    server = fake(rate_malformed=0.15, rate_fenced=0.15, rate_prose=0.15, rate_missing_key=0.15,
-                  rate_429=0.1, rate_500=0.1, retry_after=0.05)  # fmt: skip
+    server = fake(
+        rate_malformed=0.15,
+        rate_fenced=0.15,
+        rate_prose=0.15,
+        rate_missing_key=0.15,
+        rate_429=0.1,
+        rate_500=0.1,
+        retry_after=0.05,
+    )
     out = tmp_path / "run"
     assert run_generate(out, server, num_examples=40, task_types="retrieval,sts,classification") == 0
     stats = read_stats(out)
@@ -139,8 +146,16 @@ def test_dry_run_makes_no_calls_and_writes_sample_prompts(fake, tmp_path, capsys
 def test_max_cost_stops_cleanly_and_a_rerun_goes_on(fake, tmp_path):
     server = fake()
     out = tmp_path / "run"
-    status = run_generate(out, server, num_examples=40, concurrency=2, price_in=1000.0, price_out=1000.0,
-                          max_cost=1.0, task_types="sts")  # fmt: skip
+    status = run_generate(
+        out,
+        server,
+        num_examples=40,
+        concurrency=2,
+        price_in=1000.0,
+        price_out=1000.0,
+        max_cost=1.0,
+        task_types="sts",
+    )
     stats = read_stats(out)
     assert status == 3 and stats["status"] == "stopped:max_cost" and 0 < stats["rows"] < 40
     assert pq.read_table(out / DATA_FILE).num_rows == stats["rows"]
@@ -207,8 +222,20 @@ def test_dry_run_plans_a_grounded_run(fake, tmp_path, capsys):
     docs = write_corpus(tmp_path / "docs", topics=4)
     server = fake()
     out = tmp_path / "plan"
-    assert run_generate(out, server, num_examples=200, model="gpt-4o", dry_run=True, languages="en",
-                        corpus=docs, chunk_tokens=128, task_types="grounded_query") == 0  # fmt: skip
+    assert (
+        run_generate(
+            out,
+            server,
+            num_examples=200,
+            model="gpt-4o",
+            dry_run=True,
+            languages="en",
+            corpus=docs,
+            chunk_tokens=128,
+            task_types="grounded_query",
+        )
+        == 0
+    )
     assert server.requests == []
     plan = json.loads((out / ".synth" / "plan" / "plan.json").read_text())
     row = plan["per_task_type"]["grounded_query"]

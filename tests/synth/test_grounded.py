@@ -42,8 +42,16 @@ def test_multi_hop_questions_read_neighbouring_passages_and_give_a_row_per_passa
     docs = write_corpus(tmp_path / "docs", topics=6)
     server = fake()
     out = tmp_path / "run"
-    status = run_generate(out, server, num_examples=20, languages="en", corpus=docs, chunk_tokens=128,
-                          task_types="multi_hop", neighbour_model=MINILM)  # fmt: skip
+    status = run_generate(
+        out,
+        server,
+        num_examples=20,
+        languages="en",
+        corpus=docs,
+        chunk_tokens=128,
+        task_types="multi_hop",
+        neighbour_model=MINILM,
+    )
     assert status == 0
     by_call = defaultdict(list)
     for row in read_rows(out):

@@ -46,13 +46,32 @@ PASSAGES = {
 }
 
 
-def make_row(query: str, positive: str, passage_id: str | None, task_type: str = "grounded_query",
-             call: str = "g:0:0", language: str = "en") -> dict:  # fmt: skip
+def make_row(
+    query: str,
+    positive: str,
+    passage_id: str | None,
+    task_type: str = "grounded_query",
+    call: str = "g:0:0",
+    language: str = "en",
+) -> dict:
     instruction = "Given a question, retrieve passages that answer it."
-    return Row(id=row_id(task_type, instruction, query, positive, None), task_type=task_type,
-               instruction=instruction, query=query, positive=positive, negative=None, language=language,
-               language_pair=None, model="fake", source="synthetic", knobs="{}", template="t.j2",
-               template_hash="0" * 12, call=call, passage_id=passage_id).as_dict()  # fmt: skip
+    return Row(
+        id=row_id(task_type, instruction, query, positive, None),
+        task_type=task_type,
+        instruction=instruction,
+        query=query,
+        positive=positive,
+        negative=None,
+        language=language,
+        language_pair=None,
+        model="fake",
+        source="synthetic",
+        knobs="{}",
+        template="t.j2",
+        template_hash="0" * 12,
+        call=call,
+        passage_id=passage_id,
+    ).as_dict()
 
 
 def score_rows() -> list[dict]:
@@ -63,8 +82,10 @@ def score_rows() -> list[dict]:
     rows.append(make_row(Q, PASSAGES["d0#0"], "d0#0", call="g:5:0", language="de"))
     rows.append(make_row("zulu yankee", "zulu yankee xray", None, task_type="retrieval", call="g:6:0"))
     multi = "alpha bravo charlie papa"
-    rows += [make_row(multi, PASSAGES["d1#0"] + " papa", "d1#0", "multi_hop", "g:7:0"),
-             make_row(multi, PASSAGES["d5#0"], "d5#0", "multi_hop", "g:7:0")]  # fmt: skip
+    rows += [
+        make_row(multi, PASSAGES["d1#0"] + " papa", "d1#0", "multi_hop", "g:7:0"),
+        make_row(multi, PASSAGES["d5#0"], "d5#0", "multi_hop", "g:7:0"),
+    ]
     rows.append(make_row("garbled alpha bravo", PASSAGES["d2#0"], "d2#0", call="g:9:0"))
     return rows
 
@@ -188,10 +209,14 @@ RELABEL_CORPUS = {
 
 
 def relabel_rows() -> list[dict]:
-    rows = [make_row(SEED_WORSE, RELABEL_CORPUS["farm#0"], "farm#0", call="g:0:0"),
-            make_row("solar panels cleaned autumn", RELABEL_CORPUS["farm#2"], "farm#2", call="g:1:0"),  # seed best
-            make_row("zulu yankee", "zulu yankee xray", None, task_type="retrieval", call="g:2:0"),
-            make_row("turbine gearbox cables", RELABEL_CORPUS["farm#3"], "farm#3", "multi_hop", "g:3:0")]  # fmt: skip
+    rows = [
+        make_row(SEED_WORSE, RELABEL_CORPUS["farm#0"], "farm#0", call="g:0:0"),
+        make_row(
+            "solar panels cleaned autumn", RELABEL_CORPUS["farm#2"], "farm#2", call="g:1:0"
+        ),  # seed best
+        make_row("zulu yankee", "zulu yankee xray", None, task_type="retrieval", call="g:2:0"),
+        make_row("turbine gearbox cables", RELABEL_CORPUS["farm#3"], "farm#3", "multi_hop", "g:3:0"),
+    ]
     return rows
 
 
@@ -254,8 +279,24 @@ def test_relabel_with_a_corpus_that_lacks_the_rows_passages_is_one_line(relabel_
     other = save_passages(
         Corpus([Passage("x#0", "x", "test", "", "unrelated text")]), tmp_path / "other.jsonl"
     )
-    result = run_cli(JUDGE + ["--data", str(data), "--out", str(tmp_path / "j"), "--mode", "relabel", "--corpus",
-                              str(other), "--embed-model", str(model), "--base-url", server.url, "--no-progress"])  # fmt: skip
+    result = run_cli(
+        JUDGE
+        + [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "j"),
+            "--mode",
+            "relabel",
+            "--corpus",
+            str(other),
+            "--embed-model",
+            str(model),
+            "--base-url",
+            server.url,
+            "--no-progress",
+        ]
+    )
     assert result.returncode == 1 and "none of the 2 grounded rows' passage ids is in" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "j").exists()
 
@@ -311,10 +352,26 @@ def test_kill_9_mid_run_then_rerun_pays_for_no_answered_call(tmp_path, fake):
     ]
     data = dataset_dir(tmp_path, fake(), rows)
     out = tmp_path / "judged"
-    cmd = JUDGE + ["--data", str(data), "--out", str(out), "--mode", "score", "--base-url", server.url,
-                   "--concurrency", "4", "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=dict(os.environ, OPENAI_API_KEY=API_KEY), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = JUDGE + [
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--mode",
+        "score",
+        "--base-url",
+        server.url,
+        "--concurrency",
+        "4",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = out / ".synth" / "judge_journal.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
@@ -346,12 +403,14 @@ def test_answers_and_the_drop_rule():
     assert (
         parse_scores('Sure:\n```json\n{"relevance": 4, "answerability": 3, "clarity": 5}\n```').clarity == 5
     )
-    for bad, reason in [('{"relevance": 4, "answerability": 3}', "bad_scores"),
-                        ('{"relevance": 6, "answerability": 3, "clarity": 5}', "bad_scores"),
-                        ('{"relevance": "4", "answerability": 3, "clarity": 5}', "bad_scores"),
-                        ('{"relevance": true, "answerability": 3, "clarity": 5}', "bad_scores"),
-                        ('{"relevance": 4, "answerability": 3, "clarity": 5, "why": "x"}', "bad_scores"),
-                        ("no idea", "no_json")]:  # fmt: skip
+    for bad, reason in [
+        ('{"relevance": 4, "answerability": 3}', "bad_scores"),
+        ('{"relevance": 6, "answerability": 3, "clarity": 5}', "bad_scores"),
+        ('{"relevance": "4", "answerability": 3, "clarity": 5}', "bad_scores"),
+        ('{"relevance": true, "answerability": 3, "clarity": 5}', "bad_scores"),
+        ('{"relevance": 4, "answerability": 3, "clarity": 5, "why": "x"}', "bad_scores"),
+        ("no idea", "no_json"),
+    ]:
         with pytest.raises(Invalid) as err:
             parse_scores(bad)
         assert err.value.reason == reason

@@ -92,8 +92,11 @@ def test_a_korean_field_without_hangul_is_rejected_however_short_and_whatever_th
     # The detector would keep these: too short for it, or it has no model for the language.
     assert wrong_language("hello there", "ko") is None and wrong_language(EN, "yi") is None
     assert wrong_script(EN, "yi") == "0% Hebrew words"
-    problem = check_answer("retrieval", {"user_query": "서울 날씨", "positive_document": KO,
-                                         "hard_negative_document": "Seoul weather"}, {"language": "ko"})  # fmt: skip
+    problem = check_answer(
+        "retrieval",
+        {"user_query": "서울 날씨", "positive_document": KO, "hard_negative_document": "Seoul weather"},
+        {"language": "ko"},
+    )
     assert (problem.reason, problem.detail) == (
         "wrong_script",
         "hard_negative_document: asked ko, no Hangul letters",
@@ -161,8 +164,11 @@ def test_every_language_with_its_own_script_has_the_rule_and_latin_ones_do_not()
 
 
 def test_the_script_rule_covers_queries_and_documents_but_not_labels():
-    assert set(text_languages("retrieval", {"language": "ko"})) == {"user_query", "positive_document",
-                                                                    "hard_negative_document"}  # fmt: skip
+    assert set(text_languages("retrieval", {"language": "ko"})) == {
+        "user_query",
+        "positive_document",
+        "hard_negative_document",
+    }
     assert text_languages("classification", {"language": "ko"}) == {"input_text": "ko"}
     assert text_languages("bitext", {"language": "ko", "target_language": "ru"}) == {
         "S1": "ko",

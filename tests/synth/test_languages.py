@@ -23,8 +23,15 @@ def test_parse_languages_codes_and_weights():
     assert parse_languages("en:0.7, de:0.3") == {"en": 0.7, "de": 0.3}
 
 
-@pytest.mark.parametrize("spec,message", [("en,xx", "unknown language code 'xx'"), ("en:abc", "not a number"),
-                                           ("en:0", "must be > 0"), (",", "no language codes")])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("en,xx", "unknown language code 'xx'"),
+        ("en:abc", "not a number"),
+        ("en:0", "must be > 0"),
+        (",", "no language codes"),
+    ],
+)
 def test_parse_languages_errors_name_the_flag(spec, message):
     with pytest.raises(ValueError, match=message) as err:
         parse_languages(spec)

@@ -34,8 +34,19 @@ def tiny(tmp_path_factory):
 
 
 def local_cmd(out, model, *args: str) -> list[str]:
-    return [sys.executable, "-m", "synth.generate", "--backend", "local", "--model", str(model),
-            "--out", str(out), *ARGS, *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "synth.generate",
+        "--backend",
+        "local",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        *ARGS,
+        *args,
+    ]
 
 
 def balanced(stats: dict) -> None:
@@ -93,8 +104,20 @@ def test_kill_9_then_resume_pays_for_nothing_twice(tiny, tmp_path):
 
 def test_no_key_no_server_no_backend_is_the_embedded_default(tiny, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "synth.generate", "--model", str(tiny), "--out", str(out), *ARGS,
-           "--num-examples", "2", "--max-calls", "4"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "synth.generate",
+        "--model",
+        str(tiny),
+        "--out",
+        str(out),
+        *ARGS,
+        "--num-examples",
+        "2",
+        "--max-calls",
+        "4",
+    ]
     result = run_cli(cmd, env_key=None)
     assert result.returncode in (0, 3), result.stderr
     first = result.stderr.splitlines()[0]

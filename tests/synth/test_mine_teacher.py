@@ -85,8 +85,15 @@ def test_kind_is_detected_from_the_models_files(tiny_ce, tiny_st):
 
 def test_cross_encoder_scores_every_candidate_in_the_stated_order(dataset_dir, tiny_st, tiny_ce):
     out = dataset_dir.with_name("scored")
-    cfg = MineConfig(data=dataset_dir, model=str(tiny_st), teacher=str(tiny_ce), out=out, num_negatives=3,
-                     progress=False, device="cpu")  # fmt: skip
+    cfg = MineConfig(
+        data=dataset_dir,
+        model=str(tiny_st),
+        teacher=str(tiny_ce),
+        out=out,
+        num_negatives=3,
+        progress=False,
+        device="cpu",
+    )
     assert main(cfg) == 0
     rows = read_rows(out)
     assert all(len(r["teacher_scores"]) == 2 + len(r["mined_negatives"]) for r in rows)  # pos, neg, mined
@@ -95,8 +102,12 @@ def test_cross_encoder_scores_every_candidate_in_the_stated_order(dataset_dir, t
         np.testing.assert_allclose(row["teacher_scores"], expected, rtol=1e-5, atol=1e-5)
     assert len({round(s, 4) for r in rows for s in r["teacher_scores"]}) > 10  # real, varied scores
     t = json.loads((out / "stats.json").read_text())["teacher"]
-    assert (t["model"], t["kind"], t["score"], t["candidate_order"]) == (str(tiny_ce), "cross-encoder", "logit",
-                                                                        CANDIDATE_ORDER)  # fmt: skip
+    assert (t["model"], t["kind"], t["score"], t["candidate_order"]) == (
+        str(tiny_ce),
+        "cross-encoder",
+        "logit",
+        CANDIDATE_ORDER,
+    )
     assert t["rows"] == len(ROWS) and t["pairs_reused"] == 0 and t["pairs"] == t["pairs_scored_now"]
     card = (out / "README.md").read_text()
     assert "## Hard negatives mined" in card and "## Teacher scores" in card and str(tiny_ce) in card
@@ -104,8 +115,15 @@ def test_cross_encoder_scores_every_candidate_in_the_stated_order(dataset_dir, t
 
 def test_bi_encoder_teacher_scores_are_cosines(dataset_dir, tiny_st):
     out = dataset_dir.with_name("scored-bi")
-    cfg = MineConfig(data=dataset_dir, model=str(tiny_st), teacher=str(tiny_st), out=out, num_negatives=2,
-                     progress=False, device="cpu")  # fmt: skip
+    cfg = MineConfig(
+        data=dataset_dir,
+        model=str(tiny_st),
+        teacher=str(tiny_st),
+        out=out,
+        num_negatives=2,
+        progress=False,
+        device="cpu",
+    )
     assert main(cfg) == 0
     for row in read_rows(out):
         texts = candidate_texts(row)
@@ -128,8 +146,15 @@ def test_a_crashed_teacher_run_resumes_from_its_finished_parts(dataset_dir, tiny
         return real(self, instructions, queries, texts)
 
     out = dataset_dir.with_name("resumed")
-    flags = dict(data=dataset_dir, model=str(tiny_st), teacher=str(tiny_ce), num_negatives=3,
-                 teacher_chunk_rows=4, progress=False, device="cpu")  # fmt: skip
+    flags = dict(
+        data=dataset_dir,
+        model=str(tiny_st),
+        teacher=str(tiny_ce),
+        num_negatives=3,
+        teacher_chunk_rows=4,
+        progress=False,
+        device="cpu",
+    )
     monkeypatch.setattr(CrossEncoderTeacher, "score", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
         main(MineConfig(out=out, **flags))
@@ -151,8 +176,14 @@ def test_a_crashed_teacher_run_resumes_from_its_finished_parts(dataset_dir, tiny
 
 def test_teacher_alone_scores_an_already_mined_dir(dataset_dir, tiny_st, tiny_ce):
     mined = dataset_dir.with_name("mined")
-    assert main(MineConfig(data=dataset_dir, model=str(tiny_st), out=mined, num_negatives=2, progress=False,
-                           device="cpu")) == 0  # fmt: skip
+    assert (
+        main(
+            MineConfig(
+                data=dataset_dir, model=str(tiny_st), out=mined, num_negatives=2, progress=False, device="cpu"
+            )
+        )
+        == 0
+    )
     cfg = MineConfig(data=mined, teacher=str(tiny_ce), progress=False, device="cpu")
     assert cfg.out == mined.with_name("mined-scored")
     assert main(cfg) == 0
@@ -172,12 +203,23 @@ def test_bad_teacher_flags_get_one_line(dataset_dir, tiny_st, tmp_path, capsys):
     nli = write_cross_encoder_dir(tmp_path / "nli", num_labels=3)
     capsys.readouterr()
     for argv, status, want in [
-        (["--data", str(dataset_dir), "--teacher", str(tiny_st), "--teacher-kind", "oracle"], 2, "--teacher-kind"),
-        (["--data", str(dataset_dir), "--teacher", str(tiny_st), "--consistency-k", "2"], 2, "--consistency-k"),
+        (
+            ["--data", str(dataset_dir), "--teacher", str(tiny_st), "--teacher-kind", "oracle"],
+            2,
+            "--teacher-kind",
+        ),
+        (
+            ["--data", str(dataset_dir), "--teacher", str(tiny_st), "--consistency-k", "2"],
+            2,
+            "--consistency-k",
+        ),
         (["--data", str(dataset_dir), "--teacher", str(tmp_path / "nope")], 1, "--teacher"),
-        (["--data", str(dataset_dir), "--teacher", str(nli),
-          "--teacher-kind", "cross-encoder"], 1, "3 labels"),
-    ]:  # fmt: skip
+        (
+            ["--data", str(dataset_dir), "--teacher", str(nli), "--teacher-kind", "cross-encoder"],
+            1,
+            "3 labels",
+        ),
+    ]:
         with pytest.raises(SystemExit) as exc:
             cli([*argv, "--no-progress", "--device", "cpu", "--out", str(tmp_path / "o")])
         lines = [

@@ -86,8 +86,13 @@ def test_concurrent_calls_go_out_as_one_batch_and_come_back_by_custom_id(server,
     assert all(r.completion_tokens > 0 and r.finish_reason == "stop" for r in results)
     assert (s.files_uploaded, s.batches_created, backend.batch_sizes) == (1, 1, [30])
     sent = s.requests[0]["body"]  # the live backend's body, line for line
-    assert sent == {"model": "fake", "messages": [{"role": "user", "content": PROMPT}], "temperature": 1.0,
-                    "top_p": 1.0, "max_tokens": 256}  # fmt: skip
+    assert sent == {
+        "model": "fake",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "max_tokens": 256,
+    }
     (record,) = json.loads(state.read_text())["batches"]
     assert record["id"] == "batch_00000" and record["status"] == "completed"
     assert sorted(record["requests"]) == sorted(keys)
@@ -121,8 +126,12 @@ def test_line_errors_become_request_failed(server, tmp_path):
     s = server(error_ids={"g:1:0", "g:3:0"})
     results = ask(backend_for(s, tmp_path / "b.json"), [f"g:{i}:0" for i in range(5)])
     assert [r.reason if isinstance(r, RequestFailed) else "ok" for r in results] == [
-        "ok", "http_400", "ok", "http_400", "ok"
-    ]  # fmt: skip
+        "ok",
+        "http_400",
+        "ok",
+        "http_400",
+        "ok",
+    ]
 
 
 def test_expired_batch_answers_what_ran_and_fails_the_rest(server, tmp_path):
@@ -154,8 +163,9 @@ def test_cancelled_batch_fails_its_requests(server, tmp_path):
     backend = backend_for(s, tmp_path / "b.json")
 
     async def go():
-        calls = asyncio.gather(*(backend.complete(ChatRequest(f"g:{i}:0", PROMPT, 64)) for i in range(3)),
-                               return_exceptions=True)  # fmt: skip
+        calls = asyncio.gather(
+            *(backend.complete(ChatRequest(f"g:{i}:0", PROMPT, 64)) for i in range(3)), return_exceptions=True
+        )
         while not s.batches:
             await asyncio.sleep(0.02)
         async with openai.AsyncOpenAI(api_key=API_KEY, base_url=s.url) as client:
@@ -303,8 +313,20 @@ def test_generate_killed_while_a_batch_runs_resumes_it(server, tmp_path):
     s = server(batch_delay=1.5)
     out = tmp_path / "run"
     state = out / ".synth" / "batches.json"
-    cmd = generate_cmd(out, s.url, "--backend", "openai-batch", "--num-examples", "12", "--languages", "en,de",
-                       "--batch-window", "0.05", "--batch-poll-s", "0.05")  # fmt: skip
+    cmd = generate_cmd(
+        out,
+        s.url,
+        "--backend",
+        "openai-batch",
+        "--num-examples",
+        "12",
+        "--languages",
+        "en,de",
+        "--batch-window",
+        "0.05",
+        "--batch-poll-s",
+        "0.05",
+    )
     env = {**os.environ, "OPENAI_API_KEY": API_KEY}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -329,7 +351,10 @@ def test_generate_killed_while_a_batch_runs_resumes_it(server, tmp_path):
 def test_batch_flags_are_checked():
     cfg = synth.run.config.GenerateConfig(backend="openai-batch")
     assert cfg.concurrency == 20_000  # enough waiting calls to fill large batches
-    for bad, message in [(dict(batch_max_requests=50_001), "--batch-max-requests"),
-                         (dict(batch_window=0), "--batch-window"), (dict(rpm=100), "--rpm")]:  # fmt: skip
+    for bad, message in [
+        (dict(batch_max_requests=50_001), "--batch-max-requests"),
+        (dict(batch_window=0), "--batch-window"),
+        (dict(rpm=100), "--rpm"),
+    ]:
         with pytest.raises(ValueError, match=message):
             synth.run.config.GenerateConfig(backend="openai-batch", **bad)

@@ -137,8 +137,11 @@ def test_off_sends_no_response_format_and_schemaless_calls_never_do(fake):
 def test_unsupported_parameter_fails_in_one_line_without_retries(fake):
     server = fake(reject_params=("top_p",))
     backend = OpenAIBackend("fake", API_KEY, server.url, timeout=5, guided="auto")
-    with pytest.raises(BackendError, match=r"cannot serve this request \(400\): Unrecognized request argument "
-                       r"supplied: top_p$"):  # fmt: skip
+    with pytest.raises(
+        BackendError,
+        match=r"cannot serve this request \(400\): Unrecognized request argument "
+        r"supplied: top_p$",
+    ):
         run(backend, ["g:0:0"])
     assert len(server.requests) == 1 and backend.counters.retries == {}
 
@@ -147,8 +150,11 @@ def test_plain_500_is_still_retried_after_a_step_down(fake):
     server = fake(guided_support=(), rate_500=1.0)  # the first request that gets through fails once
     backend = OpenAIBackend("fake", API_KEY, server.url, timeout=5, guided="auto")
     run(backend, ["g:0:0"])
-    assert [(r["status"], kind(r)) for r in server.requests][-3:] == [(500, "json_object"), (500, "off"),
-                                                                      (200, "off")]  # fmt: skip
+    assert [(r["status"], kind(r)) for r in server.requests][-3:] == [
+        (500, "json_object"),
+        (500, "off"),
+        (200, "off"),
+    ]
     assert server.requests[-2].get("refused") is None  # the fake's "internal error", not a refusal
     assert backend.counters.retries == {"500": 1} and backend.counters.requests == 5
 

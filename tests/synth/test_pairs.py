@@ -53,9 +53,11 @@ def test_blocks_read_setext_and_atx_headings_code_and_unwrapped_prose():
     assert blocks[2] == Block("code", "   pip install tool")
     assert blocks[3] == Block("heading", "Configuration files", 2)
     assert parse_blocks("# Top\n\ntext\n\n## Sub ##\n\n```\ncode\n\nmore\n```\n") == [
-        Block("heading", "Top", 1), Block("prose", "text"), Block("heading", "Sub", 2),
+        Block("heading", "Top", 1),
+        Block("prose", "text"),
+        Block("heading", "Sub", 2),
         Block("code", "```\ncode\n\nmore\n```"),
-    ]  # fmt: skip
+    ]
 
 
 def test_rules_find_each_kind_of_pair_by_hand():
@@ -70,14 +72,26 @@ def test_rules_find_each_kind_of_pair_by_hand():
     assert got[0][:2] == ("title_body", "Installing the tool") and got[0][2].startswith(
         body + "\n\npip install tool\n\nConfiguration files\n\n"
     )
-    assert ("heading_section", "Configuration files",  # up to the next heading of its level
-            "Settings live in a TOML file beside the project, read once at start.") in got  # fmt: skip
-    assert ("question_answer", "How do I change the cache folder?",
-            "Set the cache key in the settings file to any folder you can write to.") in got  # fmt: skip
-    assert ("question_answer", "Does it run on Windows?",
-            "Yes, on Windows ten and later, with the same commands as elsewhere.") in got  # fmt: skip
-    assert ("first_sentence", "The tool installs with pip on any recent Python version.",
-            "It needs no compiler and no network access after the download.") in got  # fmt: skip
+    assert (
+        "heading_section",
+        "Configuration files",  # up to the next heading of its level
+        "Settings live in a TOML file beside the project, read once at start.",
+    ) in got
+    assert (
+        "question_answer",
+        "How do I change the cache folder?",
+        "Set the cache key in the settings file to any folder you can write to.",
+    ) in got
+    assert (
+        "question_answer",
+        "Does it run on Windows?",
+        "Yes, on Windows ten and later, with the same commands as elsewhere.",
+    ) in got
+    assert (
+        "first_sentence",
+        "The tool installs with pip on any recent Python version.",
+        "It needs no compiler and no network access after the download.",
+    ) in got
     assert [p.n for p in pairs] == list(range(len(pairs)))
     assert first_sentence("See e.g. the FAQ. Then run it.") == ("See e.g. the FAQ.", "Then run it.")
     assert first_sentence("One sentence only.") == ("", "One sentence only.")
@@ -85,8 +99,10 @@ def test_rules_find_each_kind_of_pair_by_hand():
     assert [p.rule for p in only] == ["title_body"]
 
 
-GERMAN = ("Die Installation\n================\n\nDas Werkzeug wird mit pip auf jeder neueren Python-Version "
-          "installiert und braucht nach dem Herunterladen keinen Netzzugang mehr.\n")  # fmt: skip
+GERMAN = (
+    "Die Installation\n================\n\nDas Werkzeug wird mit pip auf jeder neueren Python-Version "
+    "installiert und braucht nach dem Herunterladen keinen Netzzugang mehr.\n"
+)
 SHARED = "The quick brown fox jumps over the lazy dog while the farmer watches from the old red barn door"
 
 
@@ -113,8 +129,13 @@ def test_cli_writes_filtered_rows_stats_and_card(tmp_path):
     assert pq.read_schema(out / DATA_FILE).names == ROW_SCHEMA.names  # the common.rows contract
     rows = read_rows(out)
     assert {r["source"] for r in rows} == {f"pairs:{r}" for r in INSTRUCTIONS}
-    assert all(r["instruction"] == INSTRUCTIONS[r["source"].split(":")[1]] and r["negative"] is None
-               and r["language"] == "en" and r["model"] == "synth.pairs" for r in rows)  # fmt: skip
+    assert all(
+        r["instruction"] == INSTRUCTIONS[r["source"].split(":")[1]]
+        and r["negative"] is None
+        and r["language"] == "en"
+        and r["model"] == "synth.pairs"
+        for r in rows
+    )
     assert all(
         r["call"].startswith("guide.txt:") for r in rows
     )  # the copy: duplicates; de: German; farm: eval
@@ -175,13 +196,29 @@ def test_consistency_filter_keeps_pairs_whose_positive_the_model_ranks_top_k(tmp
     for i, (title, body) in enumerate(TOPICS.items()):
         (docs / f"{i}.md").write_text(f"# {title}\n\n{body}\n")
     weak = tmp_path / "weak"
-    assert main(PairsConfig(corpus=docs, out=weak, rules="title_body", min_positive_words=3,
-                            language_check=False)) == 0  # fmt: skip
+    assert (
+        main(
+            PairsConfig(corpus=docs, out=weak, rules="title_body", min_positive_words=3, language_check=False)
+        )
+        == 0
+    )
     vocabulary = [w for t, b in TOPICS.items() for w in words(f"{t} {b}")]
     model = write_tiny_st(tmp_path / "st", vocabulary)
     out = tmp_path / "filtered"
-    assert mine_main(MineConfig(data=weak, model=str(model), out=out, consistency_k=1, num_negatives=2,
-                                progress=False, device="cpu")) == 0  # fmt: skip
+    assert (
+        mine_main(
+            MineConfig(
+                data=weak,
+                model=str(model),
+                out=out,
+                consistency_k=1,
+                num_negatives=2,
+                progress=False,
+                device="cpu",
+            )
+        )
+        == 0
+    )
     kept = [r["query"] for r in read_rows(out)]
     assert kept == [t for t in TOPICS if t != "violin lessons"]  # E5's filter drops the off-topic pair
     stats = json.loads((out / "stats.json").read_text())

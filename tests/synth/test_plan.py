@@ -33,8 +33,13 @@ def test_knob_value_sets_are_the_papers():
     assert knobs.QUERY_LENGTHS == ("less than 5 words", "5 to 15 words", "at least 10 words")
     assert knobs.CLARITY == ("clear", "understandable with some effort", "ambiguous")
     assert knobs.RETRIEVAL_NUM_WORDS == (50, 100, 200, 300, 400, 500)
-    assert knobs.CLASSIFICATION_NUM_WORDS == ("less than 10", "at least 10", "at least 50", "at least 100",
-                                              "at least 200")  # fmt: skip
+    assert knobs.CLASSIFICATION_NUM_WORDS == (
+        "less than 10",
+        "at least 10",
+        "at least 50",
+        "at least 100",
+        "at least 200",
+    )
     assert knobs.DIFFICULTY_ASYMMETRIC == ("high school", "college", "PhD")
     assert knobs.DIFFICULTY_SYMMETRIC == ("elementary school", "high school", "college")
     assert knobs.UNITS == ("sentence", "phrase", "passage")

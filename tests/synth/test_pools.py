@@ -22,9 +22,12 @@ def test_pool_folds_brainstorms_in_order_and_drops_duplicate_tasks():
         return pool, got
 
     pool, got = asyncio.run(go())
-    assert got == ["Given a claim, find evidence.", "Given a recipe name, find the recipe.",
-                   "Given a symptom, find articles about it.",
-                   "Given a bird song description, find the species that sings it in the wild."]  # fmt: skip
+    assert got == [
+        "Given a claim, find evidence.",
+        "Given a recipe name, find the recipe.",
+        "Given a symptom, find articles about it.",
+        "Given a bird song description, find the species that sings it in the wild.",
+    ]
     assert pool.duplicates["exact"] == 1
 
 
@@ -34,8 +37,14 @@ def _pool_run(answers: dict[int, list[str]], attempts: dict[int, int], slots: li
         return BrainstormResult(answers.get(b, []), attempts.get(b, 1))
 
     async def go():
-        pool = TaskPool("retrieval", fetch, examples_per_task=3, share=share, max_attempts=3,
-                        fallback=("built-in A", "built-in B"))  # fmt: skip
+        pool = TaskPool(
+            "retrieval",
+            fetch,
+            examples_per_task=3,
+            share=share,
+            max_attempts=3,
+            fallback=("built-in A", "built-in B"),
+        )
         got = await asyncio.gather(*(pool.get(s) for s in slots))
         for t in pool.inflight():
             t.cancel()
@@ -48,8 +57,10 @@ def test_brainstorm_allowance_reuses_tasks_the_same_way_in_any_order():
     """A brainstorm that gives two tasks with three attempts: the next call is allowed only once the
     slots stand for enough example calls (0.1 * 3 * (s+1) > 3 attempts), so slots 2..9 reuse the two
     tasks (s mod 2); the answer of a slot never depends on which slots were asked first."""
-    answers = {0: ["Task zero is a retrieval task.", "Task one is a retrieval task."],
-               1: [f"Task {i} is another retrieval task." for i in range(2, 30)]}  # fmt: skip
+    answers = {
+        0: ["Task zero is a retrieval task.", "Task one is a retrieval task."],
+        1: [f"Task {i} is another retrieval task." for i in range(2, 30)],
+    }
     attempts = {0: 3}
     slots = list(range(40))
     _, in_order = _pool_run(answers, attempts, slots)

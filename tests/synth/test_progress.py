@@ -26,8 +26,17 @@ def test_the_bar_moves_before_any_row_and_ends_like_the_summary(fake, tmp_path):
     shows calls and rejects going up, step by step, as they arrive."""
     server = fake(latency=0.3, rate_malformed=0.6, rate_brainstorm_junk=0.5)
     out = tmp_path / "run"
-    args = ["--num-examples", "12", "--concurrency", "2", "--languages", "en", "--task-types", "retrieval",
-            "--progress"]  # fmt: skip
+    args = [
+        "--num-examples",
+        "12",
+        "--concurrency",
+        "2",
+        "--languages",
+        "en",
+        "--task-types",
+        "retrieval",
+        "--progress",
+    ]
     result = run_cli(generate_cmd(out, server.url, *args))
     assert result.returncode == 0, result.stderr
     states = bar_states(result.stderr)
@@ -40,7 +49,12 @@ def test_the_bar_moves_before_any_row_and_ends_like_the_summary(fake, tmp_path):
     # the last state equals what the summary and stats.json say, step by step
     stats = read_stats(out)
     a = stats["accounting"]
-    assert states[-1] == (stats["rows"], a["brainstorm"]["calls"], a["brainstorm"]["rejected"],
-                          a["examples"]["calls"], a["examples"]["rejected"])  # fmt: skip
+    assert states[-1] == (
+        stats["rows"],
+        a["brainstorm"]["calls"],
+        a["brainstorm"]["rejected"],
+        a["examples"]["calls"],
+        a["examples"]["rejected"],
+    )
     assert f"brainstorm: {a['brainstorm']['calls']} calls = " in result.stderr
     assert f"examples: {a['examples']['calls']} calls = {a['examples']['kept']} kept" in result.stderr

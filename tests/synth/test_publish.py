@@ -33,8 +33,9 @@ def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("publish") / "run"
     with pytest.MonkeyPatch.context() as mp, FakeOpenAI(api_key=API_KEY) as server:
         mp.setenv("OPENAI_API_KEY", API_KEY)
-        cfg = GenerateConfig(out=out, num_examples=8, languages="en,de", progress=False, timeout=5.0,
-                             base_url=server.url)  # fmt: skip
+        cfg = GenerateConfig(
+            out=out, num_examples=8, languages="en,de", progress=False, timeout=5.0, base_url=server.url
+        )
         assert main(cfg) == 0
     return out
 
@@ -167,8 +168,13 @@ def test_cli_errors_are_one_line_without_token(run, tmp_path, capsys):
 def test_cli_prints_the_url_and_never_the_token(run, hub, tmp_path):
     import subprocess
 
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": TOKEN,
-           "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf-home"),
+    }
     cmd = [sys.executable, "-m", "synth.publish", str(run), "--repo", "org/cli", "--private"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
@@ -176,7 +182,13 @@ def test_cli_prints_the_url_and_never_the_token(run, hub, tmp_path):
     assert TOKEN not in result.stdout + result.stderr
     assert set(hub.files("dataset", "org/cli")) == DATASET_FILES
 
-    result = subprocess.run(cmd, env={**env, "HF_TOKEN": "hf_RejectedToken0123456789"}, capture_output=True,
-                            text=True, timeout=60, cwd=REPO)  # fmt: skip
+    result = subprocess.run(
+        cmd,
+        env={**env, "HF_TOKEN": "hf_RejectedToken0123456789"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr and "401" in result.stderr
     assert "hf_RejectedToken0123456789" not in result.stderr + result.stdout

@@ -34,8 +34,10 @@ def test_generate_pushes_the_finished_run(fake, tmp_path, monkeypatch, capsys):
 
 def test_bad_repo_or_missing_token_fails_before_any_call(fake, tmp_path, capsys):
     server = fake()
-    cases = [("not a repo!", "--push-to-hub: 'not a repo!' is not a valid repo id"),
-             ("org/fine", "no Hugging Face token")]  # no HF_TOKEN, no saved login  # fmt: skip
+    cases = [
+        ("not a repo!", "--push-to-hub: 'not a repo!' is not a valid repo id"),
+        ("org/fine", "no Hugging Face token"),
+    ]  # no HF_TOKEN, no saved login
     for repo, message in cases:
         with pytest.raises(SystemExit) as exit_:
             run_generate(tmp_path / "run", server, num_examples=4, push_to_hub=repo)

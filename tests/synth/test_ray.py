@@ -88,9 +88,11 @@ def test_ray_run_with_a_killed_task_equals_an_unsharded_run(local_ray, fake, tmp
 
 
 def test_ray_missing_is_one_line_naming_the_install(tmp_path):
-    code = ("import sys; sys.modules['ray'] = None\n"
-            "from synth.generate import cli\n"
-            f"sys.exit(cli(['--out', {str(tmp_path / 'out')!r}, '--ray', 'auto', '--shards', '2']))")  # fmt: skip
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from synth.generate import cli\n"
+        f"sys.exit(cli(['--out', {str(tmp_path / 'out')!r}, '--ray', 'auto', '--shards', '2']))"
+    )
     result = run_cli([sys.executable, "-c", code])
     assert result.returncode == 2
     assert result.stderr.strip() == "synth.generate: error: --ray needs Ray: pip install 'synthembed[ray]'"

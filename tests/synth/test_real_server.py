@@ -34,12 +34,19 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    build = subprocess.run([str(SCRIPT), "--engine", "llama-cpp-python", "--build-only"], capture_output=True, text=True, timeout=3600)
+    build = subprocess.run(
+        [str(SCRIPT), "--engine", "llama-cpp-python", "--build-only"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("w") as sink:
-        proc = subprocess.Popen([str(SCRIPT), "--engine", "llama-cpp-python", str(port)], stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(SCRIPT), "--engine", "llama-cpp-python", str(port)], stdout=sink, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 180
     while True:
@@ -57,8 +64,21 @@ def llama_server(tmp_path_factory):
 def test_a_bounded_run_against_llama_cpp_balances_and_shows_progress(llama_server, tmp_path):
     url, log = llama_server
     out = tmp_path / "run"
-    cmd = generate_cmd(out, url, "--model", "smollm2-135m", "--languages", "en", "--num-examples", "10",
-                       "--max-calls", "30", "--concurrency", "2", "--progress")  # fmt: skip
+    cmd = generate_cmd(
+        out,
+        url,
+        "--model",
+        "smollm2-135m",
+        "--languages",
+        "en",
+        "--num-examples",
+        "10",
+        "--max-calls",
+        "30",
+        "--concurrency",
+        "2",
+        "--progress",
+    )
     cmd[cmd.index("--timeout") + 1] = "600"  # a CPU answers one call at a time, each in seconds
     result = run_cli(cmd, env_key=None, timeout=3600)
     assert result.returncode in (0, 3), result.stderr[-3000:]  # done, or stopped by --max-calls

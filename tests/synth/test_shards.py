@@ -212,12 +212,28 @@ def test_kill_9_of_a_shard_then_the_same_command_resumes_it(fake, tmp_path):
     assert run_generate(reference, fake(), **args) == 0
     server = fake(latency=0.05)
     assert run_generate(tmp_path / "pools", server, pools_only=True, **args) == 0
-    flags = ["--num-examples", "120", "--seed", "5", "--task-types", COMMON["task_types"], "--languages", "en,de,ko",
-             "--concurrency", "4", "--pools", str(tmp_path / "pools")]  # fmt: skip
+    flags = [
+        "--num-examples",
+        "120",
+        "--seed",
+        "5",
+        "--task-types",
+        COMMON["task_types"],
+        "--languages",
+        "en,de,ko",
+        "--concurrency",
+        "4",
+        "--pools",
+        str(tmp_path / "pools"),
+    ]
     dirs = [tmp_path / f"shard{k}" for k in range(2)]
-    proc = subprocess.Popen(generate_cmd(dirs[0], server.url, "--shard", "0/2", *flags), cwd=REPO,
-                            env=dict(os.environ, OPENAI_API_KEY=API_KEY),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        generate_cmd(dirs[0], server.url, "--shard", "0/2", *flags),
+        cwd=REPO,
+        env=dict(os.environ, OPENAI_API_KEY=API_KEY),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     journal = dirs[0] / ".synth" / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 30):

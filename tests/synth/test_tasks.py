@@ -14,9 +14,13 @@ LANGUAGE = Knob(name="language", language="run")
 
 
 def declare(**overrides) -> TaskType:
-    base = dict(name="sts", instruction="fixed", fixed_instruction="Retrieve semantically similar text.",
-                knobs=(LANGUAGE, Knob(name="unit", values=("phrase",))),
-                fields=(Field(key="S1", role="query"), Field(key="S2", role="positive")))  # fmt: skip
+    base = dict(
+        name="sts",
+        instruction="fixed",
+        fixed_instruction="Retrieve semantically similar text.",
+        knobs=(LANGUAGE, Knob(name="unit", values=("phrase",))),
+        fields=(Field(key="S1", role="query"), Field(key="S2", role="positive")),
+    )
     return TaskType(**{**base, **overrides})
 
 
@@ -35,7 +39,7 @@ def declare(**overrides) -> TaskType:
                 )
             },
             "names unknown knobs",
-        ),  # fmt: skip
+        ),
         ({"name": "poetry"}, "no template prompts/poetry_generate.j2"),
         ({"distinct": (("S1", "S9", "same"),)}, "not keys of the answer"),
         (
@@ -65,8 +69,11 @@ def test_behaviour_is_read_from_the_declaration():
     assert knobs["language"] != knobs["target_language"] and bitext.language_pair(knobs) == (
         f"{knobs['language']}-{knobs['target_language']}"
     )
-    assert bitext.field_languages(knobs) == {"S1": knobs["language"], "S2": knobs["target_language"],
-                                             "S3": knobs["target_language"]}  # fmt: skip
+    assert bitext.field_languages(knobs) == {
+        "S1": knobs["language"],
+        "S2": knobs["target_language"],
+        "S3": knobs["target_language"],
+    }
     assert set(bitext.template_variables(knobs)) >= {"source_language", "target_language", "unit"}
     classification = TASK_TYPES["classification"]
     assert classification.dedup_keys() == ("input_text",) and "label" not in classification.field_languages(

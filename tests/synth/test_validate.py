@@ -50,18 +50,34 @@ def test_valid_example_passes_and_is_stripped():
         ("retrieval", {k: v for k, v in OBJ.items() if k != "hard_negative_document"}, KNOBS, "missing_keys"),
         ("retrieval", {**OBJ, "user_query": 7}, KNOBS, "wrong_type"),
         ("retrieval", {**OBJ, "user_query": "  "}, KNOBS, "empty_field"),
-        ("retrieval", {**OBJ, "hard_negative_document": OBJ["positive_document"].upper() + "!"}, KNOBS,
-         "positive_equals_negative"),
+        (
+            "retrieval",
+            {**OBJ, "hard_negative_document": OBJ["positive_document"].upper() + "!"},
+            KNOBS,
+            "positive_equals_negative",
+        ),
         ("retrieval", {**OBJ, "user_query": "tide tide tide tide tide tide"}, KNOBS, "query_copied"),
         ("retrieval", {**OBJ, "positive_document": "too short"}, KNOBS, "too_short"),
-        ("classification", {"input_text": "a b c d e f", "label": "Sports", "misleading_label": "sports"},
-         {"language": "en", "num_words": "at least 10"}, "label_equals_misleading"),
-        ("classification", {"input_text": " ".join(["w"] * 80), "label": "x", "misleading_label": "y"},
-         {"language": "en", "num_words": "less than 10"}, "too_long"),
-        ("sts", {"S1": "a cat sat", "S2": "A cat sat.", "S3": "dogs run"},
-         {"language": "en", "unit": "sentence"}, "query_equals_positive"),
+        (
+            "classification",
+            {"input_text": "a b c d e f", "label": "Sports", "misleading_label": "sports"},
+            {"language": "en", "num_words": "at least 10"},
+            "label_equals_misleading",
+        ),
+        (
+            "classification",
+            {"input_text": " ".join(["w"] * 80), "label": "x", "misleading_label": "y"},
+            {"language": "en", "num_words": "less than 10"},
+            "too_long",
+        ),
+        (
+            "sts",
+            {"S1": "a cat sat", "S2": "A cat sat.", "S3": "dogs run"},
+            {"language": "en", "unit": "sentence"},
+            "query_equals_positive",
+        ),
     ],
-)  # fmt: skip
+)
 def test_semantic_checks_reject_with_reason(task_type, obj, knobs, reason):
     with pytest.raises(Reject) as err:
         validate_example(task_type, json.dumps(obj), knobs)
@@ -142,8 +158,13 @@ def test_an_answer_with_no_instruction_is_rejected_and_says_why():
 
 
 def _retrieval(positive_words: int, negative_words: int) -> str:
-    return json.dumps({"user_query": "how do tides work", "positive_document": " ".join(["tide"] * positive_words),
-                       "hard_negative_document": " ".join(["moon"] * negative_words)})  # fmt: skip
+    return json.dumps(
+        {
+            "user_query": "how do tides work",
+            "positive_document": " ".join(["tide"] * positive_words),
+            "hard_negative_document": " ".join(["moon"] * negative_words),
+        }
+    )
 
 
 @pytest.mark.parametrize("field", ["positive_document", "hard_negative_document"])
@@ -160,16 +181,29 @@ def test_a_document_needs_half_the_words_asked(field):
 @pytest.mark.parametrize(
     "task_type,obj,knobs,field",
     [
-        ("long_long", {"input": "w " * 300, "positive_document": "w " * 149}, {"language": "en"}, "positive_document"),
+        (
+            "long_long",
+            {"input": "w " * 300, "positive_document": "w " * 149},
+            {"language": "en"},
+            "positive_document",
+        ),
         ("long_long", {"input": "v " * 149, "positive_document": "w " * 300}, {"language": "en"}, "input"),
-        ("classification", {"input_text": "w " * 24, "label": "a", "misleading_label": "b"},
-         {"language": "en", "num_words": "at least 50"}, "input_text"),
+        (
+            "classification",
+            {"input_text": "w " * 24, "label": "a", "misleading_label": "b"},
+            {"language": "en", "num_words": "at least 50"},
+            "input_text",
+        ),
         # bitext's translations are counted in the target language: 400 Han characters are 267 words,
         # more than 3 x 80 + 5 for a sentence
-        ("bitext", {"S1": "a b c", "S2": "文" * 400, "S3": "x y"},
-         {"language": "en", "target_language": "zh", "unit": "sentence"}, "S2"),
+        (
+            "bitext",
+            {"S1": "a b c", "S2": "文" * 400, "S3": "x y"},
+            {"language": "en", "target_language": "zh", "unit": "sentence"},
+            "S2",
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_long_field_is_measured(task_type, obj, knobs, field):
     with pytest.raises(Reject) as err:
         validate_example(task_type, json.dumps(obj, ensure_ascii=False), knobs)
@@ -194,7 +228,9 @@ def test_declared_lengths_give_every_long_field_and_the_token_estimates():
     from synth.plan.tasks import TASK_TYPES
 
     assert TASK_TYPES["retrieval"].lengths({"num_words": 200}) == {
-        "positive_document": (200, None), "hard_negative_document": (200, None)}  # fmt: skip
+        "positive_document": (200, None),
+        "hard_negative_document": (200, None),
+    }
     assert TASK_TYPES["sts"].lengths({"unit": "phrase"})["S2"] == (1, 40)
     assert set(TASK_TYPES["bitext"].lengths({"unit": "passage"})) == {"S1", "S2", "S3"}
     assert TASK_TYPES["classification"].lengths({"num_words": "less than 10"}) == {"input_text": (1, 10)}
@@ -227,15 +263,21 @@ def test_a_valid_optional_field_is_kept_and_a_required_failure_still_rejects():
     fields = validate_example("grounded_query", json.dumps(GROUNDED), GROUNDED_KNOBS, (PASSAGE,))
     assert fields["hard_negative"] == GROUNDED["hard_negative"] and fields.dropped == {}
     with pytest.raises(Reject) as r:  # the query is required: the answer goes
-        validate_example("grounded_query", json.dumps({"query": "Your search query", "hard_negative": "short"}),
-                         GROUNDED_KNOBS, (PASSAGE,))  # fmt: skip
+        validate_example(
+            "grounded_query",
+            json.dumps({"query": "Your search query", "hard_negative": "short"}),
+            GROUNDED_KNOBS,
+            (PASSAGE,),
+        )
     assert r.value.reason == "query_off_passage"
     with pytest.raises(Reject) as r:  # a required negative that fails still rejects the answer
         validate_example("retrieval", json.dumps({**OBJ, "hard_negative_document": "too short"}), KNOBS)
     assert r.value.reason == "too_short"
 
 
-HELP_PASSAGE = 'By default, "object" implements "__eq__()" by using "is", returning "NotImplemented" otherwise.'
+HELP_PASSAGE = (
+    'By default, "object" implements "__eq__()" by using "is", returning "NotImplemented" otherwise.'
+)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +303,9 @@ def test_a_grounded_query_must_share_a_word_with_its_passage(query, kept):
 
 
 def test_a_cross_lingual_query_is_not_held_to_its_passages_words():
-    obj = json.dumps({"query": "Wie vergleicht Python standardmäßig zwei Werte miteinander?", "hard_negative": ""})
+    obj = json.dumps(
+        {"query": "Wie vergleicht Python standardmäßig zwei Werte miteinander?", "hard_negative": ""}
+    )
     fields = validate_example("grounded_query", obj, {"language": "de"}, (HELP_PASSAGE * 2,))
     assert fields["query"].startswith("Wie")
 

@@ -62,8 +62,18 @@ def stand_in_vllm(monkeypatch):
 
 def test_vllm_backend_batches_and_guides_the_whole_pipeline(stand_in_vllm, tmp_path):
     out = tmp_path / "run"
-    assert run_generate(out, None, backend="vllm", model="Qwen/Qwen2.5-7B-Instruct", num_examples=40,
-                        tensor_parallel_size=2, concurrency=64) == 0  # fmt: skip
+    assert (
+        run_generate(
+            out,
+            None,
+            backend="vllm",
+            model="Qwen/Qwen2.5-7B-Instruct",
+            num_examples=40,
+            tensor_parallel_size=2,
+            concurrency=64,
+        )
+        == 0
+    )
     (llm,) = stand_in_vllm.instances
     assert llm.kwargs["model"] == "Qwen/Qwen2.5-7B-Instruct" and llm.kwargs["tensor_parallel_size"] == 2
     sizes = [len(batch) for batch in llm.calls]

@@ -31,11 +31,20 @@ def write_cross_encoder_dir(
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[cls, sep]
     )
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", cls_token="[CLS]",
-                            sep_token="[SEP]").save_pretrained(out)  # fmt: skip
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="<pad>", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(out)
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, pad_token_id=vocab["<pad>"],
-                     num_labels=num_labels, initializer_range=0.5)  # fmt: skip  # spread scores apart
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=vocab["<pad>"],
+        num_labels=num_labels,
+        initializer_range=0.5,
+    )  # spread scores apart
     BertForSequenceClassification(cfg).eval().save_pretrained(out)
     return out

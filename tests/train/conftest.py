@@ -137,8 +137,15 @@ def write_mined_dir(root: Path, rows: list[dict], num_negatives: int = 3) -> Pat
     src = root / "plain"
     (src / DATA_FILE).parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), src / DATA_FILE)
-    cfg = MineConfig(data=src, model=str(write_st_dir(root / "st")), out=root / "mined",
-                     num_negatives=num_negatives, guard="none", progress=False, device="cpu")  # fmt: skip
+    cfg = MineConfig(
+        data=src,
+        model=str(write_st_dir(root / "st")),
+        out=root / "mined",
+        num_negatives=num_negatives,
+        guard="none",
+        progress=False,
+        device="cpu",
+    )
     assert mine(cfg) == 0
     return root / "mined"
 

@@ -266,9 +266,21 @@ def test_nan_loss_stops_with_a_message_and_saves_nothing(
 def test_module_entry_point_prints_one_line_without_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "train.lora", "--data", str(tmp_path / "nope"), "--output", str(tmp_path / "o")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "train.lora",
+            "--data",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --data ")
@@ -285,10 +297,21 @@ def test_output_with_checkpoints_needs_resume(capsys, tmp_path, dataset_dir, mod
 
 def test_every_config_field_round_trips_through_the_command_line(tmp_path):
     cfg = small_config(
-        Path("m"), Path("d"), tmp_path, gradient_checkpointing=False, normalize=False, rope_theta=1e5, resume=True,
-        pooling="mean", grad_cache_chunk=4, push_to_hub="me/x", lora_target="q_proj,v_proj", epochs=0.5,
-        query_format="plain", negatives_per_query=3,
-    )  # fmt: skip
+        Path("m"),
+        Path("d"),
+        tmp_path,
+        gradient_checkpointing=False,
+        normalize=False,
+        rope_theta=1e5,
+        resume=True,
+        pooling="mean",
+        grad_cache_chunk=4,
+        push_to_hub="me/x",
+        lora_target="q_proj,v_proj",
+        epochs=0.5,
+        query_format="plain",
+        negatives_per_query=3,
+    )
     assert parse_args(cli_args(cfg)) == cfg
 
 

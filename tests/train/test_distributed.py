@@ -64,9 +64,13 @@ def test_two_process_ddp_equals_one_process_on_the_joined_batch(single, tmp_path
     main(bert_cfg)
     taught = write_dataset_dir(tmp_path / "taught", with_teacher(make_rows(64, seed=7)))
     kd_cfg = dataclasses.replace(
-        cfg, data=[str(taught)], output=tmp_path / "single-kd", loss="kd", matryoshka_dims="32,16,8",
+        cfg,
+        data=[str(taught)],
+        output=tmp_path / "single-kd",
+        loss="kd",
+        matryoshka_dims="32,16,8",
         teacher_temperature=0.5,
-    )  # fmt: skip
+    )
     mm_cfg = dataclasses.replace(cfg, data=[str(taught)], output=tmp_path / "single-mm", loss="margin_mse")
     main(kd_cfg)
     main(mm_cfg)

@@ -22,9 +22,17 @@ def heads_reference(tmp_path):
     build_tokenizer("bert").save_pretrained(bert)
     data = write_dataset_dir(tmp_path / "ds", make_rows(64, seed=7))  # half the rows bring a hard negative
     cfg = small_config(
-        bert, data, tmp_path / "single", pooling="mean", query_format="plain", heads="dense,sparse,colbert",
-        group_by_length=True, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3,
-    )  # fmt: skip
+        bert,
+        data,
+        tmp_path / "single",
+        pooling="mean",
+        query_format="plain",
+        heads="dense,sparse,colbert",
+        group_by_length=True,
+        lora_dropout=0.0,
+        max_grad_norm=0.0,
+        max_steps=3,
+    )
     main(cfg)
     return cfg
 

@@ -27,10 +27,20 @@ def m3_run(tmp_path_factory):
     build_tokenizer("bert").save_pretrained(bert)
     data = write_dataset_dir(root / "ds", make_rows(96, seed=3))
     cfg = small_config(
-        bert, data, root / "out", pooling="mean", query_format="plain", heads=HEADS, group_by_length=True,
-        max_steps=30, save_steps=15, lr=1e-2, lora_dropout=0.0, max_grad_norm=0.0,
+        bert,
+        data,
+        root / "out",
+        pooling="mean",
+        query_format="plain",
+        heads=HEADS,
+        group_by_length=True,
+        max_steps=30,
+        save_steps=15,
+        lr=1e-2,
+        lora_dropout=0.0,
+        max_grad_norm=0.0,
         head_loss_weights="1,1,1",  # M3 weighs the sparse loss 0.1; a 30-step fit needs its full signal
-    )  # fmt: skip
+    )
     main(cfg)
     return cfg
 

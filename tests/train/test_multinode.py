@@ -55,16 +55,55 @@ def launch_nodes(
     hostfile.write_text("".join(f"node{i} slots=1\n" for i in range(nodes)))  # names unused with --no_ssh
     procs, logs = [], []
     for rank, args in enumerate(node_args):
-        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes), "--nproc-per-node", "1"]  # fmt: skip
+        torchrun = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            str(nodes),
+            "--nproc-per-node",
+            "1",
+        ]
         cmd = {
-            "static": [*torchrun, "--node-rank", str(rank), "--master-addr", "127.0.0.1", "--master-port", str(port),
-                       "-m", module],
-            "c10d": [*torchrun, "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "t",
-                     "-m", module],
-            "deepspeed": [sys.executable, "-m", "deepspeed.launcher.runner", "--hostfile", str(hostfile), "--no_ssh",
-                          "--node_rank", str(rank), "--master_addr", "127.0.0.1", "--master_port", str(port),
-                          "--module", module],
-        }[launcher] + args  # fmt: skip
+            "static": [
+                *torchrun,
+                "--node-rank",
+                str(rank),
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+                "-m",
+                module,
+            ],
+            "c10d": [
+                *torchrun,
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                f"127.0.0.1:{port}",
+                "--rdzv-id",
+                "t",
+                "-m",
+                module,
+            ],
+            "deepspeed": [
+                sys.executable,
+                "-m",
+                "deepspeed.launcher.runner",
+                "--hostfile",
+                str(hostfile),
+                "--no_ssh",
+                "--node_rank",
+                str(rank),
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                "--module",
+                module,
+            ],
+        }[launcher] + args
         err = open(cwd / f"node{rank}.stderr", "w+")  # a file, not a pipe: a full pipe would block the node
         logs.append(err)
         procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=err, stderr=err))
@@ -148,10 +187,16 @@ def test_nodes_without_shared_storage_refuse_to_resume_until_the_checkpoint_is_c
     assert on_node1 == [f"checkpoints/step-000000{s}/rng-rank1.pt" for s in (2, 3)]
 
     for extra, expected in [
-        (["--resume"], "--resume: rank 0 sees checkpoint step-0000003 in --output {out} but rank 1 sees none: "
-                       "with several nodes, --output must be on storage they all share"),
-        ([], "--output {out} already holds checkpoints (newest step-0000003 on rank 0's node); pass --resume"),
-    ]:  # fmt: skip
+        (
+            ["--resume"],
+            "--resume: rank 0 sees checkpoint step-0000003 in --output {out} but rank 1 sees none: "
+            "with several nodes, --output must be on storage they all share",
+        ),
+        (
+            [],
+            "--output {out} already holds checkpoints (newest step-0000003 on rank 0's node); pass --resume",
+        ),
+    ]:
         nodes = launch_nodes([[*cli_args(like(cfg, o)), *extra] for o in outs], tmp_path, timeout=120)
         for n, out in zip(nodes, outs, strict=True):
             # torchrun exits 1 and reports the worker's status; what comes before that is train.lora's

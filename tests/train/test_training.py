@@ -149,10 +149,15 @@ def test_lora_weights_change_and_base_weights_do_not(tokenizer, tmp_path, datase
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     examples = load_examples([str(dataset_dir)])
     trainer = Trainer(
-        engine=PlainEngine(enc, opt, sched, torch.device("cpu")), collator=Collator(tokenizer, 24), examples=examples,
-        sampler=NoDuplicateBatchSampler(examples, 8, seed=0), total_steps=3, output=tmp_path, device=torch.device("cpu"),
+        engine=PlainEngine(enc, opt, sched, torch.device("cpu")),
+        collator=Collator(tokenizer, 24),
+        examples=examples,
+        sampler=NoDuplicateBatchSampler(examples, 8, seed=0),
+        total_steps=3,
+        output=tmp_path,
+        device=torch.device("cpu"),
         temperature=0.02,
-    )  # fmt: skip
+    )
     trainer.train(MetricsLog(tmp_path, resume=False))
     after = dict(enc.named_parameters())
     lora = [n for n in before if "lora_" in n]
@@ -222,9 +227,17 @@ def test_plain_query_format_trains_without_instructions_and_the_model_dir_says_s
     out = tmp_path / "plain"
     main(small_config(model_dir, dataset_dir, out, query_format="plain", max_steps=1))
     meta = json.loads((out / "synthembed.json").read_text())
-    assert (meta["instructions"], meta["query_format"], meta["query_template"], meta["query_instruction"]) == (
-        False, "plain", None, None,
-    )  # fmt: skip
+    assert (
+        meta["instructions"],
+        meta["query_format"],
+        meta["query_template"],
+        meta["query_instruction"],
+    ) == (
+        False,
+        "plain",
+        None,
+        None,
+    )
     assert json.loads((out / "config_sentence_transformers.json").read_text())["prompts"]["query"] == ""
     assert "The query format is `{query}`" in (out / "README.md").read_text()
     st = SentenceTransformer(str(out), device="cpu")
