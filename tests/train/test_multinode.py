@@ -170,6 +170,7 @@ def test_two_nodes_equal_one_process_and_resume(single, tmp_path):
         torch.testing.assert_close(t, ours[k], atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.slow  # four two-node launches: about a minute of CI; two nodes on one disk stay in the fast suite
 def test_nodes_without_shared_storage_refuse_to_resume_until_the_checkpoint_is_copied(single, tmp_path):
     """Each node its own --output (node-local disks), static rendezvous, the train.lora CLI. Training
     matches one process and exports on rank 0's node only; node 1 holds nothing but rank 1's RNG
@@ -216,6 +217,7 @@ def test_nodes_without_shared_storage_refuse_to_resume_until_the_checkpoint_is_c
     assert losses(outs[0]) == pytest.approx(losses(cfg.output), abs=1e-5)
 
 
+@pytest.mark.slow  # DeepSpeed's launcher over two nodes; ZeRO-3 over two ranks stays in the fast suite
 def test_deepspeed_launcher_on_two_nodes_matches_one_process(single, tmp_path):
     """``deepspeed --hostfile --no_ssh --node_rank i`` on each node with ZeRO-3 gives the one-process
     losses; the ``--local_rank=0`` that launcher appends is accepted; each rank writes its own shard."""
