@@ -40,16 +40,11 @@ CHANGED = "the judge templates changed since; use a new --out"
 
 
 def judge_balance(ledger: Ledger) -> dict:
-    """The judge's accounting: every call of this run in one category, and whether they add up."""
-    tally = ledger.steps[STEP]
-    counts = {c: tally.categories[c] for c in JUDGE_CATEGORIES[STEP]}
-    return {
-        "calls": tally.calls,
-        **counts,
-        "rejects": tally.why("rejected"),
-        "errors_by_cause": tally.why("errors"),
-        "balanced": tally.calls == sum(counts.values()),
-    }
+    """The judge's accounting: every call of this run in one category, and whether they add up (the
+    generator's `Ledger.balance`, flattened to the judge's one step)."""
+    calls = ledger.steps[STEP].calls
+    balance = ledger.balance(calls)
+    return {**balance[STEP], "calls": calls, "balanced": balance["balanced"]}
 
 
 @dataclass
