@@ -58,7 +58,9 @@ def test_ray_run_with_a_killed_task_equals_an_unsharded_run(local_ray, fake, tmp
     reference = tmp_path / "reference"
     assert run_generate(reference, fake(), **ARGS) == 0
 
-    server = fake(latency=0.05)
+    # Slow enough that the shard writes its status file (once a second) while it is still running
+    # past 8 rows: at 0.05 s a call it once went from under 8 rows to done between two writes.
+    server = fake(latency=0.2)
     out, killed = tmp_path / "out", {}
     watcher = kill_shard_when(out, 0, 8, killed)
     assert run_generate(out, server, ray="auto", shards=2, **ARGS) == 0
