@@ -3,8 +3,8 @@
 parse flags -> build plan, journal and backend -> run -> write rows, stats.json and the card.
 Past one machine (`synth.run.shards`): --pools-only brainstorms the task pools once, --shard K/N runs
 one shard into its own dir (joined by `python -m synth.merge`), --ray runs all of it on a Ray cluster.
-Exit status: 0 done, 1 error, 2 bad flags, 3 stopped by --max-calls/--max-cost, or a shard past its
-pools (rerun to go on), 130 interrupted (rerun to go on).
+Exit status: 0 done, 1 error (a full disk too: rerun to go on), 2 bad flags, 3 stopped by
+--max-calls/--max-cost, or a shard past its pools (rerun to go on), 130 interrupted (rerun to go on).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import sys
 
 from common.cli import fail, parse
+from common.outdir import disk_error
 from synth.modes.local import run_here
 from synth.modes.setup import GenerateError, check_flags
 from synth.run.config import GenerateConfig
@@ -33,6 +34,11 @@ def main(cfg: GenerateConfig) -> int:
         return run_here(cfg, checked)
     except GenerateError as err:
         fail(PROG, str(err), err.status)
+    except OSError as err:  # a full or read-only disk under --out: what every answered call paid is journaled
+        line = disk_error(err, cfg.out, "rerun the same command: it continues where it stopped")
+        if line is None:
+            raise
+        fail(PROG, line)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.cli import fail, parse
+from common.outdir import OutDirError, check_out
 from common.rows import ROW_SCHEMA
 from synth.card.render import render_card
 from synth.checks.dedup import Deduper
@@ -389,13 +390,14 @@ def main(cfg: MergeConfig) -> int:
     return_large_frees_to_the_os()  # one dedup index over every shard's rows: as in a run
     try:
         shards = load_shards(cfg.shards, cfg.out)
+        check_out(cfg.out, PROG, "OUT")  # absent, empty or an earlier merge: never a run or a stranger's dir
         targets = {s.manifest["num_examples"] for s in shards}
         if cfg.num_examples is None and len(targets) > 1:
             raise MergeError(
                 f"the shards were run with different --num-examples ({', '.join(map(str, sorted(targets)))}): "
                 "give the merged size with --num-examples"
             )
-    except MergeError as err:
+    except (MergeError, OutDirError) as err:
         fail(PROG, str(err), 2)
     target = cfg.num_examples or targets.pop()
     stats = merge(cfg.out, shards, target, cfg.license, cfg.progress)

@@ -14,7 +14,6 @@ Exit status: 0 done, 1 error (corpus, evaluation sets, --out), 2 bad flags, 130 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -22,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.cli import fail, opt, parse
+from common.outdir import OutDirError
+from common.outdir import check_out as check_out_dir
 from synth.card.pairs import render_pairs_card
 from synth.checks.decontam import CHAR_NGRAM, NGRAM_WORDS, DecontamError, Decontaminator
 from synth.checks.langcheck import detector_version, unjudged_languages
@@ -142,20 +143,14 @@ def pairs_stats(
 
 
 def check_out(corpus: Path, out: Path) -> None:
-    """Raise DatasetError unless --out may be (re)written by this command."""
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"--out: {out} exists and is not a directory")
+    """Raise DatasetError unless --out may be (re)written by this command (common.outdir's rule: a
+    rebuild replaces the whole dir, so only an earlier synth.pairs dir or an empty one)."""
     if out.resolve() == corpus.resolve() or corpus.resolve() in out.resolve().parents:
         raise DatasetError(f"--out: {out} is inside the corpus {corpus}; the corpus is never modified")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            ours = "pairs" in json.loads((out / "stats.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            ours = False
-        if not ours:
-            raise DatasetError(
-                f"--out: {out} exists and is not a synth.pairs dataset dir; choose another --out"
-            )
+    try:
+        check_out_dir(out, PROG)
+    except OutDirError as err:
+        raise DatasetError(str(err)) from None
 
 
 def main(cfg: PairsConfig) -> int:

@@ -10,12 +10,13 @@ half-swapped by a crash (`.OUT.old-PID` without `OUT`) is put back on the next s
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
 
+from common.outdir import OutDirError
+from common.outdir import check_out as check_out_dir
 from common.rows import JUDGE
 from synth.dataset.dataset import replace_dir, write_derived, write_jsonl, write_text
 from synth.mining.dirs import REWRITTEN, DatasetError, read_table
@@ -41,23 +42,10 @@ def check_out(data: Path, out: Path) -> None:
         raise DatasetError(
             f"--out: {out} and the input dir {data} contain one another; the input is never modified"
         )
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"--out: {out} exists and is not a directory")
-    if out.is_dir() and not is_judge_dir(out):
-        raise DatasetError(f"--out: {out} exists and is not a judged dataset dir; choose another --out")
-
-
-def is_judge_dir(out: Path) -> bool:
-    """Empty, a judged dir, or the state (journal, retrieval cache) of a judge run not yet finished."""
-    names = {p.name for p in out.iterdir()}
-    if not names:
-        return True
-    if names == {STATE} and any(p.name.startswith("judge_") for p in (out / STATE).iterdir()):
-        return True
-    try:
-        return "judge" in json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
+    try:  # empty, a judged dir, or the state (journal, retrieval cache) of a judge run not yet finished
+        check_out_dir(out, "synth.judge")
+    except OutDirError as err:
+        raise DatasetError(str(err)) from None
 
 
 def output_table(table: pa.Table, rows: list[dict]) -> pa.Table:

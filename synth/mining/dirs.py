@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.candidates import TEACHER_SCORES
+from common.outdir import OutDirError
+from common.outdir import check_out as check_out_dir
 from synth.dataset.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
@@ -76,26 +78,10 @@ def read_stats(data: Path) -> dict:
 def check_out(data: Path, out: Path) -> None:
     if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
         raise DatasetError(f"--out: {out} is inside the input dir {data}; the input is never modified")
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"--out: {out} exists and is not a directory")
-    if out.is_dir() and not _is_mine_dir(out):
-        raise DatasetError(f"--out: {out} exists and is not a mined dataset dir; choose another --out")
-
-
-def _is_mine_dir(out: Path) -> bool:
-    """Empty, a mined (or teacher-scored) dir, or the state of a teacher run not yet finished."""
-    names = {p.name for p in out.iterdir()}
-    if not names or names == {STATE}:
-        return True
-    stats = _stats_or_empty(out)
-    return "mining" in stats or "teacher" in stats
-
-
-def _stats_or_empty(out: Path) -> dict:
-    try:
-        return json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
+    try:  # empty, a mined (or teacher-scored) dir, or the state of a teacher run not yet finished
+        check_out_dir(out, "synth.mine")
+    except OutDirError as err:
+        raise DatasetError(str(err)) from None
 
 
 def with_mined(table: pa.Table, negatives: list[list[str]], keep: list[bool]) -> pa.Table:

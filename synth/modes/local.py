@@ -126,6 +126,10 @@ def _generate(cfg, setup, journal, shard, fingerprint, pools_from) -> tuple[str,
         if runner is not None:
             runner.progress.close()  # the bar's line ends first: the error stands alone on the last line
         raise GenerateError(redact(str(err))) from err
+    except OSError:  # a full disk: synth.generate's edge says so in one line, below the bar's last
+        if runner is not None:
+            runner.progress.close()
+        raise
     if runner is not None:
         runner.folder.fold()  # Ctrl-C cancels the loop before its last fold: finished answers still become rows
         runner.folder.flush()  # the rows folded since the last part

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from common.outdir import OutDirError, check_out
 from synth.backends.build import backend_price, make_backend
 from synth.card.publish import PublishError, check_repo_id, publish, resolve_token
 from synth.checks.decontam import DecontamError, Decontaminator
@@ -57,6 +58,10 @@ def check_flags(cfg: GenerateConfig) -> tuple[dict[str, float], dict[str, float]
             print(line, file=sys.stderr)
         price = backend_price(cfg)
     except ValueError as err:
+        raise GenerateError(str(err), 2) from err
+    try:  # before anything is written there: never into a file, another command's dir or a stranger's
+        check_out(cfg.out, "synth.generate", allow_nonempty=cfg.allow_nonempty)
+    except OutDirError as err:
         raise GenerateError(str(err), 2) from err
     if cfg.push_to_hub and not cfg.dry_run:
         try:  # a bad repo id or a missing token must fail before any money is spent, not after

@@ -34,7 +34,14 @@ class GenerateConfig:
         "generator model: an API model name, an HF id (vllm), or a .gguf file or dir "
         "(local) (default: gpt-4o-mini on the API, smollm2-135m-instruct locally)",
     )
-    out: Path = opt(Path("data/synth"), "dataset dir to write (and resume)")
+    out: Path = opt(
+        Path("data/synth"), "dataset dir to write (and resume): absent, empty, or a run dir of this command"
+    )
+    allow_nonempty: bool = opt(
+        False,
+        "also write into a non-empty --out that holds no synth output (a folder of your own); a file already "
+        "there is never replaced: a name the run writes (README.md, data, stats.json, plots) stops it first",
+    )
     num_examples: int = opt(1000, "rows to keep after validation and dedup")
     languages: str | None = opt(
         None,

@@ -171,7 +171,11 @@ def test_bad_flags_and_inputs_get_one_line(tmp_path, capsys):
         ),
         (["--corpus", str(docs), "--out", str(tmp_path / "o"), "--language", "xx"], 2, "--language"),
         (["--corpus", str(tmp_path / "nope"), "--out", str(tmp_path / "o")], 1, "no such file"),
-        (["--corpus", str(docs), "--out", str(tmp_path / "taken")], 1, "not a synth.pairs dataset dir"),
+        (
+            ["--corpus", str(docs), "--out", str(tmp_path / "taken")],
+            1,
+            "not empty (x.txt) and not a synth.pairs dataset",
+        ),
         (["--corpus", str(docs), "--out", str(docs / "inside")], 1, "inside the corpus"),
     ]:
         with pytest.raises(SystemExit) as exc:
@@ -225,3 +229,4 @@ def test_consistency_filter_keeps_pairs_whose_positive_the_model_ranks_top_k(tmp
     assert stats["mining"]["dropped_by_consistency"] == 1 and stats["rows"] == 4 and "pairs" in stats
     card = (out / "README.md").read_text()
     assert "## Rows per rule" in card and "## Hard negatives mined" in card  # the pairs card, re-rendered
+
