@@ -34,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.model_dir import ModelDirError, check_model_dir, missing_model_files
 from common.query_format import QUERY_TEMPLATE
 from eval.errors import EvalError
 from train.embedder import POOLING_MODES
@@ -87,11 +88,12 @@ class ModelSpec:
 
 def resolve(name_or_path: str) -> Path:
     """A local dir for ``name_or_path``: the path itself, or a Hub snapshot of ``org/name``."""
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise EvalError(f"--model {name_or_path}: not a directory")
-        return path
+    try:
+        local = check_model_dir(name_or_path, "--model")  # the check train.lora and synth.adapt make
+    except ModelDirError as e:
+        raise EvalError(str(e)) from None
+    if local is not None:
+        return local
     if not _HUB_ID.match(name_or_path):
         raise EvalError(f"--model {name_or_path}: no such directory (and not a Hub id of the form org/name)")
     from huggingface_hub import snapshot_download
@@ -142,10 +144,7 @@ def read_spec(name_or_path: str, max_length: int | None = None, pooling: str | N
         normalize, add_eos = True, True  # train's inputs (EOS appended) and its default normalisation
         length = _positions_cap(config)
     else:
-        raise EvalError(
-            f"--model {root}: no {SPEC_FILE} (a synthembed model), modules.json (a sentence-transformers model) "
-            "or config.json (a Hugging Face model) found"
-        )
+        raise EvalError(missing_model_files(root, "--model"))  # a Hub snapshot with none of them
     if not (model_path / "config.json").is_file():
         raise EvalError(f"--model {root}: no config.json in {model_path} (not a Hugging Face model dir)")
     if template is not None and "{instruction}" not in template:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from common.cli import OneLineParser
 from common.cli import build_parser as build_config_parser
 from common.cli import opt as _opt
+from common.model_dir import ModelDirError, check_model_dir
+from common.outdir import OutDirError, check_out
 from train.errors import ConfigError
 from train.m3_config import M3_LOSS_WEIGHTS, M3_SCORE_WEIGHTS, heads_errors
 
@@ -348,6 +350,12 @@ def launched_processes() -> int:
 
 def preflight(cfg: TrainConfig) -> None:
     """Checks that need the machine, not just the flags; run before any model is loaded."""
+    try:  # what --output may be, and what a local --model must hold: the rules every command shares
+        check_out(cfg.output, "train.lora", "--output")
+        if cfg.init_from is None:  # with --init-from the base comes from that dir (train.init_from checks it)
+            check_model_dir(cfg.model, "--model")
+    except (OutDirError, ModelDirError) as e:
+        raise ConfigError(str(e)) from None
     done = sorted((cfg.output / "checkpoints").glob("step-*/DONE"))
     # Several processes decide about checkpoints together, once in the process group
     # (train.checkpoint.resume_point): nodes that do not share OUTPUT's storage see different

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
+from common.outdir import disk_error
 from train.config import TEACHER_LOSSES, TrainConfig, parse_args, preflight, read_deepspeed_config
 from train.errors import ConfigError, NonFiniteLoss
 from train.m3_config import parse_heads, parse_weights
@@ -272,11 +274,21 @@ def main(cfg: TrainConfig):
 def cli(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    cfg = None
     try:
-        main(parse_args(argv))
+        cfg = parse_args(argv)
+        main(cfg)
     except (ConfigError, NonFiniteLoss) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
+    except OSError as e:  # a full or read-only disk met while training or saving: one line, not a stack
+        line = disk_error(
+            e, cfg.output if cfg else Path("."), "rerun with --resume to go on from the last checkpoint"
+        )
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
     finally:
         dist = sys.modules.get("torch.distributed")
         if dist is not None and dist.is_initialized():

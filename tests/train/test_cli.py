@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.tiny_models import build_tokenizer
+from tests.tiny_models import build_mistral, build_tokenizer
 from tests.train.conftest import cli_args, make_rows, small_config, write_dataset_dir
 from train.config import TrainConfig, build_parser, parse_args
 from train.errors import ConfigError
@@ -119,6 +119,7 @@ def test_rows_missing_fields(capsys, tmp_path, model_dir, no_model_load):
 def test_tokenizer_without_eos(capsys, tmp_path, dataset_dir, no_model_load):
     model = tmp_path / "noeos"
     build_tokenizer(eos=False).save_pretrained(model)
+    build_mistral().config.save_pretrained(model)  # a model dir (config.json) whose tokenizer lacks EOS
     code, err = run_cli(
         capsys, ["--model", str(model), "--data", str(dataset_dir), "--output", str(tmp_path / "o")]
     )
@@ -334,3 +335,50 @@ def test_the_local_rank_flag_launchers_append_is_dropped(launcher_flag):
     is read from LOCAL_RANK, and the flag must not make every process exit with 'unrecognized arguments'."""
     flags = ["--data", "d", "--output", "o", "--seed", "3"]
     assert parse_args([*flags[:2], *launcher_flag, *flags[2:]]) == parse_args(flags)
+
+
+@pytest.mark.parametrize(
+    "flag,make,line",
+    [
+        (  # 7: was "Couldn't instantiate the backend tokenizer ... install sentencepiece"
+            "--model",
+            lambda p: p.mkdir(),
+            "error: --model {p}: no synthembed.json (a synthembed model), modules.json (a sentence-transformers "
+            "model) or config.json (a Hugging Face model) found",
+        ),
+        ("--model", lambda p: p.write_text("x"), "error: --model {p}: not a directory"),
+        # 8: was a FileExistsError from train/metrics.py, after the model had loaded
+        ("--output", lambda p: p.write_text("mine"), "error: --output {p}: a file, not a directory"),
+        (
+            "--output",
+            lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")),
+            "error: --output {p}: not empty (notes.txt) and not a train.lora model dir; choose another --output",
+        ),
+    ],
+    ids=["model-empty-dir", "model-file", "output-file", "output-foreign-dir"],
+)
+def test_model_and_output_are_checked_before_the_model_loads(
+    capsys, tmp_path, dataset_dir, model_dir, no_model_load, flag, make, line
+):
+    path = tmp_path / "given"
+    make(path)
+    paths = {"--model": str(model_dir), "--output": str(tmp_path / "o"), flag: str(path)}
+    argv = ["--data", str(dataset_dir), *(x for kv in paths.items() for x in kv)]
+    code, err = run_cli(capsys, argv)
+    assert code == 2 and error_line(err) == line.format(p=path)
+    if path.is_file():
+        assert path.read_text() in ("x", "mine")
+
+
+def test_read_only_output_before_the_model_loads(
+    capsys, dataset_dir, model_dir, no_model_load, read_only_dir
+):
+    """8: was OSError [Errno 30] from train/metrics.py."""
+    for output in (read_only_dir, read_only_dir / "model"):
+        code, err = run_cli(
+            capsys, ["--model", str(model_dir), "--data", str(dataset_dir), "--output", str(output)]
+        )
+        assert code == 2 and error_line(err).startswith(
+            f"error: --output {output}: cannot write in {read_only_dir} ("
+        )
+
