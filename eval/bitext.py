@@ -18,7 +18,7 @@ from eval import tables
 from eval.bitext_file import load_bitext
 from eval.cli import run_main
 from eval.offline import evaluate_bitext
-from eval.options import EncoderOptions, pick_instruction
+from eval.options import EncoderOptions, out_file, pick_instruction
 
 BITEXT_INSTRUCTION = "Retrieve parallel sentences."  # mteb's default for BitextMining
 
@@ -43,6 +43,7 @@ class Config(EncoderOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.data, (str, Path)):  # one path from Python callers
             self.data = [Path(self.data)]
 
@@ -50,6 +51,7 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     paths = tables.expand_data(cfg.data, kind="file", suffixes=(".tsv",))
     datasets = [load_bitext(p) for p in paths]  # check every file before loading a model
+    out_file(cfg.out, "bitext.json", create=False)  # a bad --out is known before the encoding
     encoder = cfg.load_encoder()
     instruction = pick_instruction(encoder, cfg.instruction, BITEXT_INSTRUCTION)  # None for a model without
     names = tables.labels(paths, [d.pair for d in datasets])

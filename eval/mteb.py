@@ -51,6 +51,7 @@ class Config(EncoderOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.overwrite not in ("only-missing", "always", "never", "only-cache"):
             raise EvalError(f"--overwrite {self.overwrite!r}: valid: only-missing, always, never, only-cache")
 
@@ -60,6 +61,7 @@ def main(cfg: Config) -> dict:
     langs = None if cfg.languages == "all" else [x.strip() for x in cfg.languages.split(",") if x.strip()]
     tasks = resolve_tasks(cfg.tasks, langs)
     check_override_keys(overrides, cfg.instructions, {t.metadata.name for t in tasks})
+    out_file(cfg.out, "summary.json", create=False)  # a bad --out is known before the encoding
     encoder = cfg.load_encoder()
     log.info("running %d task(s) on %s", len(tasks), encoder.spec.name)
     summary_path = out_file(str(cfg.out), "summary.json")

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from common.outdir import OutDirError, check_writable
 from eval.encoder import Encoder
+from eval.errors import EvalError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,26 @@ class EncoderOptions:
         },
     )
 
+    def __post_init__(self) -> None:
+        """Flag checks every entry point shares; an entry point's own ``__post_init__`` calls this first."""
+        if self.batch_size < 1:
+            raise EvalError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.max_tokens < -1:
+            raise EvalError(
+                f"--max-tokens must be -1 (the device's default), 0 (no limit) or more, got {self.max_tokens}"
+            )
+        if self.dim is not None and self.dim < 1:
+            raise EvalError(f"--dim must be at least 1, got {self.dim}")
+
     def load_encoder(self, **overrides) -> Encoder:
+        """The encoder, after checking that --cache-dir can be written (not after the encoding)."""
+        if self.cache_dir:
+            try:
+                check_writable(Path(self.cache_dir).expanduser(), "--cache-dir")
+            except OutDirError as e:
+                raise EvalError(
+                    f"{e}; give a writable dir, or --cache-dir '' to turn the cache off"
+                ) from None
         kwargs = dict(
             dim=self.dim,
             pooling=self.pooling,
@@ -88,12 +109,24 @@ class EncoderOptions:
         return Encoder.load(self.model, **{**kwargs, **overrides})
 
 
-def out_file(out: str, default_name: str) -> Path:
-    """``--out`` is a .json file, or a dir that gets ``default_name``; parents are created."""
+def out_file(out: str | Path, default_name: str, create: bool = True) -> Path:
+    """``--out`` is a .json file, or a dir that gets ``default_name``; with ``create`` its dir is made.
+
+    A file where the dir must be, a dir where the file must be, or a place this process cannot write
+    is one EvalError line. Each evaluator calls it with ``create=False`` before loading the model,
+    so a bad ``--out`` is known before the encoding, not after it.
+    """
     path = Path(out)
     if path.suffix.lower() != ".json":
         path = path / default_name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.is_dir():
+            raise OutDirError(f"--out {out}: {path} is a directory, not a results file")
+        check_writable(path.parent, "--out")
+    except OutDirError as e:
+        raise EvalError(str(e)) from None
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -42,6 +42,7 @@ class Config(EncoderOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         try:
             self.length_list = sorted({int(x) for x in self.lengths.split(",") if x.strip()})
         except ValueError:
@@ -67,6 +68,7 @@ def _accuracies(
 
 
 def main(cfg: Config) -> dict:
+    out_file(cfg.out, "passkey.json", create=False)  # a bad --out is known before the encoding
     runs: dict[str, dict[int, float]] = {}
     data = None
     instruction = None

@@ -24,7 +24,7 @@ from eval.errors import EvalError
 from eval.m3_search import evaluate_modes, parse_fusion_weights, parse_modes, table
 from eval.metrics import DEFAULT_K, HEADLINE
 from eval.offline import evaluate_retrieval
-from eval.options import EncoderOptions, pick_instruction
+from eval.options import EncoderOptions, out_file, pick_instruction
 
 log = logging.getLogger(__name__)
 GENERIC_INSTRUCTION = "Given a query, retrieve relevant documents that answer the query"
@@ -75,6 +75,7 @@ class Config(EncoderOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.data, (str, Path)):  # one path from Python callers
             self.data = [Path(self.data)]
         try:
@@ -95,6 +96,7 @@ def main(cfg: Config) -> dict:
     first = load_beir(paths[0], cfg.split)
     for p in paths[1:]:
         load_beir(p, cfg.split)
+    out_file(cfg.out, "retrieval.json", create=False)  # a bad --out is known before the encoding
     encoder = cfg.load_encoder()
     default = encoder.spec.default_instruction or GENERIC_INSTRUCTION
     instruction = pick_instruction(encoder, cfg.instruction, default)  # None for a model without

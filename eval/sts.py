@@ -15,7 +15,7 @@ from pathlib import Path
 from eval import tables
 from eval.cli import run_main
 from eval.offline import evaluate_sts
-from eval.options import EncoderOptions, pick_instruction
+from eval.options import EncoderOptions, out_file, pick_instruction
 from eval.sts_file import load_sts
 
 STS_INSTRUCTION = "Retrieve semantically similar text."  # mteb's default for STS, as the paper uses
@@ -44,6 +44,7 @@ class Config(EncoderOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.data, (str, Path)):  # one path from Python callers
             self.data = [Path(self.data)]
 
@@ -51,6 +52,7 @@ class Config(EncoderOptions):
 def main(cfg: Config) -> dict:
     paths = tables.expand_data(cfg.data, kind="file", suffixes=(".tsv", ".csv"))
     datasets = [load_sts(p) for p in paths]  # check every file before loading a model
+    out_file(cfg.out, "sts.json", create=False)  # a bad --out is known before the encoding
     encoder = cfg.load_encoder()
     instruction = pick_instruction(encoder, cfg.instruction, STS_INSTRUCTION)  # None for a model without
     names = tables.labels(paths, [d.language for d in datasets])

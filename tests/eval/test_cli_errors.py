@@ -93,3 +93,81 @@ def test_out_is_a_json_file_or_a_dir(tmp_path):
 def test_bad_device(capsys, our_model_dir, sts_file):
     argv = ["--model", str(our_model_dir), "--data", str(sts_file), "--device", "tpu9"]
     assert _fails(capsys, sts.Config, sts.main, argv).startswith("error: --device tpu9: not a device name")
+
+
+def _nothing_loads(monkeypatch):
+    """Fail the test if a model is loaded: a bad --out or --cache-dir is known before the work."""
+
+    def boom(*a, **k):
+        raise AssertionError("the model was loaded before --out and --cache-dir were checked")
+
+    monkeypatch.setattr("eval.encoder.load_model", boom)
+
+
+@pytest.mark.parametrize(
+    "make,flags,line",
+    [
+        (  # 4: --out a file: the scores were printed but not saved, after all the encoding
+            lambda tmp: (tmp / "scores.txt").write_text("mine"),
+            lambda tmp: ["--out", str(tmp / "scores.txt")],
+            "error: --out {tmp}/scores.txt: a file, not a directory",
+        ),
+        (
+            lambda tmp: (tmp / "res.json").mkdir(),
+            lambda tmp: ["--out", str(tmp / "res.json")],
+            "error: --out {tmp}/res.json: {tmp}/res.json is a directory, not a results file",
+        ),
+        (  # 6: an AssertionError from eval/batching.py
+            lambda tmp: None,
+            lambda tmp: ["--batch-size", "0"],
+            "error: --batch-size must be at least 1, got 0",
+        ),
+    ],
+    ids=["out-file", "out-json-dir", "batch-size-0"],
+)
+def test_bad_out_and_batch_size_before_any_work(
+    capsys, monkeypatch, tmp_path, our_model_dir, sts_file, make, flags, line
+):
+    _nothing_loads(monkeypatch)
+    make(tmp_path)
+    argv = ["--model", str(our_model_dir), "--data", str(sts_file), "--cache-dir", "", *flags(tmp_path)]
+    assert _fails(capsys, sts.Config, sts.main, argv) == line.format(tmp=tmp_path)
+    if (tmp_path / "scores.txt").exists():
+        assert (tmp_path / "scores.txt").read_text() == "mine"
+
+
+def test_read_only_cache_dir_before_any_work(
+    capsys, monkeypatch, tmp_path, our_model_dir, sts_file, read_only_dir
+):
+    """5: a chained OSError [Errno 30] from eval/cache.py after the encoding."""
+    _nothing_loads(monkeypatch)
+    cache = read_only_dir / "cache"
+    argv = [
+        "--model",
+        str(our_model_dir),
+        "--data",
+        str(sts_file),
+        "--cache-dir",
+        str(cache),
+        "--out",
+        str(tmp_path),
+    ]
+    line = _fails(capsys, sts.Config, sts.main, argv)
+    assert line.startswith(f"error: --cache-dir {cache}: cannot write in {read_only_dir} (")
+    assert line.endswith("); give a writable dir, or --cache-dir '' to turn the cache off")
+
+
+def test_read_only_out(capsys, monkeypatch, our_model_dir, sts_file, read_only_dir):
+    _nothing_loads(monkeypatch)
+    argv = [
+        "--model",
+        str(our_model_dir),
+        "--data",
+        str(sts_file),
+        "--cache-dir",
+        "",
+        "--out",
+        str(read_only_dir),
+    ]
+    line = _fails(capsys, sts.Config, sts.main, argv)
+    assert line.startswith(f"error: --out {read_only_dir}: cannot write in {read_only_dir} (")
