@@ -17,6 +17,8 @@ import time
 from tqdm import tqdm
 
 from common.cli import fail, parse
+from common.model_dir import ModelDirError, check_model_dir
+from common.outdir import OutDirError, check_out
 from synth.adapt.child import last_lines, run_child
 from synth.adapt.config import AdaptConfig
 from synth.adapt.report import write_report
@@ -146,6 +148,11 @@ class Pipeline:
 
 
 def main(cfg: AdaptConfig) -> int:
+    try:  # before any stage pays for anything: where the run goes, and the model it adapts
+        check_out(cfg.out, PROG)
+        check_model_dir(cfg.base_model, "--base-model")
+    except (OutDirError, ModelDirError) as err:
+        fail(PROG, str(err), 2)
     if cfg.backend_note:
         print(cfg.backend_note, file=sys.stderr)
     try:
