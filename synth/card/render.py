@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import jinja2
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
@@ -70,8 +71,14 @@ def load_stats(out: Path) -> dict:
     missing = [k for k in REQUIRED_STATS if not isinstance(stats, dict) or k not in stats]
     if missing:
         raise NotADatasetDir(f"{path}: not a synth stats file (missing {', '.join(missing)})")
-    if not sorted((out / "data").glob("*.parquet")):
+    files = sorted((out / "data").glob("*.parquet"))
+    if not files:
         raise NotADatasetDir(f"{out}: not a synth dataset dir (no data/*.parquet)")
+    for path in files:  # every file's footer, before a plot or the card is touched
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as err:
+            raise NotADatasetDir(f"{path}: not a readable parquet file ({err})") from None
     return stats
 
 

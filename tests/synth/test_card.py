@@ -418,3 +418,15 @@ def read_rows_of(out: Path) -> list[dict]:
     from synth.dataset.dataset import read_rows
 
     return read_rows(out)
+
+
+def test_a_corrupt_parquet_file_is_one_line_naming_it(run, capsys):
+    """Was pyarrow.lib.ArrowInvalid: Parquet magic bytes not found, as a traceback."""
+    bad = run / "data" / "train-00001-of-00001.parquet"
+    bad.write_bytes(b"not parquet at all")
+    card = (run / "README.md").read_text()
+    assert cli([str(run)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"synth.card: error: {bad}: not a readable parquet file (")
+    assert "Parquet magic bytes not found" in err[0]
+    assert (run / "README.md").read_text() == card
