@@ -2,7 +2,7 @@
 
     {"_id": "d1", "text": "..."}      -> (1, {"_id": "d1", "text": "..."})
                                       (blank: skipped, numbering goes on)
-    {not json                         -> JsonlError "corpus.jsonl:3: not valid JSON (Expecting ...)"
+    {not json                         -> JsonlError "corpus.jsonl:3: not valid JSON (Expecting ... at column 2)"
     [1, 2]                            -> JsonlError "corpus.jsonl:4: expected a JSON object, got list"
 
 Each stage maps :class:`JsonlError` onto its own error type (train's DataError, eval's EvalError), so
@@ -29,6 +29,19 @@ class JsonlError(ValueError):
         self.path, self.line, self.problem = path, line, problem
 
 
+def json_reason(e: json.JSONDecodeError) -> str:
+    """Why and where a line is not JSON, whole: json's own message ends in "at" when it names the
+    spot, which `e.msg` leaves out; the column (and an invisible character) are said in words.
+
+        '{"a": "x<TAB>y"}' -> "(Invalid control character '\\t' at column 9)"
+        '{"a": 1} x'       -> "(Extra data at column 10)"
+    """
+    reason = e.msg.removesuffix(" at")
+    if reason == "Invalid control character" and e.pos < len(e.doc):
+        reason += f" {e.doc[e.pos]!r}"
+    return f"({reason} at column {e.colno})"
+
+
 def read_jsonl(path: Path | str) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line number, object) for every non-blank line; JsonlError on the first bad one."""
     with open(path, "rb") as f:
@@ -42,9 +55,9 @@ def read_jsonl(path: Path | str) -> Iterator[tuple[int, dict]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line.rstrip("\r\n"))  # a string left open: "Unterminated", not the newline
             except json.JSONDecodeError as e:
-                raise JsonlError(path, n, "invalid_json", f"not valid JSON ({e.msg})") from None
+                raise JsonlError(path, n, "invalid_json", f"not valid JSON {json_reason(e)}") from None
             if not isinstance(row, dict):
                 raise JsonlError(path, n, "not_object", f"expected a JSON object, got {type(row).__name__}")
             yield n, row

@@ -230,3 +230,16 @@ def test_consistency_filter_keeps_pairs_whose_positive_the_model_ranks_top_k(tmp
     card = (out / "README.md").read_text()
     assert "## Rows per rule" in card and "## Hard negatives mined" in card  # the pairs card, re-rendered
 
+
+def test_a_bad_json_line_names_its_line_column_and_whole_reason(tmp_path, capsys):
+    """Was `docs.jsonl:7: not valid JSON (Invalid control character at)`, the detail cut off."""
+    lines = [json.dumps({"title": f"Topic {i}", "text": GUIDE}) for i in range(6)]
+    lines.append('{"title": "Tabs", "text": "a raw\ttab"}')
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        cli(["--corpus", str(corpus), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 1 and len(err) == 1, err
+    assert err[0].endswith(f"{corpus}:7: not valid JSON (Invalid control character '\\t' at column 33)")
+    assert not (tmp_path / "o").exists()
