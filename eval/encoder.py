@@ -133,6 +133,11 @@ def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, rope_t
         raise EvalError(
             f"--model {spec.path}: max length {spec.max_length} exceeds the model's {positions} positions"
         )
+    # Inputs are cut to spec.max_length when they are embedded, so transformers' "Token indices
+    # sequence length is longer than the specified maximum sequence length ... will result in
+    # indexing errors" (said once per tokenizer, when a text is counted or split before the cut) is
+    # false here. It is marked as said already, for this tokenizer only.
+    tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     if spec.add_eos and tokenizer.eos_token_id is None:
         sep_as_eos(tokenizer)  # train's rule: an encoder's [SEP] ends the sequence in EOS's place
     if spec.add_eos and tokenizer.eos_token_id is None:

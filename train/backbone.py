@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 
 import torch
 import transformers
@@ -30,6 +31,20 @@ def choose_dtype(cuda: bool | None = None, bf16: bool | None = None) -> torch.dt
     cuda = torch.cuda.is_available() if cuda is None else cuda
     bf16 = (cuda and torch.cuda.is_bf16_supported()) if bf16 is None else bf16
     return torch.bfloat16 if cuda and bf16 else torch.float32
+
+
+def name_deepspeed_accelerator() -> None:
+    """Tell DeepSpeed the accelerator on a machine without CUDA, before anything imports it.
+
+    accelerate imports DeepSpeed whenever it is installed (``save_pretrained`` unwraps the model
+    through it), even in a run without --deepspeed, and DeepSpeed then guesses its accelerator and
+    warns "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect
+    it." on the screen. Training runs where torch says (``train.engine``): on a machine without CUDA
+    that is the CPU, which DS_ACCELERATOR=cpu names outright, so the guess and its warning never
+    happen. A value the user set is kept.
+    """
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 
 def attn_implementation() -> str:

@@ -68,7 +68,13 @@ def main(cfg: TrainConfig):
     import torch
     import torch.distributed as dist
 
-    from train.backbone import add_lora, choose_dtype, load_backbone, load_tokenizer
+    from train.backbone import (
+        add_lora,
+        choose_dtype,
+        load_backbone,
+        load_tokenizer,
+        name_deepspeed_accelerator,
+    )
     from train.checkpoint import adapter_state, resume_point, save_checkpoint
     from train.collator import Collator
     from train.distributed import world
@@ -82,6 +88,7 @@ def main(cfg: TrainConfig):
     from train.sampler import NoDuplicateBatchSampler
     from train.trainer import Trainer, plan_steps, warmup_warning
 
+    name_deepspeed_accelerator()
     tokenizer = load_tokenizer(model_name)
     try:
         check_tokenizer_exports(tokenizer)

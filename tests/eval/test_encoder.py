@@ -179,3 +179,28 @@ def test_hub_ids_resolve_through_huggingface_hub(monkeypatch, st_model_dir, tmp_
         match=r"--model acme/tiny: not a local dir and the Hub download failed \(OSError: We couldn't connect",
     ):
         read_spec("acme/tiny")
+
+
+def test_no_false_too_long_warning_from_the_tokenizer(tmp_path):
+    """Inputs are cut to the model's max length when embedded, so transformers' "Token indices sequence
+    length is longer than the specified maximum sequence length ... indexing errors" is false here and
+    must not reach the screen (it did, between the quick start's bars)."""
+    import logging
+
+    model = write_our_model_dir(tmp_path / "m", max_length=16)
+    tokenizer_config = model / "tokenizer_config.json"
+    config = json.loads(tokenizer_config.read_text())
+    tokenizer_config.write_text(json.dumps({**config, "model_max_length": 16}))
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        enc = Encoder.load(str(model), show_progress=False)
+        assert enc.tokenizer.model_max_length == 16
+        vectors = enc.encode([sentence(random.Random(0), 40, 50), "short"])
+    finally:
+        logger.removeHandler(handler)
+    assert vectors.shape[0] == 2
+    assert not [s for s in said if "Token indices sequence length" in s], said

@@ -3,6 +3,7 @@ model is loaded where possible."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -382,3 +383,20 @@ def test_read_only_output_before_the_model_loads(
             f"error: --output {output}: cannot write in {read_only_dir} ("
         )
 
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None or torch.cuda.is_available(),
+    reason="DeepSpeed's accelerator guess warns only where it is installed and finds no GPU",
+)
+def test_a_good_run_does_not_show_deepspeeds_accelerator_guess(tmp_path, dataset_dir, model_dir):
+    """accelerate imports DeepSpeed in save_pretrained; its "Setting accelerator to CPU. If you have
+    GPU or other accelerator, we were unable to detect it." is not ours to show (a fresh process:
+    DeepSpeed says it once per process)."""
+    cmd = [sys.executable, "-m", "train.lora", "--model", str(model_dir), "--data", str(dataset_dir)]
+    cmd += ["--output", str(tmp_path / "o"), "--batch-size", "8", "--max-steps", "1", "--max-length", "16"]
+    cmd += ["--warmup-steps", "0"]
+    env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Setting accelerator" not in proc.stdout + proc.stderr
+    assert (tmp_path / "o" / "synthembed.json").is_file()
