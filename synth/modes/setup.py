@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from common.outdir import OutDirError, check_out
+from common.outdir import OutDirError, check_out, disk_error
 from synth.backends.build import backend_price, make_backend
 from synth.card.publish import PublishError, check_repo_id, publish, resolve_token
 from synth.checks.decontam import DecontamError, Decontaminator
@@ -101,7 +101,11 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
 def open_journal(cfg: GenerateConfig, fingerprint: dict) -> Journal:
     try:
         return Journal(cfg.out / ".synth" / "journal.jsonl", fingerprint)
-    except (JournalMismatch, OSError) as err:
+    except OSError as err:
+        if disk_error(err, cfg.out, "") is not None:
+            raise  # a full or read-only disk: synth.generate's edge says so, and that a rerun goes on
+        raise GenerateError(str(err)) from err
+    except JournalMismatch as err:
         raise GenerateError(str(err)) from err
 
 

@@ -139,9 +139,13 @@ class Journal:
         os.ftruncate(self._fd, good)  # cut a torn tail so new records start on a fresh line
         if header is None:
             line = (json.dumps(self.header) + "\n").encode()
-            self._write_at(line)
-            os.fsync(self._fd)
-            _fsync_dir(path.parent)
+            try:
+                self._write_at(line)
+                os.fsync(self._fd)
+                _fsync_dir(path.parent)
+            except OSError:  # a full disk: let the lock go, so a rerun in this process (a Ray worker) gets it
+                os.close(self._fd)
+                raise
         self._pending: list[tuple[bytes, dict, asyncio.Future]] = []
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None

@@ -114,10 +114,11 @@ def _fail_after(target, name: str, monkeypatch, writes: int) -> None:
 @pytest.mark.parametrize(
     "target,name,writes",
     [
+        (synth.run.journal.Journal, "_write_at", 0),  # the journal's header, before any call
         (synth.run.journal.Journal, "_write_at", 3),  # the journal, mid-run (header + 2 group commits)
         (synth.dataset.row_parts, "_write_part", 0),  # a part of the rows
     ],
-    ids=["journal", "row-part"],
+    ids=["journal-header", "journal", "row-part"],
 )
 def test_a_full_disk_is_one_line_and_a_rerun_finishes(
     fake, tmp_path, capsys, monkeypatch, target, name, writes
@@ -134,7 +135,7 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(
     assert err[0].startswith("synth.generate: error: the disk is full (No space left on device) writing ")
     assert str(out) in err[0] and err[0].endswith("rerun the same command: it continues where it stopped")
 
-    journaled = len(journal_keys(out)) if name == "_write_at" else None
+    journaled = len(journal_keys(out)) if name == "_write_at" and writes else None
     assert run_generate(out, server, num_examples=30, concurrency=4) == 0
     if journaled is not None:  # the stop came mid-run: some calls answered before it, the rest after
         assert 0 < journaled < len(journal_keys(out))
