@@ -44,11 +44,12 @@ def rank(doc_scores: Mapping[str, float]) -> list[str]:
     return [d for d, _ in sorted(doc_scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
 
 
-def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K) -> dict[str, float]:
-    """Mean nDCG/MAP/Recall/MRR at each k over the queries of ``qrels`` that have a run.
-
-    ``qrels``: query id -> {doc id: relevance grade}; ``run``: query id -> {doc id: score}.
-    """
+def per_query_scores(
+    qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K
+) -> dict[str, dict[str, float]]:
+    """nDCG@k, MAP@k and Recall@k of every query of ``qrels`` that has a run, under mteb's names:
+    ``{query id: {"ndcg_at_10": ..., "recall_at_100": ...}}``. What a paired comparison of two
+    models needs (a bootstrap over queries); :func:`retrieval_scores` is their mean."""
     import pytrec_eval
 
     qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
@@ -56,12 +57,30 @@ def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K
     assert run, "no query of the run has judgements in qrels"
     ks = ",".join(str(k) for k in k_values)
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}"})
-    per_query = evaluator.evaluate(run)
+    names = {f"{m}_{k}": f"{label}_at_{k}" for k in k_values for m, label in _TREC_NAMES}
+    return {
+        q: {names[m]: v for m, v in measures.items() if m in names}
+        for q, measures in evaluator.evaluate(run).items()
+    }
+
+
+_TREC_NAMES = (("ndcg_cut", "ndcg"), ("map_cut", "map"), ("recall", "recall"))
+
+
+def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K) -> dict[str, float]:
+    """Mean nDCG/MAP/Recall/MRR at each k over the queries of ``qrels`` that have a run.
+
+    ``qrels``: query id -> {doc id: relevance grade}; ``run``: query id -> {doc id: score}.
+    """
+    import pytrec_eval
+
+    per_query = per_query_scores(qrels, run, k_values)
+    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
+    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
     out: dict[str, float] = {}
     for k in k_values:
-        out[f"ndcg_at_{k}"] = _mean(per_query, f"ndcg_cut_{k}")
-        out[f"map_at_{k}"] = _mean(per_query, f"map_cut_{k}")
-        out[f"recall_at_{k}"] = _mean(per_query, f"recall_{k}")
+        for _, label in _TREC_NAMES:
+            out[f"{label}_at_{k}"] = _mean(per_query, f"{label}_at_{k}")
     rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
     for k in k_values:
         cut = {q: {d: docs[d] for d in rank(docs)[:k]} for q, docs in run.items()}

@@ -22,7 +22,7 @@ from eval.beir import load_beir
 from eval.cli import run_main
 from eval.errors import EvalError
 from eval.m3_search import evaluate_modes, parse_fusion_weights, parse_modes, table
-from eval.metrics import DEFAULT_K, HEADLINE
+from eval.metrics import DEFAULT_K, HEADLINE, per_query_scores
 from eval.offline import evaluate_retrieval
 from eval.options import EncoderOptions, out_file, pick_instruction
 
@@ -69,6 +69,13 @@ class Config(EncoderOptions):
             "help": "candidates per query that colbert and hybrid re-score (the whole corpus when smaller)"
         },
     )
+    per_query: bool = field(
+        default=False,
+        metadata={
+            "help": "also write every query's nDCG/MAP/Recall@k (dense mode), for paired comparisons of two "
+            "models (a bootstrap over queries)"
+        },
+    )
     weights: str = field(
         default="1,0.3,1",
         metadata={"help": "hybrid's dense,sparse,colbert score weights (M3's fusion: 1,0.3,1)"},
@@ -104,9 +111,11 @@ def main(cfg: Config) -> dict:
     for i, path in enumerate(paths):
         data = first if i == 0 else load_beir(path, cfg.split)
         first = None
-        modes = None
+        modes = per_query = None
         if cfg.modes == ("dense",):
-            scores, _ = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+            scores, run = evaluate_retrieval(encoder, data, instruction, cfg.ks)
+            if cfg.per_query:
+                per_query = per_query_scores(data.qrels, run, cfg.ks)
         else:  # a --heads model: one pass encodes every head, each mode searches its own index
             modes = evaluate_modes(encoder, data, instruction, cfg.modes, cfg.ks, cfg.rerank_k, cfg.fusion)
             scores = modes[cfg.modes[0]]["scores"]
@@ -118,6 +127,7 @@ def main(cfg: Config) -> dict:
                 "num_docs": len(data.corpus),
                 "scores": scores,
                 **({"modes": modes} if modes else {}),
+                **({"per_query": per_query} if per_query else {}),
             }
         )
         languages.append(data.language)

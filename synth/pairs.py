@@ -31,7 +31,7 @@ from synth.dataset.dataset import recover_dir, replace_dir, write_json, write_js
 from synth.mining.dirs import DatasetError, row_counts
 from synth.plan.languages import LANGUAGES
 from synth.structure.build import DROP_REASONS, MODEL, Built, build_rows
-from synth.structure.rules import INSTRUCTIONS, RULES, Limits, document_pairs
+from synth.structure.rules import DEFAULT_RULES, INSTRUCTIONS, RULES, Limits, document_pairs
 
 PROG = "synth.pairs"
 PAIRS_FORMAT_VERSION = 1
@@ -49,7 +49,7 @@ class PairsConfig:
     out: Path | None = opt(
         None, "new dataset dir to write (rebuilt if it is an earlier synth.pairs dir)", required=True
     )
-    rules: str = opt(",".join(RULES), f"comma-separated rules to apply, of {', '.join(RULES)}")
+    rules: str = opt(",".join(DEFAULT_RULES), f"comma-separated rules to apply, of {', '.join(RULES)}")
     language: str = opt(
         "en",
         "ISO code of the documents' language: the rows' language, and what the language check holds them to",

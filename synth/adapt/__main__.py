@@ -1,18 +1,21 @@
 """`python -m synth.adapt`: from your documents to an embedder tuned for them, evaluated before and after.
 
-parse flags -> for each stage not yet done: run it (corpus, generate, judge, split, mine, train,
-evaluate, report; see synth.adapt.stages) -> the report. A rerun of the same command continues where
-the last one stopped, whatever killed it. Exit status: 0 done, 1 a stage failed (one line naming it,
-its log under RUN/logs/), 2 bad flags, 3 a budget stopped generation or judging (rerun with a higher
-one), 130 interrupted.
+parse flags -> for each stage not yet done: run it (corpus, pairs, generate, judge, split, mine,
+train, evaluate, merge, check, report; see synth.adapt.stages) -> the report, whose first line is the
+verdict (synth.adapt.verdict), also the last line printed. RUN/model is always the model handed back.
+A rerun of the same command continues where the last one stopped, whatever killed it. Exit status: 0
+done (whatever the verdict), 1 a stage failed (one line naming it, its log under RUN/logs/), 2 bad
+flags, 3 a budget stopped generation or judging (rerun with a higher one), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -27,18 +30,45 @@ from synth.adapt.stages import (
     StageError,
     eval_command,
     generate_command,
+    guard_command,
+    guard_score,
+    interpolate_command,
     judge_command,
     mine_command,
+    pairs_command,
     prepare_corpus,
     split_stage,
     train_command,
 )
+from synth.adapt.verdict import alpha_name, choose_alpha, judge
 from synth.corpus import CorpusError
 from synth.dataset.dataset import write_json
 
 PROG = "synth.adapt"
 STATE_FORMAT = 1
-STAGES = ("corpus", "generate", "judge", "split", "mine", "train", "evaluate", "report")
+STAGES = (
+    "corpus",
+    "pairs",
+    "generate",
+    "judge",
+    "split",
+    "mine",
+    "train",
+    "evaluate",
+    "merge",
+    "check",
+    "report",
+)
+
+
+def wanted(stage: str, cfg: AdaptConfig) -> bool:
+    if stage == "judge":
+        return cfg.judge != "off"
+    if stage == "generate":
+        return cfg.uses_llm
+    if stage == "pairs":
+        return bool(cfg.pair_rules)
+    return True
 
 
 class Pipeline:
@@ -46,7 +76,7 @@ class Pipeline:
         self.cfg = cfg
         self.paths = Paths(cfg.out)
         self.state = self._load_state()
-        stages = [s for s in STAGES if s != "judge" or cfg.judge != "off"]
+        stages = [s for s in STAGES if wanted(s, cfg)]
         self.bar = tqdm(
             total=len(stages), unit="stage", desc="adapt", disable=not cfg.progress, dynamic_ncols=True
         )
@@ -113,6 +143,11 @@ class Pipeline:
     def _corpus(self):
         return 0, prepare_corpus(self.cfg, self.paths)
 
+    def _pairs(self):
+        status, _ = self._child("pairs", pairs_command(self.cfg, self.paths))
+        stats = json.loads((self.paths.pairs / "stats.json").read_text()) if status == 0 else {}
+        return status, {"rows": stats.get("rows"), "kept": stats.get("pairs", {}).get("kept")}
+
     def _generate(self):
         return self._child("generate", generate_command(self.cfg, self.paths))
 
@@ -126,25 +161,109 @@ class Pipeline:
         return self._child("mine", mine_command(self.cfg, self.paths))
 
     def _train(self):
-        rows = self.state["stages"]["split"]["result"]["train_rows"]
+        rows = json.loads((self.paths.mined / "stats.json").read_text())["rows"]
+        if rows < self.cfg.batch_size:
+            before = self.state["stages"]["split"]["result"]["train_rows"]
+            raise StageError(
+                f"train: {rows} of {before} training rows passed the round-trip filter (--consistency-k "
+                f"{self.cfg.consistency_k}), fewer than one --batch-size {self.cfg.batch_size} batch; "
+                "raise --consistency-k (0 turns it off) or lower --batch-size"
+            )
         return self._child("train", train_command(self.cfg, self.paths, rows))
 
+    def _model_of(self, alpha: float) -> str:
+        if alpha == 0:
+            return self.cfg.base_model
+        return str(self.paths.tuned if alpha == 1 else self.paths.merged_model(alpha))
+
     def _evaluate(self):
+        """Every alpha on the held-out queries; merged models are made as they are needed."""
         results = self.paths.results
         results.mkdir(parents=True, exist_ok=True)
-        for which, model in (("base", self.cfg.base_model), ("tuned", str(self.paths.model))):
-            if (results / f"{which}.json").exists():
+        for alpha in self.cfg.alphas:
+            out = results / f"{alpha_name(alpha)}.json"
+            if out.exists():
                 continue
+            model = Path(self._model_of(alpha))
+            if 0 < alpha < 1 and not (model / "synthembed.json").exists():
+                shutil.rmtree(model, ignore_errors=True)  # a half-written one from a killed run
+                status, _ = self._child("merge", interpolate_command(self.cfg, self.paths, alpha, model))
+                if status != 0:
+                    return status, {}
             status, _ = self._child(
-                f"evaluate-{which}", eval_command(self.cfg, self.paths, model, results / f"{which}.json")
+                f"evaluate-{alpha_name(alpha)}", eval_command(self.cfg, self.paths, str(model), out)
             )
             if status != 0:
                 return status, {}
         return 0, {}
 
+    def _choice(self):
+        results = {a: self.paths.results / f"{alpha_name(a)}.json" for a in self.cfg.alphas}
+        return choose_alpha(results, self.cfg.seed)
+
+    def _hand_back(self, alpha: float) -> int:
+        """RUN/model := the model of `alpha` (for 0, the base's weights in the tuned model's format)."""
+        model = self.paths.model
+        shutil.rmtree(model, ignore_errors=True)
+        if alpha == 1:
+            shutil.copytree(self.paths.tuned, model)
+            return 0
+        source = self.paths.merged_model(alpha)
+        if alpha == 0 and not (source / "synthembed.json").exists():
+            shutil.rmtree(source, ignore_errors=True)
+            status, _ = self._child("merge", interpolate_command(self.cfg, self.paths, 0.0, source))
+            if status != 0:
+                return status
+        shutil.copytree(source, model)
+        return 0
+
+    def _merge(self):
+        choice = self._choice()
+        status = self._hand_back(choice.alpha)
+        return status, {"alpha": choice.alpha, "table": choice.table}
+
+    def _check(self):
+        cfg, results = self.cfg, self.paths.results
+        choice = self._choice()
+        eval_data = None
+        if cfg.eval_data is not None:
+            eval_data = (results / "eval-data-base.json", results / "eval-data-result.json")
+            todo = [(eval_data[0], cfg.base_model)]
+            if choice.alpha != 0:  # else the result is the base
+                todo.append((eval_data[1], str(self.paths.model)))
+            for out, model in todo:
+                if out.exists():
+                    continue
+                cmd = eval_command(cfg, self.paths, model, out, cfg.eval_data, cfg.eval_split)
+                status, _ = self._child(f"check-{out.stem}", cmd)
+                if status != 0:
+                    return status, {}
+        guard = None
+        if cfg.guard_data is not None:
+            scores = {}
+            for which, model in (("base", cfg.base_model), ("result", str(self.paths.model))):
+                out = results / f"guard-{which}.json"
+                if not out.exists():
+                    status, _ = self._child(f"check-guard-{which}", guard_command(cfg, model, out))
+                    if status != 0:
+                        return status, {}
+                scores[which] = guard_score(json.loads(out.read_text()))
+            guard = {
+                "metric": scores["base"][0],
+                "base": scores["base"][1],
+                "result": scores["result"][1],
+                "margin": cfg.guard_margin,
+            }
+        verdict = judge(choice, eval_data, guard)
+        if verdict.handed_back == "base" and choice.alpha != 0:
+            status = self._hand_back(0.0)
+            if status != 0:
+                return status, {}
+        return 0, {"verdict": verdict.to_dict(), "guard": guard}
+
     def _report(self):
         report = write_report(self.paths.root, self.state)
-        return 0, {"ndcg_at_10": report["metrics"]["ndcg_at_10"]}
+        return 0, {"verdict": report["verdict"]["line"]}
 
 
 def main(cfg: AdaptConfig) -> int:
@@ -165,11 +284,8 @@ def main(cfg: AdaptConfig) -> int:
         fail(PROG, str(err))
     if status == 0:
         report = json.loads((cfg.out / "report.json").read_text())
-        m = report["metrics"]["ndcg_at_10"]
-        print(
-            f"{PROG}: held-out nDCG@10 {m['base']:.4f} -> {m['tuned']:.4f}; report {cfg.out / 'report.md'}",
-            file=sys.stderr,
-        )
+        print(f"{PROG}: report {cfg.out / 'report.md'}; model {cfg.out / 'model'}", file=sys.stderr)
+        print(f"{PROG}: {report['verdict']['line']}", file=sys.stderr)
     return status
 
 

@@ -6,9 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.cli import opt
+from synth.adapt.verdict import parse_alphas
 from synth.backends.build import choose_backend
+from synth.structure.rules import RULES
 
 JUDGE_MODES = ("off", "score", "relabel")
+NO_LLM = "none"
+# Defaults measured on scifact-dev (bench/adapt_lift.py; the README's table)
+DEFAULT_PAIR_RULES = "title_body,last_sentence"
+DEFAULT_CONSISTENCY_K = 3
+DEFAULT_ALPHAS = "0,0.5,1"
 
 
 @dataclass
@@ -30,9 +37,9 @@ class AdaptConfig:
     )
     backend: str | None = opt(
         None,
-        "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm, local "
-        "(default: openai with --base-url, a key or an API --llm-model; else local, the "
-        "embedded model on this machine's CPU)",
+        "LLM backend: openai (any OpenAI-compatible server), openai-batch, vllm, local, or none "
+        "(no LLM: train on --weak-pairs alone) (default: openai with --base-url, a key or an API "
+        "--llm-model; else local, the embedded model on this machine's CPU)",
     )
     base_url: str | None = opt(None, "OpenAI-compatible server, e.g. http://localhost:8000/v1")
     api_key_env: str = opt("OPENAI_API_KEY", "environment variable that holds the API key")
@@ -52,6 +59,43 @@ class AdaptConfig:
         None,
         "embedder for the neighbours of multi-hop questions "
         "(default: --base-model); 'none' leaves multi_hop out",
+    )
+    weak_pairs: str = opt(
+        DEFAULT_PAIR_RULES,
+        "synth.pairs rules whose pairs from your documents' own structure train beside the LLM's rows "
+        "(title_body, heading_section, question_answer, first_sentence, last_sentence), or none",
+    )
+    consistency_k: int = opt(
+        DEFAULT_CONSISTENCY_K,
+        "round-trip filter: keep a training row only if the base model ranks its own passage in the "
+        "top K of the training passages for its query (E5's consistency filter); 0 keeps every row",
+    )
+    train_steps: int | None = opt(
+        None,
+        "optimizer steps of train.lora (default: the rule in synth.adapt.stages.train_steps: one pass "
+        "over the rows, at least MIN_STEPS and at most MAX_STEPS)",
+    )
+    merge_alphas: str = opt(
+        DEFAULT_ALPHAS,
+        "weights of the tuned model tried when merging it with the base (WiSE-FT), chosen on half of "
+        "the held-out queries; 0 (the base) and 1 (the tuned model) are always tried",
+    )
+    eval_data: Path | None = opt(
+        None,
+        "a BEIR dir of your own labelled queries over these documents: base and result are scored "
+        "on it and the verdict uses it",
+    )
+    eval_split: str = opt("test", "qrels split of --eval-data (qrels/SPLIT.tsv)")
+    guard_data: Path | None = opt(
+        None,
+        "general-ability check: an STS .tsv/.csv file or a BEIR dir; the result may lose at most "
+        "--guard-margin there, else the base is handed back",
+    )
+    guard_margin: float = opt(0.01, "largest loss allowed on --guard-data (nDCG@10 or Spearman, 0-1 scale)")
+    example_queries: Path | None = opt(
+        None,
+        "a file of real queries your users write (one per line, or .jsonl with 'text'): the LLM is shown "
+        "up to 8 as the style its queries should take (synth.generate --example-queries)",
     )
     judge: str = opt(
         "off",
@@ -78,7 +122,7 @@ class AdaptConfig:
         "query side: instruct (E5 'Instruct: ...\\nQuery: ...') or plain "
         "(for a base trained without instructions)",
     )
-    epochs: float = opt(1.0, "training passes over the rows")
+    epochs: float = opt(1.0, "training passes over the rows, within the --train-steps rule's bounds")
     batch_size: int = opt(64, "contrastive batch of train.lora (queries per step)")
     lr: float = opt(1e-4, "peak learning rate of train.lora")
     max_length: int = opt(512, "tokens per sequence for training and evaluation")
@@ -102,11 +146,47 @@ class AdaptConfig:
         for name in ("num_examples", "chunk_tokens", "num_negatives", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.consistency_k < 0:
+            raise ValueError(f"--consistency-k must be 0 (off) or more, got {self.consistency_k}")
+        if self.train_steps is not None and self.train_steps < 1:
+            raise ValueError(f"--train-steps must be at least 1, got {self.train_steps}")
+        if not 0 <= self.guard_margin < 1:
+            raise ValueError(f"--guard-margin must be in [0, 1), got {self.guard_margin}")
+        self.alphas = parse_alphas(self.merge_alphas)
+        rules = [r.strip() for r in self.weak_pairs.split(",") if r.strip()]
+        unknown = [r for r in rules if r not in RULES and r != NO_LLM]
+        if unknown or not rules or (NO_LLM in rules and len(rules) > 1):
+            raise ValueError(f"--weak-pairs {self.weak_pairs!r}: give rules of {', '.join(RULES)}, or none")
+        self.pair_rules = [] if rules == [NO_LLM] else rules
+        for flag, path in (
+            ("--eval-data", self.eval_data),
+            ("--guard-data", self.guard_data),
+            ("--example-queries", self.example_queries),
+        ):
+            if path is not None and not path.exists():
+                raise ValueError(f"{flag}: {path} does not exist")
+        if self.eval_data is not None and not (self.eval_data / "qrels" / f"{self.eval_split}.tsv").is_file():
+            raise ValueError(
+                f"--eval-data: {self.eval_data} has no qrels/{self.eval_split}.tsv (a BEIR dir; see --eval-split)"
+            )
         if self.neighbour_model is None:
             self.neighbour_model = self.base_model
+        if self.backend == NO_LLM:
+            if not self.pair_rules:
+                raise ValueError(
+                    "--backend none trains on weak pairs alone: --weak-pairs none leaves nothing"
+                )
+            if self.judge != "off":
+                raise ValueError("--judge needs an LLM: not with --backend none")
+            self.llm_model, self.backend_note = None, None
+            return
         self.backend, self.llm_model, self.backend_note = choose_backend(
             self.backend, self.llm_model, self.base_url, self.api_key_env
         )
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.backend != NO_LLM
 
     def settings(self) -> dict:
         """What a rerun must share with the run it continues (progress, device and the LLM endpoint
@@ -123,6 +203,15 @@ class AdaptConfig:
             "neighbour_model",
             "judge",
             "judge_threshold",
+            "weak_pairs",
+            "consistency_k",
+            "train_steps",
+            "merge_alphas",
+            "example_queries",
+            "eval_data",
+            "eval_split",
+            "guard_data",
+            "guard_margin",
             "num_negatives",
             "negatives_per_query",
             "pooling",

@@ -1,12 +1,19 @@
 """The stages of `synth.adapt`, in order, each resumable: rerunning a stage continues it.
 
     corpus   -> RUN/corpus/      passages.jsonl (chunked), split.json (documents: train | held_out)
-    generate -> RUN/data/        grounded rows over every passage (synth.generate --corpus)
+    pairs    -> RUN/pairs/       weak pairs from the documents' structure (synth.pairs; --weak-pairs)
+    generate -> RUN/data/        grounded rows over every passage (synth.generate --corpus; not with
+                                 --backend none)
     judge    -> RUN/judged/      with --judge: scored or relabelled rows (synth.judge)
     split    -> RUN/train/       training rows (train documents only); RUN/eval/: held-out BEIR dir
-    mine     -> RUN/mined/       hard negatives from the training passages (synth.mine --corpus)
-    train    -> RUN/model/       the tuned embedder (train.lora)
-    evaluate -> RUN/results/     base.json, tuned.json (eval.retrieval on RUN/eval, before and after)
+    mine     -> RUN/mined/       hard negatives from the training passages and the round-trip filter
+                                 (synth.mine --corpus --consistency-k)
+    train    -> RUN/tuned/       the tuned embedder (train.lora)
+    evaluate -> RUN/results/     base.json, tuned.json, alpha-A.json (eval.retrieval --per-query on
+                                 RUN/eval; merged models from train.interpolate in RUN/merged/)
+    merge    -> RUN/model/       the chosen alpha's model (synth.adapt.verdict.choose_alpha)
+    check    -> RUN/results/     your queries (--eval-data) and the guard (--guard-data), base and
+                                 result; the verdict, and the base handed back where it is worse
     report   -> RUN/report.md, report.json, report.png
 
 Stages of later packages run as child processes (`synth.adapt.child`); each is the command a user
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +33,7 @@ from synth.adapt.config import AdaptConfig
 from synth.adapt.split import leaked, split_rows
 from synth.corpus import load_corpus, load_passages, save_passages, split_documents, write_beir
 from synth.dataset.dataset import read_rows, write_json, write_rows
+from synth.structure.rules import first_sentence
 
 SPLIT_FILE = "split.json"
 PASSAGES_FILE = "passages.jsonl"
@@ -38,7 +47,7 @@ class Paths:
 
     def __getattr__(
         self, name: str
-    ) -> Path:  # corpus, data, judged, train, eval, mined, model, results, logs
+    ) -> Path:  # corpus, pairs, data, judged, train, eval, mined, tuned, merged, model, results, logs
         return self.root / name
 
     @property
@@ -49,6 +58,9 @@ class Paths:
     def rows(self) -> Path:
         """The generated rows the split reads: judged ones when a judge ran."""
         return self.root / ("judged" if (self.root / "judged" / "stats.json").exists() else "data")
+
+    def merged_model(self, alpha: float) -> Path:
+        return self.root / "merged" / f"alpha-{alpha:g}"
 
 
 class StageError(Exception):
@@ -82,17 +94,35 @@ def side_of_passage(paths: Paths):
 
 def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
     corpus, side_of = side_of_passage(paths)
-    rows = read_rows(paths.rows)
-    split = split_rows(rows, side_of)
+    side = json.loads((paths.corpus / SPLIT_FILE).read_text())["documents"]
+    passages_of: dict[str, list[str]] = {}
+    for p in corpus.passages:
+        passages_of.setdefault(p.doc_id, []).append(p.id)
+
+    def side_of_document(doc_id: str) -> str:
+        if doc_id not in side:
+            raise StageError(f"split: weak pair from document {doc_id!r}, which the corpus stage never read")
+        return side[doc_id]
+
+    rows = list(read_rows(paths.rows)) if cfg.uses_llm else []
+    llm_rows = len(rows)
+    if cfg.pair_rules:
+        rows += read_rows(paths.pairs)
+    split = split_rows(
+        rows, side_of, side_of_document, passages_of.__getitem__, pair_queries=not cfg.uses_llm
+    )
     if not split.queries:
         raise StageError(
             "split: no generated row is grounded in a held-out document; raise --num-examples or --held-out"
         )
     if not split.train_rows:
         raise StageError("split: no training rows left; lower --held-out")
-    assert not leaked(split.train_rows, side_of), "a held-out passage reached a training row"
+    assert not leaked(split.train_rows, side_of, side_of_document), (
+        "a held-out passage reached a training row"
+    )
     write_rows(paths.train, split.train_rows)
-    stats = json.loads((paths.rows / "stats.json").read_text())
+    stats = json.loads((paths.rows if cfg.uses_llm else paths.pairs).joinpath("stats.json").read_text())
+    pair_rows = sum(1 for r in split.train_rows if str(r.get("source") or "").startswith("pairs:"))
     write_json(
         paths.train / "stats.json",
         {
@@ -102,12 +132,44 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
         },
     )
     write_beir(paths.eval, corpus.passages, split.queries, split.qrels)
+    copies = copied_queries([r for r in rows if r.get("passage_id")], corpus)
     return {
+        "copied": copies,
         "train_rows": len(split.train_rows),
+        "train_llm_rows": len(split.train_rows) - pair_rows,
+        "train_pair_rows": pair_rows,
+        "llm_rows": llm_rows,
         "held_out_rows": split.held_out_rows,
         "eval_queries": len(split.queries),
+        "eval_queries_from": "llm" if cfg.uses_llm else "pairs",
         "eval_passages": len(corpus.passages),
     }
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def copied_queries(rows: list[dict], corpus, sample: int = 3) -> dict:
+    """LLM rows whose query is its passage's title or first sentence, or a piece of either: weak pairs
+    in disguise, which the base model already finds. Counted (and sampled) for the report."""
+    out = {"title": 0, "first_sentence": 0, "samples": []}
+    for row in rows:
+        passage = corpus.index.get(row["passage_id"])
+        if passage is None:
+            continue
+        query = _norm(row["query"])
+        first = _norm(first_sentence(passage.text)[0] or passage.text.split("\n", 1)[0])
+        kind = None
+        if query and passage.title and query in _norm(passage.title):
+            kind = "title"
+        elif query and query in first:
+            kind = "first_sentence"
+        if kind:
+            out[kind] += 1
+            if len(out["samples"]) < sample:
+                out["samples"].append({"copy_of": kind, "query": row["query"]})
+    return out
 
 
 # ---- child stages: the commands ---------------------------------------------------------------------
@@ -138,11 +200,31 @@ def generate_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
         str(cfg.seed),
         "--progress",
     ]
+    if cfg.example_queries is not None:
+        flags += ["--example-queries", str(cfg.example_queries)]
     if cfg.neighbour_model and cfg.neighbour_model != "none":
         flags += ["--neighbour-model", cfg.neighbour_model]
     else:
         flags += ["--task-types", "grounded_query"]
     return module_command("synth.generate", *flags, *llm_flags(cfg))
+
+
+def pairs_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
+    """Weak pairs from every document (the split sends each to its document's side)."""
+    language = cfg.languages.split(",")[0].split(":")[0].strip()
+    return module_command(
+        "synth.pairs",
+        "--corpus",
+        str(cfg.corpus),
+        "--out",
+        str(paths.pairs),
+        "--rules",
+        ",".join(cfg.pair_rules),
+        "--language",
+        language,
+        "--chunk-tokens",
+        str(cfg.chunk_tokens),
+    )
 
 
 def judge_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
@@ -182,26 +264,45 @@ def mine_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
         "instruct" if cfg.query_format == "instruct" else "plain",
         "--device",
         cfg.device,
+        *(["--consistency-k", str(cfg.consistency_k)] if cfg.consistency_k else []),
     )
 
 
-def warmup_steps(rows: int, cfg: AdaptConfig) -> int:
+MIN_STEPS = 30  # fewer moved nothing measurable on scifact-dev
+MAX_STEPS = 150  # a CPU budget; past it scifact-dev gained no more (README's table)
+
+
+def train_steps(rows: int, cfg: AdaptConfig) -> int:
+    """--train-steps, else `--epochs` passes over the rows in batches of --batch-size, within
+    [MIN_STEPS, MAX_STEPS]: a few hundred rows still get enough steps to move, and 50,000 weak pairs
+    do not buy hours of CPU that the measurements did not pay back.
+
+    >>> from types import SimpleNamespace as C
+    >>> [train_steps(n, C(train_steps=None, epochs=1.0, batch_size=32)) for n in (100, 3200, 50000)]
+    [30, 100, 150]
+    """
+    if cfg.train_steps:
+        return cfg.train_steps
+    return min(MAX_STEPS, max(MIN_STEPS, math.ceil(cfg.epochs * rows / cfg.batch_size)))
+
+
+def warmup_steps(steps: int) -> int:
     """A tenth of the run's optimizer steps: train.lora's fixed default (100, the paper's for 500k rows)
     would never reach the peak learning rate on a corpus-sized run."""
-    steps = math.ceil(cfg.epochs * (rows // cfg.batch_size or 1))
     return max(1, steps // 10)
 
 
 def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
+    steps = train_steps(rows, cfg)
     flags = [
         "--model",
         cfg.base_model,
         "--data",
         str(paths.mined),
         "--output",
-        str(paths.model),
-        "--epochs",
-        str(cfg.epochs),
+        str(paths.tuned),
+        "--max-steps",
+        str(steps),
         "--batch-size",
         str(cfg.batch_size),
         "--lr",
@@ -213,7 +314,7 @@ def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
         "--negatives-per-query",
         str(cfg.negatives_per_query),
         "--warmup-steps",
-        str(warmup_steps(rows, cfg)),
+        str(warmup_steps(steps)),
         "--gradient-checkpointing",
         checkpointing_flag(cfg.gradient_checkpointing),
         "--resume",
@@ -225,28 +326,43 @@ def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
     return module_command("train.lora", *flags)
 
 
-def eval_command(cfg: AdaptConfig, paths: Paths, model: str, out: Path) -> list[str]:
-    flags = [
-        "--model",
-        model,
-        "--data",
-        str(paths.eval),
-        "--out",
-        str(out),
-        "--k-values",
-        EVAL_KS,
-        "--device",
-        cfg.device,
-        "--max-length",
-        str(cfg.max_length),
-    ]
+def interpolate_command(cfg: AdaptConfig, paths: Paths, alpha: float, out: Path) -> list[str]:
+    return module_command(
+        "train.interpolate", "--model", str(paths.tuned), "--alpha", str(alpha), "--output", str(out)
+    )
+
+
+def model_flags(cfg: AdaptConfig, model: str) -> list[str]:
+    flags = ["--model", model, "--device", cfg.device, "--max-length", str(cfg.max_length)]
     local = Path(model)
     plain_hf = (
         local.is_dir() and not (local / "modules.json").exists() and not (local / "synthembed.json").exists()
     )
     if cfg.pooling and plain_hf:  # only a plain Hugging Face dir takes --pooling; the others record theirs
         flags += ["--pooling", cfg.pooling]
-    return module_command("eval.retrieval", *flags)
+    return flags
+
+
+def eval_command(
+    cfg: AdaptConfig, paths: Paths, model: str, out: Path, data: Path | None = None, split: str = "test"
+) -> list[str]:
+    """eval.retrieval with every query's scores (the verdict's paired bootstrap reads them)."""
+    flags = ["--data", str(data or paths.eval), "--split", split, "--out", str(out), "--k-values", EVAL_KS]
+    return module_command("eval.retrieval", *model_flags(cfg, model), *flags, "--per-query", "--no-progress")
+
+
+def guard_command(cfg: AdaptConfig, model: str, out: Path) -> list[str]:
+    """eval.sts on an STS file, eval.retrieval on a BEIR dir."""
+    if cfg.guard_data.is_dir():
+        flags = ["--data", str(cfg.guard_data), "--out", str(out), "--k-values", EVAL_KS, "--no-progress"]
+        return module_command("eval.retrieval", *model_flags(cfg, model), *flags)
+    flags = ["--data", str(cfg.guard_data), "--out", str(out), "--no-progress"]
+    return module_command("eval.sts", *model_flags(cfg, model), *flags)
+
+
+def guard_score(result: dict) -> tuple[str, float]:
+    scores = result["scores"]
+    return ("spearman", scores["spearman"]) if "spearman" in scores else ("ndcg_at_10", scores["ndcg_at_10"])
 
 
 def checkpointing_flag(value: str | bool) -> str:

@@ -36,7 +36,8 @@ BRAINSTORM_ANSWER_TOKENS = 600
 def sample_prompt(plan: Plan, call: PlannedCall) -> str:
     """Call's prompt as the run would send it, a placeholder standing in for a brainstormed task."""
     passages = [plan.corpus[p] for p in call.passages]
-    return generate_prompt(call, PLACEHOLDER_TASK if call.slot is not None else None, passages)
+    task = PLACEHOLDER_TASK if call.slot is not None else None
+    return generate_prompt(call, task, passages, plan.example_queries)
 
 
 def plan_run(

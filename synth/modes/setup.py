@@ -81,8 +81,15 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
             )
         except (CorpusError, ValueError, EmbedderError) as err:
             raise GenerateError(str(err), 2 if isinstance(err, CorpusError) else 1) from err
+    examples = cfg.example_query_texts
     plan = Plan(
-        cfg.seed, task_mix, languages, cfg.examples_per_task, grounding, corpus.index if corpus else None
+        cfg.seed,
+        task_mix,
+        languages,
+        cfg.examples_per_task,
+        grounding,
+        corpus.index if corpus else None,
+        examples,
     )
     fingerprint = {
         "seed": cfg.seed,
@@ -94,6 +101,8 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
     }
     if corpus is not None:  # another corpus or chunking would ask other questions under the same keys
         fingerprint["corpus"] = corpus.fingerprint
+    if examples:  # other examples ask other questions too
+        fingerprint["example_queries"] = list(examples)
     section = corpus_section(cfg.corpus, cfg.chunk_tokens, corpus) if corpus is not None else None
     return Setup(plan, fingerprint, price, languages, task_mix, section)
 

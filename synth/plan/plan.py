@@ -60,6 +60,7 @@ class Plan:
         examples_per_task: int,
         grounding: Grounding | None = None,
         corpus: Mapping[str, Passage] | None = None,
+        example_queries: Sequence[str] = (),
     ):
         self.seed = seed
         self.types = WeightedChoice(task_mix)
@@ -67,6 +68,7 @@ class Plan:
         self.examples_per_task = examples_per_task
         self.grounding = grounding
         self.corpus = corpus or {}  # passage id -> Passage, for grounded prompts and rows
+        self.example_queries = tuple(example_queries)  # the user's queries, shown in grounded prompts
         self._names = list(task_mix)
         self._position = {name: i for i, name in enumerate(self._names)}
         self._checkpoints: list[tuple[int, ...]] = [
@@ -136,8 +138,11 @@ class Plan:
             self._checkpoints.append(tuple(counts))
 
 
-def template_variables(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> dict:
+def template_variables(
+    call: PlannedCall, task: str | None, passages: Sequence[Passage] = (), examples: Sequence[str] = ()
+) -> dict:
     variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
+    variables["user_queries"] = list(examples)  # the user's queries: values, never template code
     if task is not None:
         variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
     if passages:  # the user's text: inserted as values too
@@ -147,8 +152,11 @@ def template_variables(call: PlannedCall, task: str | None, passages: Sequence[P
     return variables
 
 
-def generate_prompt(call: PlannedCall, task: str | None, passages: Sequence[Passage] = ()) -> str:
-    return render(TASK_TYPES[call.task_type].generate_template, **template_variables(call, task, passages))
+def generate_prompt(
+    call: PlannedCall, task: str | None, passages: Sequence[Passage] = (), examples: Sequence[str] = ()
+) -> str:
+    variables = template_variables(call, task, passages, examples)
+    return render(TASK_TYPES[call.task_type].generate_template, **variables)
 
 
 def brainstorm_prompt(task_type: str) -> str:

@@ -9,6 +9,36 @@ from common.cli import opt
 from synth.backends.build import choose_backend
 
 BACKENDS = ("openai", "openai-batch", "vllm", "local")
+MAX_EXAMPLE_QUERIES = 8  # Promptagator's few-shot count; more makes a weak model copy or run out of room
+
+
+def read_example_queries(path: Path) -> tuple[str, ...]:
+    """The first MAX_EXAMPLE_QUERIES distinct queries of a text file (one per line) or a .jsonl (its
+    'text' or 'query' field), as shown to the LLM. ValueError (one line) for a file with none."""
+    import json
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--example-queries: cannot read {path}: {err}") from None
+    queries: list[str] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--example-queries: {path}:{n}: not valid JSON ({err})") from None
+            line = str(row.get("text") or row.get("query") or "") if isinstance(row, dict) else ""
+        text = " ".join(line.split())
+        if text and text not in queries:
+            queries.append(text)
+    if not queries:
+        raise ValueError(f"--example-queries: {path} holds no query")
+    return tuple(queries[:MAX_EXAMPLE_QUERIES])
+
+
 GUIDED = ("auto", "on", "off")
 # How a run is carried out past one plain run ("run"), and the flag that asks for it. `cfg.mode` holds the
 # one chosen (--dry-run prints any mode's plan and makes no call).
@@ -106,6 +136,11 @@ class GenerateConfig:
     chunk_tokens: int = opt(
         256, "with --corpus: token budget of one passage (documents are chunked on paragraphs)"
     )
+    example_queries: Path | None = opt(
+        None,
+        "with --corpus: a file of real queries your users write (one per line, or .jsonl with 'text'); "
+        f"up to {MAX_EXAMPLE_QUERIES} are shown to the LLM as the style its grounded queries should take",
+    )
     neighbour_model: str | None = opt(
         None,
         "with --corpus: sentence-transformers model whose embeddings pick the "
@@ -197,6 +232,12 @@ class GenerateConfig:
             raise ValueError(
                 f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}"
             )
+        if self.example_queries is not None:
+            if self.corpus is None:
+                raise ValueError("--example-queries shapes grounded queries: it needs --corpus")
+            self.example_query_texts = read_example_queries(self.example_queries)
+        else:
+            self.example_query_texts = ()
         self._check_scale_out()
         if self.max_calls is None:
             rows = self.shard_rows if self.mode == "shard" else self.num_examples

@@ -350,7 +350,7 @@ class Runner:
                 waiters.discard(index)
         passages = [self.plan.corpus[p] for p in call.passages]
         texts = tuple(p.text for p in passages)
-        prompt = generate_prompt(call, task, passages)
+        prompt = generate_prompt(call, task, passages, self.plan.example_queries)
         max_tokens = max_tokens_for(call.task_type, call.knobs, self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + completion_token_estimate(call.task_type, call.knobs)
         schema = json_schema(call.task_type)

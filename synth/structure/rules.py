@@ -5,9 +5,13 @@
     question_answer  a question (a heading or a paragraph of one sentence ending in "?", or "Q: ...")
                      -> the text that follows it, up to the next question or heading
     first_sentence   a prose paragraph's first sentence -> the rest of the paragraph
+    last_sentence    a prose paragraph's last sentence -> the document's title and the paragraph before it
 
 E5 (Wang et al., 2022) built its CCPairs from such structure (title-passage, question-answer, ...);
-the first-sentence rule is the inverse cloze task of Lee et al. (2019). A positive is cut to the
+the first- and last-sentence rules are the inverse cloze task of Lee et al. (2019). The last sentence
+of an abstract or a summary paragraph is usually its conclusion ("X lowers Y in adults."), the
+shape of a claim or a finding a reader searches for: on SciFact's abstracts it is the weak pair
+closest to the experts' claims. A positive is cut to the
 first passage of `budget` tokens (`synth.corpus.chunk_text`), as a retriever reads passages.
 A document's title is its own (a .md title, a `title` field) or else a heading opening its text.
 
@@ -28,12 +32,14 @@ from dataclasses import dataclass
 from synth.corpus import Document, chunk_text
 from synth.structure.blocks import Block, parse_blocks, render
 
-RULES = ("title_body", "heading_section", "question_answer", "first_sentence")
+RULES = ("title_body", "heading_section", "question_answer", "first_sentence", "last_sentence")
+DEFAULT_RULES = RULES[:4]  # synth.pairs' default; last_sentence is asked for (synth.adapt does)
 INSTRUCTIONS = {  # the query side of training: Instruct: {instruction}\nQuery: {query}
     "title_body": "Given a document's title, retrieve the document's text.",
     "heading_section": "Given a section heading, retrieve the text of that section.",
     "question_answer": "Given a question, retrieve the passage that answers it.",
     "first_sentence": "Given a sentence, retrieve the text that follows it.",
+    "last_sentence": "Given a statement, retrieve the passage that supports it.",
 }
 _QUESTION_PREFIX = re.compile(r"^(?:Q|Question)\s*[:.)]\s*", re.I)
 _ANSWER_PREFIX = re.compile(r"^(?:A|Answer)\s*[:.)]\s*", re.I)
@@ -75,6 +81,20 @@ def first_sentence(text: str) -> tuple[str, str]:
     m = _SENTENCE_END.search(text)
     if not m:
         return "", text
+    return text[: m.start() + len(m.group(0).rstrip())].strip(), text[m.end() :].strip()
+
+
+def last_sentence(text: str) -> tuple[str, str]:
+    """(the text before the last sentence, the last sentence) of an unwrapped paragraph; (text, "")
+    when it has one sentence.
+
+    >>> last_sentence("We gave mice X. Tumours shrank. X may treat cancer.")
+    ('We gave mice X. Tumours shrank.', 'X may treat cancer.')
+    """
+    ends = list(_SENTENCE_END.finditer(text))
+    if not ends:
+        return text, ""
+    m = ends[-1]
     return text[: m.start() + len(m.group(0).rstrip())].strip(), text[m.end() :].strip()
 
 
@@ -135,10 +155,21 @@ def document_pairs(
             if answer and answer[0].kind == "prose":  # "A: ..." loses its marker
                 answer = [Block("prose", _ANSWER_PREFIX.sub("", answer[0].text)), *answer[1:]]
             found.append(("question_answer", question, cut(answer)))
-        elif block.kind == "prose" and "first_sentence" in rules:
-            head, rest = first_sentence(block.text)
-            if words(head) >= limits.min_sentence_words and words(rest) >= 2 * limits.min_sentence_words:
-                found.append(("first_sentence", head, chunk_text(rest, limits.budget)[0]))
+        elif block.kind == "prose":
+            if "first_sentence" in rules:
+                head, rest = first_sentence(block.text)
+                if words(head) >= limits.min_sentence_words and words(rest) >= 2 * limits.min_sentence_words:
+                    found.append(("first_sentence", head, chunk_text(rest, limits.budget)[0]))
+            if "last_sentence" in rules:
+                before, tail = last_sentence(block.text)
+                if (
+                    words(tail) >= limits.min_sentence_words
+                    and words(before) >= 2 * limits.min_sentence_words
+                ):
+                    # the passage as a retriever sees it: title, then text (cut from the front, so the
+                    # part that led to the conclusion stays)
+                    context = f"{title} {before}" if title else before
+                    found.append(("last_sentence", tail, chunk_text(context, limits.budget)[0]))
     n = 0
     for rule, query, positive in found:
         if not limits.min_query_words <= words(query) <= limits.max_query_words:

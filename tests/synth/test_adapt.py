@@ -161,3 +161,51 @@ def test_bad_flags_are_one_line(flags, message, tmp_path):
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode in (1, 2) and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_adapt_without_an_llm_trains_on_weak_pairs_merges_and_gives_a_verdict(tmp_path):
+    """--backend none: pairs -> split -> round-trip filter -> train -> every alpha -> verdict, on a tiny
+    model; the user's own queries (--eval-data) judge, and RUN/model is the model handed back."""
+    tiny = write_st_dir(tmp_path / "tiny")
+    docs = write_corpus(tmp_path / "docs", topics=12)
+    yours = tmp_path / "yours"
+    corpus = load_corpus(docs, chunk_tokens=128)
+    passages = corpus.passages[:20]
+    from synth.corpus import write_beir
+
+    write_beir(
+        yours,
+        passages,
+        {f"u{i}": p.text.split(".")[0] for i, p in enumerate(passages)},
+        {f"u{i}": {p.id: 1} for i, p in enumerate(passages)},
+    )
+    # a random tiny model ranks nothing well: a top-1000 filter runs the filter's path and keeps rows
+    settings = {
+        **FAST,
+        "base_model": str(tiny),
+        "max_length": 32,
+        "train_steps": 3,
+        "batch_size": 8,
+        "consistency_k": 1000,
+    }
+    cfg = AdaptConfig(corpus=docs, out=tmp_path / "run", backend="none", eval_data=yours, **settings)
+    assert cfg.llm_model is None and not cfg.uses_llm
+    assert main(cfg) == 0
+    run = cfg.out
+    state = json.loads((run / "adapt.json").read_text())["stages"]
+    assert "generate" not in state and state["pairs"]["result"]["rows"] > 20
+    split = state["split"]["result"]
+    assert (
+        split["eval_queries_from"] == "pairs"
+        and split["train_llm_rows"] == 0
+        and split["train_pair_rows"] > 0
+    )
+    assert {r["alpha"] for r in state["merge"]["result"]["table"]} == {0.0, 0.5, 1.0}
+    report = json.loads((run / "report.json").read_text())
+    verdict = report["verdict"]
+    assert verdict["judged_on"] == "your queries (--eval-data)" or verdict["handed_back"] == "base"
+    assert (run / "report.md").read_text().startswith(f"**Verdict: {verdict['line']}**")
+    assert (run / "model" / "synthembed.json").exists() and (run / "results" / "eval-data-base.json").exists()
+    assert report["data"]["round_trip_filter"]["k"] == cfg.consistency_k
+    # A rerun does nothing more.
+    assert main(cfg) == 0

@@ -132,3 +132,28 @@ def test_a_too_short_hard_negative_is_dropped_and_the_row_kept_for_train_and_min
         if row["negative_dropped"]:
             assert row["negative"] is None and row["mined_negatives"]
             assert row["positive"] not in row["mined_negatives"]
+
+
+def test_example_queries_are_shown_in_every_grounded_prompt_and_pin_the_run(fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs", topics=4)
+    examples = tmp_path / "claims.txt"
+    claims = [f"Vitamin D{i} lowers the risk of fractures in adults." for i in range(10)]
+    examples.write_text("\n".join(["", claims[0], claims[0], *claims[1:]]) + "\n")
+    server = fake()
+    out = tmp_path / "run"
+    assert (
+        run_generate(out, server, num_examples=5, languages="en", corpus=docs, example_queries=examples) == 0
+    )
+    asked = [r["prompt"] for r in server.answered]
+    assert asked and all("users of this collection write queries like these" in p for p in asked)
+    shown = [c for c in claims if c in asked[0]]
+    assert shown == claims[:8]  # the first 8 distinct ones, blank and repeated lines skipped
+    examples.write_text("Another style of query entirely.\n")
+    with pytest.raises(SystemExit) as exit_:  # other examples ask other questions: a new --out
+        run_generate(out, server, num_examples=10, languages="en", corpus=docs, example_queries=examples)
+    assert exit_.value.code == 1
+    examples.write_text("\n\n")
+    with pytest.raises(ValueError, match="--example-queries: .* holds no query"):
+        run_generate(
+            tmp_path / "r2", server, num_examples=5, languages="en", corpus=docs, example_queries=examples
+        )

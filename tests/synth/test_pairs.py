@@ -18,7 +18,7 @@ from synth.mining.cli import MineConfig
 from synth.mining.cli import main as mine_main
 from synth.pairs import PairsConfig, cli, main
 from synth.structure.blocks import Block, parse_blocks
-from synth.structure.rules import INSTRUCTIONS, Limits, document_pairs, first_sentence
+from synth.structure.rules import DEFAULT_RULES, INSTRUCTIONS, Limits, document_pairs, first_sentence
 from tests.synth.test_mine import words, write_tiny_st
 
 GUIDE = """\
@@ -128,7 +128,7 @@ def test_cli_writes_filtered_rows_stats_and_card(tmp_path):
     assert main(cfg) == 0
     assert pq.read_schema(out / DATA_FILE).names == ROW_SCHEMA.names  # the common.rows contract
     rows = read_rows(out)
-    assert {r["source"] for r in rows} == {f"pairs:{r}" for r in INSTRUCTIONS}
+    assert {r["source"] for r in rows} == {f"pairs:{r}" for r in DEFAULT_RULES}
     assert all(
         r["instruction"] == INSTRUCTIONS[r["source"].split(":")[1]]
         and r["negative"] is None
@@ -143,7 +143,7 @@ def test_cli_writes_filtered_rows_stats_and_card(tmp_path):
     p = stats["pairs"]
     assert p["documents"] == 4 and stats["rows"] == len(rows) == sum(p["kept"].values())
     guide_pairs = len(
-        list(document_pairs(Document("g", "g", "", GUIDE), limits=Limits(min_positive_words=5)))
+        list(document_pairs(Document("g", "g", "", GUIDE), DEFAULT_RULES, Limits(min_positive_words=5)))
     )
     assert sum(p["dropped"]["duplicate_exact"].values()) == guide_pairs == len(rows)
     assert p["dropped"]["wrong_language"] == {"title_body": 1} and stats["language_check"]["detected"] == {
@@ -243,3 +243,24 @@ def test_a_bad_json_line_names_its_line_column_and_whole_reason(tmp_path, capsys
     assert exc.value.code == 1 and len(err) == 1, err
     assert err[0].endswith(f"{corpus}:7: not valid JSON (Invalid control character '\\t' at column 33)")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_last_sentence_of_a_paragraph_is_a_claim_about_its_title_and_the_rest():
+    from synth.corpus import Document
+    from synth.structure.rules import last_sentence
+
+    assert last_sentence("See e.g. the FAQ. Then run it now.") == ("See e.g. the FAQ.", "Then run it now.")
+    assert last_sentence("One sentence only.") == ("One sentence only.", "")
+    text = (
+        "We gave forty adult mice a daily dose of the drug for six weeks. Their tumours shrank by half "
+        "against the untreated group. The drug slows tumour growth in adult mice."
+    )
+    doc = Document(id="d1", source="d1", title="A drug and tumours", text=text)
+    pairs = [p for p in document_pairs(doc, ("last_sentence",))]
+    assert [(p.rule, p.query) for p in pairs] == [
+        ("last_sentence", "The drug slows tumour growth in adult mice.")
+    ]
+    assert (
+        pairs[0].positive.startswith("A drug and tumours We gave forty") and "slows" not in pairs[0].positive
+    )
+    assert INSTRUCTIONS["last_sentence"].startswith("Given a statement")

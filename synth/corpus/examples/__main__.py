@@ -1,0 +1,5 @@
+import sys
+
+from synth.corpus.examples import main
+
+sys.exit(main())
