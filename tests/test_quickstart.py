@@ -29,9 +29,13 @@ def test_quickstart_runs_the_main_job_on_the_embedded_model(tmp_path):
     assert stats["generator"]["backend"] == "local" and stats["generator"]["model"] == "smollm2-135m-instruct"
     assert "smollm2-135m-instruct" in (run / "data" / "README.md").read_text()  # the data card names it
     report = json.loads((run / "report.json").read_text())
-    assert {"base", "tuned"} <= set(report["metrics"]["ndcg_at_10"])
+    assert {"base", "tuned", "result"} <= set(report["metrics"]["ndcg_at_10"])
+    verdict = report["verdict"]
+    assert verdict["judged_on"] == "your queries (--eval-data)"
+    assert report["eval_data"]["queries"] == 807  # the experts' claims, scored base and result
+    assert f"synth.adapt: {verdict['line']}" in result.stderr  # the CLI's last line is the verdict
     assert (run / "report.md").exists() and (run / "report.png").exists()
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(run / "model"), device="cpu")
-    assert model.encode(["what does assert do"]).shape[1] == 384
+    assert model.encode(["Vitamin D lowers the risk of fractures."]).shape[1] == 384
