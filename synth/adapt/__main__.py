@@ -149,6 +149,16 @@ class Pipeline:
         return status, {"rows": stats.get("rows"), "kept": stats.get("pairs", {}).get("kept")}
 
     def _generate(self):
+        # Before paying for a call: could the rows ever fill one training batch? (An upper bound:
+        # every answer kept, pairs and answers shared out between the sides as the documents are.)
+        pairs = self.state["stages"].get("pairs", {}).get("result", {}).get("rows") or 0
+        at_most = int((pairs + self.cfg.num_examples) * (1 - self.cfg.held_out))
+        if at_most < self.cfg.batch_size:
+            raise StageError(
+                f"generate: at most {at_most} training rows would come of --num-examples "
+                f"{self.cfg.num_examples} and {pairs} weak pairs, fewer than one --batch-size "
+                f"{self.cfg.batch_size} batch; raise --num-examples or lower --batch-size"
+            )
         return self._child("generate", generate_command(self.cfg, self.paths))
 
     def _judge(self):

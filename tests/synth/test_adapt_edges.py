@@ -106,3 +106,26 @@ def test_a_child_shows_only_its_bars_and_logs_everything(tmp_path):
     assert shown == [f"train:  {i}/2 [00:0{i}<00:01,  1.2step/s]" for i in range(3)]
     text = log.read_text()
     assert "INFO train.lora: 16 rows" in text and "trained 2 steps" in text
+
+
+def test_too_few_rows_for_one_batch_is_refused_before_any_llm_call(fake, tmp_path, capsys):
+    """Was: LLM calls spent, then train's batch-size check failed."""
+    from tests.tiny_models import write_st_dir
+
+    server = fake()
+    docs = write_corpus(tmp_path / "docs", topics=3)
+    argv = [
+        "--corpus",
+        str(docs),
+        "--base-model",
+        str(write_st_dir(tmp_path / "tiny")),
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    argv += ["--base-url", server.url, "--no-progress", "--num-examples", "10", "--batch-size", "4096"]
+    with pytest.raises(SystemExit) as exc:
+        cli(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 1 and "fewer than one --batch-size 4096 batch" in err[-1], err
+    assert err[-1].startswith("synth.adapt: error: generate: at most ")
+    assert server.requests == []
