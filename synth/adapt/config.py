@@ -70,6 +70,11 @@ class AdaptConfig:
         "round-trip filter: keep a training row only if the base model ranks its own passage in the "
         "top K of the training passages for its query (E5's consistency filter); 0 keeps every row",
     )
+    teacher: str | None = opt(
+        None,
+        "a model that scores (query, passage) pairs better than the base, e.g. a cross-encoder dir: "
+        "synth.mine --teacher scores every row's candidates and train.lora distils them (--loss kd)",
+    )
     train_steps: int | None = opt(
         None,
         "optimizer steps of train.lora (default: the rule in synth.adapt.stages.train_steps: one pass "
@@ -169,6 +174,10 @@ class AdaptConfig:
             raise ValueError(
                 f"--eval-data: {self.eval_data} has no qrels/{self.eval_split}.tsv (a BEIR dir; see --eval-split)"
             )
+        if self.teacher and self.negatives_per_query < 1:
+            raise ValueError(
+                "--teacher distils scores over hard negatives: --negatives-per-query must be >= 1"
+            )
         if self.neighbour_model is None:
             self.neighbour_model = self.base_model
         if self.backend == NO_LLM:
@@ -205,6 +214,7 @@ class AdaptConfig:
             "judge_threshold",
             "weak_pairs",
             "consistency_k",
+            "teacher",
             "train_steps",
             "merge_alphas",
             "example_queries",

@@ -265,6 +265,7 @@ def mine_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
         "--device",
         cfg.device,
         *(["--consistency-k", str(cfg.consistency_k)] if cfg.consistency_k else []),
+        *(["--teacher", cfg.teacher] if cfg.teacher else []),
     )
 
 
@@ -321,6 +322,8 @@ def train_command(cfg: AdaptConfig, paths: Paths, rows: int) -> list[str]:
     ]
     if cfg.pooling:
         flags += ["--pooling", cfg.pooling]
+    if cfg.teacher:  # E5's distillation: KL to the teacher's scores plus a share of InfoNCE
+        flags += ["--loss", "kd"]
     for extra in cfg.train_arg or []:  # later flags win: the user's own train.lora flags come last
         flags += extra.split()
     return module_command("train.lora", *flags)

@@ -190,7 +190,10 @@ def test_adapt_without_an_llm_trains_on_weak_pairs_merges_and_gives_a_verdict(tm
         "batch_size": 8,
         "consistency_k": 1000,
     }
-    cfg = AdaptConfig(corpus=docs, out=tmp_path / "run", backend="none", eval_data=yours, **settings)
+    # the tiny model is its own (bi-encoder) teacher: the scoring and distillation path, not a better one
+    cfg = AdaptConfig(
+        corpus=docs, out=tmp_path / "run", backend="none", eval_data=yours, teacher=str(tiny), **settings
+    )
     assert cfg.llm_model is None and not cfg.uses_llm
     assert main(cfg) == 0
     run = cfg.out
@@ -209,5 +212,7 @@ def test_adapt_without_an_llm_trains_on_weak_pairs_merges_and_gives_a_verdict(tm
     assert (run / "report.md").read_text().startswith(f"**Verdict: {verdict['line']}**")
     assert (run / "model" / "synthembed.json").exists() and (run / "results" / "eval-data-base.json").exists()
     assert report["data"]["round_trip_filter"]["k"] == cfg.consistency_k
+    assert all(r["teacher_scores"] for r in read_rows(run / "mined"))
+    assert json.loads((run / "tuned" / "synthembed.json").read_text())["training"]["loss"] == "kd"
     # A rerun does nothing more.
     assert main(cfg) == 0
