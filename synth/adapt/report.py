@@ -107,6 +107,13 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
+def _by_rule(kept: dict | None) -> str:
+    """{'title_body': 1000, 'last_sentence': 465} -> '1,465 (title_body 1,000, last_sentence 465)'."""
+    if not kept:
+        return "-"
+    return f"{sum(kept.values()):,} ({', '.join(f'{rule} {n:,}' for rule, n in kept.items())})"
+
+
 def _metric_rows(metrics: dict) -> list[str]:
     lines = ["| metric | base | result | gain |", "|---|---:|---:|---:|"]
     for key, label in METRICS:
@@ -121,9 +128,8 @@ def render_markdown(report: dict) -> str:
     d = report["data"]
     corpus, split = d.get("corpus") or {}, d.get("split") or {}
     source = (
-        "weak pairs (titles, sentences) of held-out documents"
-        if split.get("eval_queries_from") == "pairs"
-        else "LLM-written queries about held-out documents"
+        f"{split.get('eval_queries_llm', 0)} written by the LLM and {split.get('eval_queries_pairs', 0)} weak "
+        "pairs (titles, conclusions) of held-out documents"
     )
     lines = [
         f"**Verdict: {verdict['line']}**",
@@ -174,7 +180,7 @@ def render_markdown(report: dict) -> str:
         "|---|---:|",
         f"| documents (held out) | {corpus.get('documents', '-')} ({corpus.get('held_out_documents', '-')}) |",
         f"| passages | {corpus.get('passages', '-')} |",
-        f"| weak pairs (all documents) | {d.get('weak_pairs') or '-'} |",
+        f"| weak pairs (all documents) | {_by_rule(d.get('weak_pairs'))} |",
         f"| generated rows (LLM calls) | {d.get('generated_rows', '-')} ({d.get('generation_calls', '-')}) |",
         f"| LLM queries copying their passage's title / first sentence | {copied.get('title', '-')} / "
         f"{copied.get('first_sentence', '-')} |",

@@ -8,8 +8,9 @@ would see them; training passages are distractors there. Rows without a passage 
 the paper's types, mixed in) train.
 
 Weak pairs (`synth.pairs`, `source` "pairs:RULE") name their document in `call` ("DOC_ID:N"), not a
-passage: they go to their document's side, and a held-out one, where it is a query (`queries_from`
-"pairs": no LLM wrote any), is relevant to every passage of its document.
+passage: they go to their document's side, and a held-out one becomes a query too (id "pairs:CALL"),
+relevant to every passage of its document: a few dozen held-out LLM queries alone are too few to
+choose a merge on.
 
     rows: g:0:0 (passage a#0, doc a: train)  g:1:0 (b#2, doc b: held out)  g:2:1 (b#0 + c#1, held out)
     -> train rows [g:0:0]; queries {g:1:0, g:2:1}; qrels {g:1:0: {b#2: 1}, g:2:1: {b#0: 1, c#1: 1}}

@@ -108,9 +108,7 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
     llm_rows = len(rows)
     if cfg.pair_rules:
         rows += read_rows(paths.pairs)
-    split = split_rows(
-        rows, side_of, side_of_document, passages_of.__getitem__, pair_queries=not cfg.uses_llm
-    )
+    split = split_rows(rows, side_of, side_of_document, passages_of.__getitem__, pair_queries=True)
     if not split.queries:
         raise StageError(
             "split: no generated row is grounded in a held-out document; raise --num-examples or --held-out"
@@ -141,7 +139,8 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
         "llm_rows": llm_rows,
         "held_out_rows": split.held_out_rows,
         "eval_queries": len(split.queries),
-        "eval_queries_from": "llm" if cfg.uses_llm else "pairs",
+        "eval_queries_llm": sum(1 for q in split.queries if not q.startswith("pairs:")),
+        "eval_queries_pairs": sum(1 for q in split.queries if q.startswith("pairs:")),
         "eval_passages": len(corpus.passages),
     }
 

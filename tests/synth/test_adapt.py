@@ -201,7 +201,7 @@ def test_adapt_without_an_llm_trains_on_weak_pairs_merges_and_gives_a_verdict(tm
     assert "generate" not in state and state["pairs"]["result"]["rows"] > 20
     split = state["split"]["result"]
     assert (
-        split["eval_queries_from"] == "pairs"
+        split["eval_queries_pairs"] == split["eval_queries"] > 0
         and split["train_llm_rows"] == 0
         and split["train_pair_rows"] > 0
     )
