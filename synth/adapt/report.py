@@ -107,6 +107,10 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
+def _or_dash(x) -> str:
+    return "-" if x is None else str(x)
+
+
 def _by_rule(kept: dict | None) -> str:
     """{'title_body': 1000, 'last_sentence': 465} -> '1,465 (title_body 1,000, last_sentence 465)'."""
     if not kept:
@@ -181,7 +185,7 @@ def render_markdown(report: dict) -> str:
         f"| documents (held out) | {corpus.get('documents', '-')} ({corpus.get('held_out_documents', '-')}) |",
         f"| passages | {corpus.get('passages', '-')} |",
         f"| weak pairs (all documents) | {_by_rule(d.get('weak_pairs'))} |",
-        f"| generated rows (LLM calls) | {d.get('generated_rows', '-')} ({d.get('generation_calls', '-')}) |",
+        f"| generated rows (LLM calls) | {_or_dash(d.get('generated_rows'))} ({_or_dash(d.get('generation_calls'))}) |",
         f"| LLM queries copying their passage's title / first sentence | {copied.get('title', '-')} / "
         f"{copied.get('first_sentence', '-')} |",
         f"| training rows: LLM + weak pairs | {split.get('train_llm_rows', '-')} + {split.get('train_pair_rows', '-')} |",
