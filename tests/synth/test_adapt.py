@@ -53,17 +53,24 @@ def test_no_passage_of_a_held_out_document_reaches_a_training_row(tmp_path):
     assert len(split.train_rows) + split.held_out_rows == len(rows)
 
 
-@pytest.mark.slow  # the real all-MiniLM-L6-v2 through every stage: about 2 of CI's 15 minutes
+@pytest.mark.slow  # the real all-MiniLM-L6-v2 through every stage, three merge alphas: minutes on 2 cores
+@pytest.mark.timeout(1500)
 def test_adapt_end_to_end_raises_held_out_ndcg(fake, tmp_path):
     server = fake()
-    cfg = config(tmp_path, server)
+    # the LLM path alone: the fake's queries use domain aliases a model can learn (weak pairs would
+    # fill the held-out set with titles the base already finds), and no round-trip filter: the base
+    # cannot find an alias query's passage, so the filter drops just the rows that teach the aliases
+    cfg = config(tmp_path, server, weak_pairs="none", consistency_k=0)
     assert main(cfg) == 0
     run = cfg.out
     report = json.loads((run / "report.json").read_text())
     ndcg = report["metrics"]["ndcg_at_10"]
     assert ndcg["tuned"] > ndcg["base"] + 0.02, ndcg
+    # ~50 test-half queries: the interval is wide, but what is handed back is not the base, and beats it
+    assert report["verdict"]["status"] != "worse" and report["verdict"]["handed_back"] != "base"
+    assert ndcg["result"] > ndcg["base"]
     assert {"recall_at_10", "mrr_at_10"} <= set(report["metrics"])
-    assert (run / "report.md").read_text().startswith("# Domain adaptation report")
+    assert (run / "report.md").read_text().startswith(f"**Verdict: {report['verdict']['line']}**")
     assert (run / "report.png").read_bytes()[:4] == b"\x89PNG"
     # No held-out passage in training: the split, and the mined negatives drawn from training passages.
     corpus = load_corpus(run / "corpus")
