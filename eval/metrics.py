@@ -52,9 +52,7 @@ def per_query_scores(
     models needs (a bootstrap over queries); :func:`retrieval_scores` is their mean."""
     import pytrec_eval
 
-    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
-    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
-    assert run, "no query of the run has judgements in qrels"
+    qrels, run = _judged(qrels, run)
     ks = ",".join(str(k) for k in k_values)
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}"})
     names = {f"{m}_{k}": f"{label}_at_{k}" for k in k_values for m, label in _TREC_NAMES}
@@ -67,6 +65,14 @@ def per_query_scores(
 _TREC_NAMES = (("ndcg_cut", "ndcg"), ("map_cut", "map"), ("recall", "recall"))
 
 
+def _judged(qrels: Qrels, run: Run) -> tuple[dict, dict]:
+    """The queries with at least one judged document, and their runs, in the types pytrec_eval takes."""
+    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
+    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
+    assert run, "no query of the run has judgements in qrels"
+    return qrels, run
+
+
 def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K) -> dict[str, float]:
     """Mean nDCG/MAP/Recall/MRR at each k over the queries of ``qrels`` that have a run.
 
@@ -74,9 +80,8 @@ def retrieval_scores(qrels: Qrels, run: Run, k_values: Sequence[int] = DEFAULT_K
     """
     import pytrec_eval
 
+    qrels, run = _judged(qrels, run)
     per_query = per_query_scores(qrels, run, k_values)
-    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if docs}
-    run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels}
     out: dict[str, float] = {}
     for k in k_values:
         for _, label in _TREC_NAMES:

@@ -15,7 +15,6 @@ import logging
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -194,14 +193,13 @@ class Pipeline:
             out = results / f"{alpha_name(alpha)}.json"
             if out.exists():
                 continue
-            model = Path(self._model_of(alpha))
-            if 0 < alpha < 1 and not (model / "synthembed.json").exists():
-                shutil.rmtree(model, ignore_errors=True)  # a half-written one from a killed run
-                status, _ = self._child("merge", interpolate_command(self.cfg, self.paths, alpha, model))
+            if 0 < alpha < 1:
+                status = self._merged(alpha)
                 if status != 0:
                     return status, {}
+            model = self._model_of(alpha)
             status, _ = self._child(
-                f"evaluate-{alpha_name(alpha)}", eval_command(self.cfg, self.paths, str(model), out)
+                f"evaluate-{alpha_name(alpha)}", eval_command(self.cfg, self.paths, model, out)
             )
             if status != 0:
                 return status, {}
@@ -211,6 +209,15 @@ class Pipeline:
         results = {a: self.paths.results / f"{alpha_name(a)}.json" for a in self.cfg.alphas}
         return choose_alpha(results, self.cfg.seed)
 
+    def _merged(self, alpha: float) -> int:
+        """RUN/merged/alpha-A (train.interpolate), unless a finished one is there; 0 or the child's status."""
+        model = self.paths.merged_model(alpha)
+        if (model / "synthembed.json").exists():
+            return 0
+        shutil.rmtree(model, ignore_errors=True)  # a half-written one from a killed run
+        status, _ = self._child("merge", interpolate_command(self.cfg, self.paths, alpha, model))
+        return status
+
     def _hand_back(self, alpha: float) -> int:
         """RUN/model := the model of `alpha` (for 0, the base's weights in the tuned model's format)."""
         model = self.paths.model
@@ -218,14 +225,10 @@ class Pipeline:
         if alpha == 1:
             shutil.copytree(self.paths.tuned, model)
             return 0
-        source = self.paths.merged_model(alpha)
-        if alpha == 0 and not (source / "synthembed.json").exists():
-            shutil.rmtree(source, ignore_errors=True)
-            status, _ = self._child("merge", interpolate_command(self.cfg, self.paths, 0.0, source))
-            if status != 0:
-                return status
-        shutil.copytree(source, model)
-        return 0
+        status = self._merged(alpha)
+        if status == 0:
+            shutil.copytree(self.paths.merged_model(alpha), model)
+        return status
 
     def _merge(self):
         choice = self._choice()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from synth.adapt.split import is_weak_pair
 from synth.adapt.verdict import alpha_name
 from synth.dataset.dataset import read_rows
 
@@ -44,7 +45,7 @@ def filtered_out(root: Path) -> dict:
     dropped = [r for r in read_rows(train) if r["id"] not in kept]
     by_source: dict[str, int] = {}
     for r in dropped:
-        source = "weak pairs" if str(r.get("source") or "").startswith("pairs:") else "LLM"
+        source = "weak pairs" if is_weak_pair(r) else "LLM"
         by_source[source] = by_source.get(source, 0) + 1
     return {
         "dropped": len(dropped),

@@ -31,9 +31,17 @@ class Split:
     held_out_rows: int
 
 
+PAIR_QUERY = "pairs:"  # the id prefix of a held-out weak pair's query
+
+
+def is_weak_pair(row: dict) -> bool:
+    """A synth.pairs row (`source` "pairs:RULE"), not one an LLM wrote."""
+    return str(row.get("source") or "").startswith("pairs:")
+
+
 def pair_document(row: dict) -> str | None:
     """The document a weak pair came from ("DOC_ID:N" in `call`), None for any other row."""
-    if not str(row.get("source") or "").startswith("pairs:"):
+    if not is_weak_pair(row):
         return None
     return row["call"].rsplit(":", 1)[0]
 
@@ -60,7 +68,7 @@ def split_rows(
             else:
                 held_out += 1
                 if pair_queries:
-                    qid = f"pairs:{row['call']}"
+                    qid = f"{PAIR_QUERY}{row['call']}"
                     queries[qid] = row["query"]
                     qrels[qid].update({p: 1 for p in passages_of_document(doc)})
             continue

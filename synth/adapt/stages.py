@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from synth.adapt.child import module_command
 from synth.adapt.config import AdaptConfig
-from synth.adapt.split import leaked, split_rows
+from synth.adapt.split import PAIR_QUERY, is_weak_pair, leaked, split_rows
+from synth.checks.text import normalize
 from synth.corpus import load_corpus, load_passages, save_passages, split_documents, write_beir
 from synth.dataset.dataset import read_rows, write_json, write_rows
 from synth.structure.rules import first_sentence
@@ -85,16 +85,14 @@ def prepare_corpus(cfg: AdaptConfig, paths: Paths) -> dict:
     }
 
 
-def side_of_passage(paths: Paths):
+def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
     corpus = load_passages(paths.corpus / PASSAGES_FILE)
     side = json.loads((paths.corpus / SPLIT_FILE).read_text())["documents"]
     doc_of = {p.id: p.doc_id for p in corpus.passages}
-    return corpus, (lambda passage_id: side[doc_of[passage_id]])
 
+    def side_of(passage_id: str) -> str:
+        return side[doc_of[passage_id]]
 
-def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
-    corpus, side_of = side_of_passage(paths)
-    side = json.loads((paths.corpus / SPLIT_FILE).read_text())["documents"]
     passages_of: dict[str, list[str]] = {}
     for p in corpus.passages:
         passages_of.setdefault(p.doc_id, []).append(p.id)
@@ -120,7 +118,7 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
     )
     write_rows(paths.train, split.train_rows)
     stats = json.loads((paths.rows if cfg.uses_llm else paths.pairs).joinpath("stats.json").read_text())
-    pair_rows = sum(1 for r in split.train_rows if str(r.get("source") or "").startswith("pairs:"))
+    pair_rows = sum(1 for r in split.train_rows if is_weak_pair(r))
     write_json(
         paths.train / "stats.json",
         {
@@ -139,14 +137,10 @@ def split_stage(cfg: AdaptConfig, paths: Paths) -> dict:
         "llm_rows": llm_rows,
         "held_out_rows": split.held_out_rows,
         "eval_queries": len(split.queries),
-        "eval_queries_llm": sum(1 for q in split.queries if not q.startswith("pairs:")),
-        "eval_queries_pairs": sum(1 for q in split.queries if q.startswith("pairs:")),
+        "eval_queries_llm": sum(1 for q in split.queries if not q.startswith(PAIR_QUERY)),
+        "eval_queries_pairs": sum(1 for q in split.queries if q.startswith(PAIR_QUERY)),
         "eval_passages": len(corpus.passages),
     }
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def copied_queries(rows: list[dict], corpus, sample: int = 3) -> dict:
@@ -157,10 +151,10 @@ def copied_queries(rows: list[dict], corpus, sample: int = 3) -> dict:
         passage = corpus.index.get(row["passage_id"])
         if passage is None:
             continue
-        query = _norm(row["query"])
-        first = _norm(first_sentence(passage.text)[0] or passage.text.split("\n", 1)[0])
+        query = normalize(row["query"])
+        first = normalize(first_sentence(passage.text)[0] or passage.text.split("\n", 1)[0])
         kind = None
-        if query and passage.title and query in _norm(passage.title):
+        if query and passage.title and query in normalize(passage.title):
             kind = "title"
         elif query and query in first:
             kind = "first_sentence"
