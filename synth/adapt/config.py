@@ -102,6 +102,11 @@ class AdaptConfig:
         "a file of real queries your users write (one per line, or .jsonl with 'text'): the LLM is shown "
         "up to 8 as the style its queries should take (synth.generate --example-queries)",
     )
+    llm_negatives: bool = opt(
+        False,
+        "also ask the LLM for a hard negative per query; by default it writes queries only, since "
+        "mining gives every row --num-negatives negatives (the written one is most of a call's tokens)",
+    )
     judge: str = opt(
         "off",
         f"LLM judge pass: {', '.join(JUDGE_MODES)} (score: drop rows under --judge-threshold; "
@@ -218,6 +223,7 @@ class AdaptConfig:
             "train_steps",
             "merge_alphas",
             "example_queries",
+            "llm_negatives",
             "eval_data",
             "eval_split",
             "guard_data",

@@ -195,6 +195,8 @@ def generate_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
     ]
     if cfg.example_queries is not None:
         flags += ["--example-queries", str(cfg.example_queries)]
+    if not cfg.llm_negatives:
+        flags.append("--no-llm-negatives")
     if cfg.neighbour_model and cfg.neighbour_model != "none":
         flags += ["--neighbour-model", cfg.neighbour_model]
     else:

@@ -24,6 +24,17 @@ class Completion:
     finish_reason: str  # "stop", "length", ...
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # of the prompt tokens, those the engine took from its prompt cache
+
+
+def cached_tokens(usage: dict) -> int:
+    """Prompt tokens served from the engine's cache, as an OpenAI-style `usage` reports them (the
+    OpenAI API, llama.cpp's server and xllamacpp: `prompt_tokens_details.cached_tokens`); 0 if absent."""
+    details = usage.get("prompt_tokens_details") or {}
+    try:
+        return int(details.get("cached_tokens") or 0)
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 CONTEXT_MARGIN = 32  # tokens kept free beside the prompt: chat template and tokenizer differences
@@ -70,6 +81,10 @@ class BackendCounters:
     capped_largest_ask: int = 0  # the largest max_tokens asked among those calls
     context_resends: int = 0  # requests sent again with a lower max_tokens after an over-long answer
     context_overflows: int = 0  # calls that could not fit at all (the prompt alone fills the context)
+    # Prompt tokens of this run's answers and those the engine read from its prompt cache (where it
+    # reports them): how much of the shared prompt prefix was reused.
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
 
     def retried(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1

@@ -29,6 +29,7 @@ from synth.backends.base import (
     ChatRequest,
     Completion,
     RequestFailed,
+    cached_tokens,
     fit_max_tokens,
     prompt_tokens_bound,
 )
@@ -183,6 +184,7 @@ def _completion(answer: dict) -> Completion:
             finish_reason=choice.get("finish_reason") or "stop",
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            cached_tokens=cached_tokens(usage),
         )
     except (KeyError, IndexError, TypeError, ValueError) as err:
         raise RequestFailed(f"bad_response: {type(err).__name__}") from None

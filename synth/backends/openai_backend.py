@@ -44,6 +44,7 @@ from synth.backends.base import (
     ChatRequest,
     Completion,
     RequestFailed,
+    cached_tokens,
     fit_max_tokens,
     prompt_tokens_bound,
 )
@@ -421,6 +422,7 @@ class OpenAIBackend:
                 finish_reason=choice.get("finish_reason") or "stop",
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
+                cached_tokens=cached_tokens(usage),
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise RequestFailed(f"bad_response: {type(err).__name__}") from None

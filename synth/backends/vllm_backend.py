@@ -134,6 +134,8 @@ class VLLMBackend:
                     finish_reason=out.finish_reason or "stop",
                     prompt_tokens=len(result.prompt_token_ids or []),
                     completion_tokens=len(out.token_ids),
+                    # vLLM's automatic prefix caching reports what it reused (newer releases only)
+                    cached_tokens=int(getattr(result, "num_cached_tokens", 0) or 0),
                 )
             )
         return completions

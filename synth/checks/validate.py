@@ -87,14 +87,15 @@ def schema_model(task_type: str) -> type[BaseModel]:
     )
 
 
-def json_schema(task_type: str) -> dict:
-    """JSON schema of a step-2 answer, for backends that offer guided decoding."""
-    spec = TASK_TYPES[task_type]
+def json_schema(task_type: str, optional: bool = True) -> dict:
+    """JSON schema of a step-2 answer, for backends that offer guided decoding (`optional`: whether
+    the prompt asked for the optional fields; guided decoding then writes none)."""
+    keys = [f.key for f in TASK_TYPES[task_type].asked_fields(optional)]
     return {
         "type": "object",
-        "properties": {k: {"type": "string"} for k in spec.keys},
+        "properties": {k: {"type": "string"} for k in keys},
         # Strict structured outputs (OpenAI) require every property; an optional one may come empty.
-        "required": list(spec.keys),
+        "required": keys,
         "additionalProperties": False,
     }
 

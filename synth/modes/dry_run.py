@@ -18,8 +18,6 @@ from synth.plan.plan import (
     Plan,
     PlannedCall,
     brainstorm_prompt,
-    completion_token_estimate,
-    generate_prompt,
 )
 from synth.plan.pricing import Price, estimate_prompt_tokens
 from synth.plan.tasks import TASK_TYPES
@@ -35,9 +33,8 @@ BRAINSTORM_ANSWER_TOKENS = 600
 
 def sample_prompt(plan: Plan, call: PlannedCall) -> str:
     """Call's prompt as the run would send it, a placeholder standing in for a brainstormed task."""
-    passages = [plan.corpus[p] for p in call.passages]
     task = PLACEHOLDER_TASK if call.slot is not None else None
-    return generate_prompt(call, task, passages, plan.example_queries)
+    return plan.prompt(call, task)
 
 
 def plan_run(
@@ -54,7 +51,7 @@ def plan_run(
         t["n"] += 1
         t["rows"] += max(1, len(call.passages))
         t["prompt"] += estimate_prompt_tokens(sample_prompt(plan, call))
-        t["completion"] += completion_token_estimate(call.task_type, call.knobs)
+        t["completion"] += plan.completion_estimate(call)
     rows = {}
     sampled_rows = sum(t["rows"] for t in per_type.values())
     scale = num_examples / EXPECTED_KEEP_RATE / sampled_rows  # calls per sampled call

@@ -90,6 +90,7 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
         grounding,
         corpus.index if corpus else None,
         examples,
+        cfg.llm_negatives,
     )
     fingerprint = {
         "seed": cfg.seed,
@@ -103,6 +104,8 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
         fingerprint["corpus"] = corpus.fingerprint
     if examples:  # other examples ask other questions too
         fingerprint["example_queries"] = list(examples)
+    if not cfg.llm_negatives:  # so does leaving the negative out
+        fingerprint["llm_negatives"] = False
     section = corpus_section(cfg.corpus, cfg.chunk_tokens, corpus) if corpus is not None else None
     return Setup(plan, fingerprint, price, languages, task_mix, section)
 

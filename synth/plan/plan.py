@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from synth.checks.validate import json_schema
 from synth.plan.knobs import WeightedChoice, call_rng
 from synth.plan.pricing import tokens_per_word
 from synth.plan.render import render, template_hash
@@ -61,6 +62,7 @@ class Plan:
         grounding: Grounding | None = None,
         corpus: Mapping[str, Passage] | None = None,
         example_queries: Sequence[str] = (),
+        llm_negatives: bool = True,
     ):
         self.seed = seed
         self.types = WeightedChoice(task_mix)
@@ -69,6 +71,9 @@ class Plan:
         self.grounding = grounding
         self.corpus = corpus or {}  # passage id -> Passage, for grounded prompts and rows
         self.example_queries = tuple(example_queries)  # the user's queries, shown in grounded prompts
+        # False: the LLM is not asked for a type's optional negative (mined negatives replace it), which
+        # is most of what a grounded call decodes.
+        self.llm_negatives = llm_negatives
         self._names = list(task_mix)
         self._position = {name: i for i, name in enumerate(self._names)}
         self._checkpoints: list[tuple[int, ...]] = [
@@ -132,6 +137,20 @@ class Plan:
                 self._save(i + 1, counts)
         return to, counts
 
+    # ---- what one call asks, as this run asks it ----------------------------------------------------
+    def prompt(self, call: PlannedCall, task: str | None) -> str:
+        passages = [self.corpus[p] for p in call.passages]
+        return generate_prompt(call, task, passages, self.example_queries, self.llm_negatives)
+
+    def schema(self, call: PlannedCall) -> dict:
+        return json_schema(call.task_type, self.llm_negatives)
+
+    def max_tokens(self, call: PlannedCall, cap: int) -> int:
+        return max_tokens_for(call.task_type, call.knobs, cap, self.llm_negatives)
+
+    def completion_estimate(self, call: PlannedCall) -> int:
+        return completion_token_estimate(call.task_type, call.knobs, self.llm_negatives)
+
     def _save(self, index: int, counts: list[int]) -> None:
         """Keep the counts before `index` when it starts a checkpoint the frontier had not reached."""
         if index % CHECKPOINT == 0 and index // CHECKPOINT == len(self._checkpoints):
@@ -139,10 +158,15 @@ class Plan:
 
 
 def template_variables(
-    call: PlannedCall, task: str | None, passages: Sequence[Passage] = (), examples: Sequence[str] = ()
+    call: PlannedCall,
+    task: str | None,
+    passages: Sequence[Passage] = (),
+    examples: Sequence[str] = (),
+    negative: bool = True,
 ) -> dict:
     variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
     variables["user_queries"] = list(examples)  # the user's queries: values, never template code
+    variables["ask_negative"] = negative  # whether a type's optional negative is asked for
     if task is not None:
         variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
     if passages:  # the user's text: inserted as values too
@@ -153,9 +177,13 @@ def template_variables(
 
 
 def generate_prompt(
-    call: PlannedCall, task: str | None, passages: Sequence[Passage] = (), examples: Sequence[str] = ()
+    call: PlannedCall,
+    task: str | None,
+    passages: Sequence[Passage] = (),
+    examples: Sequence[str] = (),
+    negative: bool = True,
 ) -> str:
-    variables = template_variables(call, task, passages, examples)
+    variables = template_variables(call, task, passages, examples, negative)
     return render(TASK_TYPES[call.task_type].generate_template, **variables)
 
 
@@ -164,22 +192,24 @@ def brainstorm_prompt(task_type: str) -> str:
     return render(spec.brainstorm_template, examples=spec.brainstorm_examples)
 
 
-def expected_completion_words(task_type: str, knobs: dict) -> float:
-    """What a compliant answer is likely to hold, in words, from the declared lengths."""
-    return TASK_TYPES[task_type].expected_words(knobs)
+def expected_completion_words(task_type: str, knobs: dict, optional: bool = True) -> float:
+    """What a compliant answer is likely to hold, in words, from the declared lengths (`optional`:
+    whether the optional fields are asked for)."""
+    return TASK_TYPES[task_type].expected_words(knobs, optional)
 
 
-def completion_token_estimate(task_type: str, knobs: dict) -> int:
+def completion_token_estimate(task_type: str, knobs: dict, optional: bool = True) -> int:
     languages = [knobs["language"], knobs.get("target_language", knobs["language"])]
     tpw = max(tokens_per_word(code) for code in languages)
-    return int(expected_completion_words(task_type, knobs) * tpw) + JSON_OVERHEAD_TOKENS
+    return int(expected_completion_words(task_type, knobs, optional) * tpw) + JSON_OVERHEAD_TOKENS
 
 
-def max_tokens_for(task_type: str, knobs: dict, cap: int) -> int:
+def max_tokens_for(task_type: str, knobs: dict, cap: int, optional: bool = True) -> int:
     """Room for twice the expected answer, so long documents are never cut; truncated answers are
     re-asked with double this."""
-    floor = MAX_TOKENS_FLOOR if any(f.length for f in TASK_TYPES[task_type].fields) else SHORT_ANSWER_FLOOR
-    return min(cap, max(floor, 2 * completion_token_estimate(task_type, knobs)))
+    asked = TASK_TYPES[task_type].asked_fields(optional)
+    floor = MAX_TOKENS_FLOOR if any(f.length for f in asked) else SHORT_ANSWER_FLOOR
+    return min(cap, max(floor, 2 * completion_token_estimate(task_type, knobs, optional)))
 
 
 def brainstorm_max_tokens(cap: int) -> int:

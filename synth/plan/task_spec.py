@@ -255,8 +255,14 @@ class TaskType(_Declared):
         """Corpus passages one call reads."""
         return int(knobs.get("hops", self.passages))
 
-    def expected_words(self, knobs: dict) -> float:
-        return sum(f.length.expected(knobs) if f.length else f.typical_words for f in self.fields)
+    def asked_fields(self, optional: bool = True) -> tuple[Field, ...]:
+        """The fields a prompt asks for: all, or (`optional` False) the required ones only."""
+        return tuple(f for f in self.fields if optional or not f.optional)
+
+    def expected_words(self, knobs: dict, optional: bool = True) -> float:
+        return sum(
+            f.length.expected(knobs) if f.length else f.typical_words for f in self.asked_fields(optional)
+        )
 
     def field_languages(self, knobs: dict, detect_only: bool = False) -> dict[str, str]:
         """{key: language asked} of the fields asked in a language (all, or those the detector reads)."""

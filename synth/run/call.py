@@ -94,6 +94,8 @@ class Calls:
                 # request is on the wire, not while it backs off); callers bound how many they issue.
                 request = ChatRequest(key, prompt, max_tokens, schema, self.seed(key), est)
                 completion = await self.backend.complete(request)
+                self.backend.counters.prompt_tokens += completion.prompt_tokens
+                self.backend.counters.cached_prompt_tokens += completion.cached_tokens
                 record = {
                     "k": key,
                     "h": digest,

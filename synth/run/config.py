@@ -141,6 +141,11 @@ class GenerateConfig:
         "with --corpus: a file of real queries your users write (one per line, or .jsonl with 'text'); "
         f"up to {MAX_EXAMPLE_QUERIES} are shown to the LLM as the style its grounded queries should take",
     )
+    llm_negatives: bool = opt(
+        True,
+        "ask the LLM for the optional hard negative of grounded queries; --no-llm-negatives when "
+        "synth.mine will give every row mined negatives: the negative is most of what such a call decodes",
+    )
     neighbour_model: str | None = opt(
         None,
         "with --corpus: sentence-transformers model whose embeddings pick the "

@@ -41,15 +41,11 @@ from functools import partial
 
 from synth.backends.base import Backend
 from synth.checks.decontam import Decontaminator
-from synth.checks.validate import json_schema
 from synth.dataset.row_parts import RowParts, call_index
 from synth.plan.plan import (
     Plan,
     brainstorm_max_tokens,
     brainstorm_prompt,
-    completion_token_estimate,
-    generate_prompt,
-    max_tokens_for,
 )
 from synth.plan.pricing import Price, estimate_prompt_tokens
 from synth.plan.tasks import BRAINSTORM_SCHEMA, TASK_TYPES
@@ -348,12 +344,11 @@ class Runner:
                 task = await self.pools[call.task_type].get(call.slot)
             finally:
                 waiters.discard(index)
-        passages = [self.plan.corpus[p] for p in call.passages]
-        texts = tuple(p.text for p in passages)
-        prompt = generate_prompt(call, task, passages, self.plan.example_queries)
-        max_tokens = max_tokens_for(call.task_type, call.knobs, self.limits.max_tokens_cap)
-        est = estimate_prompt_tokens(prompt) + completion_token_estimate(call.task_type, call.knobs)
-        schema = json_schema(call.task_type)
+        texts = tuple(self.plan.corpus[p].text for p in call.passages)
+        prompt = self.plan.prompt(call, task)
+        max_tokens = self.plan.max_tokens(call, self.limits.max_tokens_cap)
+        est = estimate_prompt_tokens(prompt) + self.plan.completion_estimate(call)
+        schema = self.plan.schema(call)
         outcome = Outcome(call, spec.fixed_instruction or task, None)
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"

