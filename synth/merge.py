@@ -184,9 +184,10 @@ def fold(shards: list[ShardDir], target: int, writer: pq.ParquetWriter, progress
         if not batch:
             break
         checked = [g for g in batch if g.verdict != "decontaminated"]
+        # by position: a call asked for several queries places several answers under one index
         verdicts = dict(
             zip(
-                (g.index for g in checked),
+                (id(g) for g in checked),
                 dedup.check_many([dedup_texts_of(g.rows[0]) for g in checked]),
                 strict=True,
             )
@@ -194,7 +195,7 @@ def fold(shards: list[ShardDir], target: int, writer: pq.ParquetWriter, progress
         kept: list[dict] = []
         for group in batch:
             result.below_cut[group.index % n] += 1
-            verdict = "decontaminated" if group.verdict == "decontaminated" else verdicts[group.index]
+            verdict = "decontaminated" if group.verdict == "decontaminated" else verdicts[id(group)]
             result.verdicts[verdict or "kept"] += 1
             if verdict is None:
                 for row in group.rows:

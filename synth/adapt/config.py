@@ -8,6 +8,7 @@ from pathlib import Path
 from common.cli import opt
 from synth.adapt.verdict import parse_alphas
 from synth.backends.build import choose_backend
+from synth.run.config import MAX_QUERIES_PER_CALL
 from synth.structure.rules import RULES
 
 JUDGE_MODES = ("off", "score", "relabel")
@@ -16,6 +17,9 @@ NO_LLM = "none"
 DEFAULT_PAIR_RULES = "title_body,last_sentence"
 DEFAULT_CONSISTENCY_K = 3
 DEFAULT_ALPHAS = "0,0.5,1"
+# Queries one generation call writes for its passage: the passage is read once for all (measured in
+# bench/local_throughput.py; README, "Kept rows per minute").
+QUERIES_PER_CALL = 3
 
 
 @dataclass
@@ -107,6 +111,11 @@ class AdaptConfig:
         "also ask the LLM for a hard negative per query; by default it writes queries only, since "
         "mining gives every row --num-negatives negatives (the written one is most of a call's tokens)",
     )
+    queries_per_call: int | None = opt(
+        None,
+        "queries the LLM writes per passage in one call (synth.generate --queries-per-call), each a row: "
+        f"the passage is read once for all (default {QUERIES_PER_CALL}; 1 with --llm-negatives)",
+    )
     judge: str = opt(
         "off",
         f"LLM judge pass: {', '.join(JUDGE_MODES)} (score: drop rows under --judge-threshold; "
@@ -156,6 +165,16 @@ class AdaptConfig:
         for name in ("num_examples", "chunk_tokens", "num_negatives", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.queries_per_call is None:
+            self.queries_per_call = 1 if self.llm_negatives else QUERIES_PER_CALL
+        if self.llm_negatives and self.queries_per_call > 1:
+            raise ValueError(
+                "--llm-negatives asks one query and its negative per call: not with --queries-per-call"
+            )
+        if not 1 <= self.queries_per_call <= MAX_QUERIES_PER_CALL:
+            raise ValueError(
+                f"--queries-per-call must be in 1..{MAX_QUERIES_PER_CALL}, got {self.queries_per_call}"
+            )
         if self.consistency_k < 0:
             raise ValueError(f"--consistency-k must be 0 (off) or more, got {self.consistency_k}")
         if self.train_steps is not None and self.train_steps < 1:
@@ -224,6 +243,7 @@ class AdaptConfig:
             "merge_alphas",
             "example_queries",
             "llm_negatives",
+            "queries_per_call",
             "eval_data",
             "eval_split",
             "guard_data",

@@ -197,6 +197,8 @@ def generate_command(cfg: AdaptConfig, paths: Paths) -> list[str]:
         flags += ["--example-queries", str(cfg.example_queries)]
     if not cfg.llm_negatives:
         flags.append("--no-llm-negatives")
+    if cfg.queries_per_call > 1:
+        flags += ["--queries-per-call", str(cfg.queries_per_call)]
     if cfg.neighbour_model and cfg.neighbour_model != "none":
         flags += ["--neighbour-model", cfg.neighbour_model]
     else:

@@ -87,9 +87,21 @@ def schema_model(task_type: str) -> type[BaseModel]:
     )
 
 
-def json_schema(task_type: str, optional: bool = True) -> dict:
+QUERIES_KEY = "queries"  # the key of an answer asked for several queries of one passage
+
+
+def json_schema(task_type: str, optional: bool = True, queries: int = 1) -> dict:
     """JSON schema of a step-2 answer, for backends that offer guided decoding (`optional`: whether
-    the prompt asked for the optional fields; guided decoding then writes none)."""
+    the prompt asked for the optional fields; guided decoding then writes none; `queries` > 1: the
+    answer is {"queries": [...]}, that many strings)."""
+    if queries > 1:
+        items = {"type": "array", "items": {"type": "string"}, "minItems": queries, "maxItems": queries}
+        return {
+            "type": "object",
+            "properties": {QUERIES_KEY: items},
+            "required": [QUERIES_KEY],
+            "additionalProperties": False,
+        }
     keys = [f.key for f in TASK_TYPES[task_type].asked_fields(optional)]
     return {
         "type": "object",
@@ -258,7 +270,44 @@ def validate_example(task_type: str, text: str, knobs: dict, passages: tuple[str
     its type, repeating the passage or the query) is dropped with the reason, and the answer stands
     on its required fields: the row keeps `negative` null and trains on mined or in-batch negatives.
     """
+    return _validate_object(task_type, parse_answer(text), knobs, passages)
+
+
+def validate_queries(
+    task_type: str, text: str, knobs: dict, passages: tuple[str, ...], queries: int
+) -> list[Fields | Reject]:
+    """An answer asked for `queries` queries of one passage ({"queries": [...]}), one result per query
+    given (at most `queries`): each is checked alone, as the one query of a `task_type` answer would
+    be, so a bad query costs its own row and not the others'. A query repeating an earlier one of
+    the same answer is `repeated_query`. Raises `Reject` when the answer holds no list of queries.
+
+    >>> validate_queries("grounded_query", '{"queries": ["vitamin D fractures", "vitamin D fractures"]}',
+    ...                  {"language": "en"}, ("Vitamin D lowers the risk of fractures.",), 2)
+    [{'query': 'vitamin D fractures'}, Reject('repeated_query: the same query as an earlier one of this answer')]
+    """
     value = parse_answer(text)
+    if isinstance(value, dict):
+        value = value.get(QUERIES_KEY)
+    if not isinstance(value, list):
+        raise Reject("not_a_list", f'expected {{"{QUERIES_KEY}": [...]}}, a list of {queries} queries')
+    if not value:
+        raise Reject("empty_field", QUERIES_KEY)
+    key = TASK_TYPES[task_type].field("query").key
+    results: list[Fields | Reject] = []
+    seen: set[str] = set()
+    for item in value[:queries]:
+        if isinstance(item, str) and normalize(item) in seen:
+            results.append(Reject("repeated_query", "the same query as an earlier one of this answer"))
+            continue
+        try:
+            results.append(_validate_object(task_type, {key: item}, knobs, passages))
+            seen.add(normalize(item))
+        except Reject as r:
+            results.append(r)
+    return results
+
+
+def _validate_object(task_type: str, value, knobs: dict, passages: tuple[str, ...]) -> Fields:
     if not isinstance(value, dict):
         raise Reject("not_an_object", f"expected a JSON object, got {type(value).__name__}")
     spec = TASK_TYPES[task_type]

@@ -99,11 +99,12 @@ class RowParts:
             end = stop
         return parts
 
-    def add(self, index: int, rows: list[dict], verdict: str | None) -> None:
-        """The rows of the answer to call `index`, which the fold has just placed."""
+    def add(self, index: int, rows: list[dict], verdicts: list[str | None]) -> None:
+        """The rows of the answer to call `index`, which the fold has just placed, each with its
+        verdict (a call asked for several queries has one per query)."""
         if index < self.covered:
             return  # a resumed run re-folds calls whose rows are on disk already
-        for row in rows:
+        for row, verdict in zip(rows, verdicts, strict=True):
             row[VERDICT] = verdict
             self._bytes += sum(len(row[c] or "") for c in _TEXT_COLUMNS)
         self._buffer.extend(rows)
@@ -138,13 +139,15 @@ class RowParts:
 
 
 def read_groups(folder: Path, batch_rows: int = READ_ROWS) -> Iterator[Group]:
-    """The placed answers of a parts folder, in call order, read a batch at a time."""
+    """The placed answers of a parts folder, in call order, read a batch at a time (the queries of a
+    call asked for several are answers of their own, with their own verdicts)."""
     parts = sorted((int(m[1]), p) for p in folder.glob("part-*.parquet") if (m := _PART.fullmatch(p.name)))
     group: list[dict] = []
     for _, path in parts:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
             for row in batch.to_pylist():
-                if group and row["call"] != group[0]["call"]:
+                # one answer: a call's rows of one query (a call asked for several has one per query)
+                if group and (row["call"], row["query"]) != (group[0]["call"], group[0]["query"]):
                     yield _group(group)
                     group = []
                 group.append(row)

@@ -49,7 +49,7 @@ def plan_run(
         call = plan[i]
         t = per_type[call.task_type]
         t["n"] += 1
-        t["rows"] += max(1, len(call.passages))
+        t["rows"] += max(1, len(call.passages)) * plan.queries(call)
         t["prompt"] += estimate_prompt_tokens(sample_prompt(plan, call))
         t["completion"] += plan.completion_estimate(call)
     rows = {}

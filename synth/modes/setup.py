@@ -91,6 +91,7 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
         corpus.index if corpus else None,
         examples,
         cfg.llm_negatives,
+        cfg.queries_per_call,
     )
     fingerprint = {
         "seed": cfg.seed,
@@ -106,6 +107,8 @@ def make_setup(cfg: GenerateConfig, languages: dict, task_mix: dict, price: Pric
         fingerprint["example_queries"] = list(examples)
     if not cfg.llm_negatives:  # so does leaving the negative out
         fingerprint["llm_negatives"] = False
+    if cfg.queries_per_call > 1:  # and asking several queries at once
+        fingerprint["queries_per_call"] = cfg.queries_per_call
     section = corpus_section(cfg.corpus, cfg.chunk_tokens, corpus) if corpus is not None else None
     return Setup(plan, fingerprint, price, languages, task_mix, section)
 

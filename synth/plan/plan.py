@@ -63,6 +63,7 @@ class Plan:
         corpus: Mapping[str, Passage] | None = None,
         example_queries: Sequence[str] = (),
         llm_negatives: bool = True,
+        queries_per_call: int = 1,
     ):
         self.seed = seed
         self.types = WeightedChoice(task_mix)
@@ -74,6 +75,8 @@ class Plan:
         # False: the LLM is not asked for a type's optional negative (mined negatives replace it), which
         # is most of what a grounded call decodes.
         self.llm_negatives = llm_negatives
+        # Queries one call asks of its passage, for the types that allow several (`several_queries`).
+        self.queries_per_call = queries_per_call
         self._names = list(task_mix)
         self._position = {name: i for i, name in enumerate(self._names)}
         self._checkpoints: list[tuple[int, ...]] = [
@@ -138,18 +141,24 @@ class Plan:
         return to, counts
 
     # ---- what one call asks, as this run asks it ----------------------------------------------------
+    def queries(self, call: PlannedCall) -> int:
+        """How many queries `call` asks of its passage: each a row of its own."""
+        return self.queries_per_call if TASK_TYPES[call.task_type].several_queries else 1
+
     def prompt(self, call: PlannedCall, task: str | None) -> str:
         passages = [self.corpus[p] for p in call.passages]
-        return generate_prompt(call, task, passages, self.example_queries, self.llm_negatives)
+        return generate_prompt(
+            call, task, passages, self.example_queries, self.llm_negatives, self.queries(call)
+        )
 
     def schema(self, call: PlannedCall) -> dict:
-        return json_schema(call.task_type, self.llm_negatives)
+        return json_schema(call.task_type, self.llm_negatives, self.queries(call))
 
     def max_tokens(self, call: PlannedCall, cap: int) -> int:
-        return max_tokens_for(call.task_type, call.knobs, cap, self.llm_negatives)
+        return max_tokens_for(call.task_type, call.knobs, cap, self.llm_negatives, self.queries(call))
 
     def completion_estimate(self, call: PlannedCall) -> int:
-        return completion_token_estimate(call.task_type, call.knobs, self.llm_negatives)
+        return completion_token_estimate(call.task_type, call.knobs, self.llm_negatives, self.queries(call))
 
     def _save(self, index: int, counts: list[int]) -> None:
         """Keep the counts before `index` when it starts a checkpoint the frontier had not reached."""
@@ -163,10 +172,12 @@ def template_variables(
     passages: Sequence[Passage] = (),
     examples: Sequence[str] = (),
     negative: bool = True,
+    queries: int = 1,
 ) -> dict:
     variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
     variables["user_queries"] = list(examples)  # the user's queries: values, never template code
     variables["ask_negative"] = negative  # whether a type's optional negative is asked for
+    variables["num_queries"] = queries  # queries asked of the passage (several: {"queries": [...]})
     if task is not None:
         variables["task"] = task  # LLM text: inserted as a value, never rendered as template code
     if passages:  # the user's text: inserted as values too
@@ -182,8 +193,9 @@ def generate_prompt(
     passages: Sequence[Passage] = (),
     examples: Sequence[str] = (),
     negative: bool = True,
+    queries: int = 1,
 ) -> str:
-    variables = template_variables(call, task, passages, examples, negative)
+    variables = template_variables(call, task, passages, examples, negative, queries)
     return render(TASK_TYPES[call.task_type].generate_template, **variables)
 
 
@@ -192,24 +204,25 @@ def brainstorm_prompt(task_type: str) -> str:
     return render(spec.brainstorm_template, examples=spec.brainstorm_examples)
 
 
-def expected_completion_words(task_type: str, knobs: dict, optional: bool = True) -> float:
+def expected_completion_words(task_type: str, knobs: dict, optional: bool = True, queries: int = 1) -> float:
     """What a compliant answer is likely to hold, in words, from the declared lengths (`optional`:
-    whether the optional fields are asked for)."""
-    return TASK_TYPES[task_type].expected_words(knobs, optional)
+    whether the optional fields are asked for; `queries`: how many queries)."""
+    return TASK_TYPES[task_type].expected_words(knobs, optional, queries)
 
 
-def completion_token_estimate(task_type: str, knobs: dict, optional: bool = True) -> int:
+def completion_token_estimate(task_type: str, knobs: dict, optional: bool = True, queries: int = 1) -> int:
     languages = [knobs["language"], knobs.get("target_language", knobs["language"])]
     tpw = max(tokens_per_word(code) for code in languages)
-    return int(expected_completion_words(task_type, knobs, optional) * tpw) + JSON_OVERHEAD_TOKENS
+    words = expected_completion_words(task_type, knobs, optional, queries)
+    return int(words * tpw) + JSON_OVERHEAD_TOKENS
 
 
-def max_tokens_for(task_type: str, knobs: dict, cap: int, optional: bool = True) -> int:
+def max_tokens_for(task_type: str, knobs: dict, cap: int, optional: bool = True, queries: int = 1) -> int:
     """Room for twice the expected answer, so long documents are never cut; truncated answers are
     re-asked with double this."""
     asked = TASK_TYPES[task_type].asked_fields(optional)
     floor = MAX_TOKENS_FLOOR if any(f.length for f in asked) else SHORT_ANSWER_FLOOR
-    return min(cap, max(floor, 2 * completion_token_estimate(task_type, knobs, optional)))
+    return min(cap, max(floor, 2 * completion_token_estimate(task_type, knobs, optional, queries)))
 
 
 def brainstorm_max_tokens(cap: int) -> int:

@@ -130,6 +130,9 @@ class TaskType(_Declared):
     passages: int = (
         0  # corpus passages its prompt reads (a `hops` knob may ask fewer); they are the positives
     )
+    # Its prompt may ask for several queries of one passage in one call (`--queries-per-call`): the
+    # passage is read once for all of them, and each query becomes a row of its own.
+    several_queries: bool = False
     distinct: tuple[tuple[str, str, str], ...] = ()  # (key, key, reject reason): must not be the same text
     query_not_in_documents: bool = False  # a long query copied into a document is rejected
     # The example tasks its step-1 prompt shows (`examples` in the brainstorm template); a brainstormed
@@ -160,6 +163,8 @@ class TaskType(_Declared):
             problems.append("brainstorm_examples are for brainstormed types")
         if "language" not in knobs:
             problems.append("a 'language' knob")
+        if self.several_queries and (self.passages != 1 or self.instruction != "fixed"):
+            problems.append("several_queries is for types that read one passage under a fixed instruction")
         if self.corpus_weight and not self.passages:
             problems.append("corpus_weight is for types that read passages")
         for f in self.fields:
@@ -259,9 +264,12 @@ class TaskType(_Declared):
         """The fields a prompt asks for: all, or (`optional` False) the required ones only."""
         return tuple(f for f in self.fields if optional or not f.optional)
 
-    def expected_words(self, knobs: dict, optional: bool = True) -> float:
+    def expected_words(self, knobs: dict, optional: bool = True, queries: int = 1) -> float:
+        """Words a compliant answer holds; `queries`: how many queries the prompt asked for."""
         return sum(
-            f.length.expected(knobs) if f.length else f.typical_words for f in self.asked_fields(optional)
+            (f.length.expected(knobs) if f.length else f.typical_words)
+            * (queries if f.role == "query" else 1)
+            for f in self.asked_fields(optional)
         )
 
     def field_languages(self, knobs: dict, detect_only: bool = False) -> dict[str, str]:

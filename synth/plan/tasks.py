@@ -226,6 +226,7 @@ TASK_TYPES: dict[str, TaskType] = _declare(
         passages=1,
         corpus_weight=4,
         fixed_instruction="Given a search query, retrieve passages of this collection that answer it.",
+        several_queries=True,
         knobs=(
             LANGUAGE,
             Knob(name="query_type", values=QUERY_TYPES),

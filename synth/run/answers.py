@@ -20,10 +20,12 @@ from synth.checks.langcheck import check_answer
 from synth.checks.text import repeats_itself
 from synth.checks.validate import (
     BrainstormAnswer,
+    Fields,
     Reject,
     complete_list_items,
     validate_brainstorm,
     validate_example,
+    validate_queries,
 )
 from synth.plan.tasks import TASK_TYPES
 from synth.run.ledger import HELD, Entry
@@ -31,10 +33,17 @@ from synth.run.ledger import HELD, Entry
 
 @dataclass
 class Analysis:
-    fields: dict[str, str] | None = None
+    """A valid answer's one-query answers (one, or one per query of an answer asked for several),
+    each with the fingerprints of its dedup texts; or, rejected, why."""
+
+    answers: list[tuple[Fields, list[Fingerprint]]] = field(default_factory=list)
     reason: str = ""  # set when rejected
     detail: str = ""
-    fingerprints: list[Fingerprint] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # why each query left out of a valid answer was
+
+    @property
+    def fields(self) -> Fields | None:
+        return self.answers[0][0] if self.answers else None
 
 
 @lru_cache(maxsize=1)
@@ -49,18 +58,38 @@ def dedup_texts(task_type: str, fields: dict[str, str]) -> list[str]:
 
 
 def analyse(
-    task_type: str, text: str, knobs: dict, language_check: bool, passages: tuple[str, ...] = ()
+    task_type: str,
+    text: str,
+    knobs: dict,
+    language_check: bool,
+    passages: tuple[str, ...] = (),
+    queries: int = 1,
 ) -> Analysis:
+    """`queries` > 1: the answer lists that many queries of one passage, each checked alone; it is
+    valid when one is, and the others' reasons are `dropped`."""
     try:
-        fields = validate_example(task_type, text, knobs, passages)
-        if language_check:
-            problem = check_answer(task_type, fields, knobs)
-            if problem is not None:
-                raise Reject(problem.reason, problem.detail)
+        if queries == 1:
+            results: list[Fields | Reject] = [validate_example(task_type, text, knobs, passages)]
+        else:
+            results = validate_queries(task_type, text, knobs, passages, queries)
     except Reject as r:
         return Analysis(reason=r.reason, detail=r.detail)
-    signer = _signer()
-    return Analysis(fields, fingerprints=[signer.fingerprint(t) for t in dedup_texts(task_type, fields)])
+    analysis = Analysis()
+    first: Reject | None = None
+    for result in results:
+        if not isinstance(result, Reject) and language_check:
+            problem = check_answer(task_type, result, knobs)
+            if problem is not None:
+                result = Reject(problem.reason, problem.detail)
+        if isinstance(result, Reject):
+            first = first or result
+            analysis.dropped.append(result.reason)
+            continue
+        fingerprints = [_signer().fingerprint(t) for t in dedup_texts(task_type, result)]
+        analysis.answers.append((result, fingerprints))
+    if not analysis.answers:
+        return Analysis(reason=first.reason, detail=first.detail)
+    return analysis
 
 
 def classify_brainstorm(record: dict) -> tuple[Entry, BrainstormAnswer | None]:
@@ -92,6 +121,7 @@ def classify_example(
     language_check: bool,
     max_tokens: int | None = None,
     passages: tuple[str, ...] = (),
+    queries: int = 1,
 ) -> tuple[Entry, Analysis | None]:
     """A step-2 journal record -> (its ledger entry, the analysis of a valid answer or None). A valid
     answer is `held` until the fold places it (kept, duplicate or decontaminated)."""
@@ -102,7 +132,7 @@ def classify_example(
         if repeats_itself(record["text"]):  # more room would buy more of the loop: re-asked at the same size
             return Entry("examples", "rejected", "repetition", f"{detail}, repeating itself"), None
         return Entry("examples", "rejected", "truncated", detail), None
-    result = analyse(task_type, record["text"], knobs, language_check, passages)
+    result = analyse(task_type, record["text"], knobs, language_check, passages, queries)
     if result.fields is None:
         return Entry("examples", "rejected", result.reason, result.detail), None
     return HELD, result

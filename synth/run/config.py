@@ -10,6 +10,7 @@ from synth.backends.build import choose_backend
 
 BACKENDS = ("openai", "openai-batch", "vllm", "local")
 MAX_EXAMPLE_QUERIES = 8  # Promptagator's few-shot count; more makes a weak model copy or run out of room
+MAX_QUERIES_PER_CALL = 8  # a longer list runs a weak model out of distinct things to ask
 
 
 def read_example_queries(path: Path) -> tuple[str, ...]:
@@ -146,6 +147,11 @@ class GenerateConfig:
         "ask the LLM for the optional hard negative of grounded queries; --no-llm-negatives when "
         "synth.mine will give every row mined negatives: the negative is most of what such a call decodes",
     )
+    queries_per_call: int = opt(
+        1,
+        "with --corpus: queries a grounded_query call asks of its passage (1-8), each a row of its own: "
+        "the passage is read once for all; needs --no-llm-negatives",
+    )
     neighbour_model: str | None = opt(
         None,
         "with --corpus: sentence-transformers model whose embeddings pick the "
@@ -237,6 +243,15 @@ class GenerateConfig:
             raise ValueError(
                 f"--base-url is for --backend openai (an OpenAI-compatible server), not {self.backend}"
             )
+        if not 1 <= self.queries_per_call <= MAX_QUERIES_PER_CALL:
+            raise ValueError(
+                f"--queries-per-call must be in 1..{MAX_QUERIES_PER_CALL}, got {self.queries_per_call}"
+            )
+        if self.queries_per_call > 1 and self.llm_negatives:
+            raise ValueError(
+                "--queries-per-call asks several queries and no hard negative: add --no-llm-negatives "
+                "(synth.mine gives the rows their negatives)"
+            )
         if self.example_queries is not None:
             if self.corpus is None:
                 raise ValueError("--example-queries shapes grounded queries: it needs --corpus")
@@ -244,6 +259,9 @@ class GenerateConfig:
         else:
             self.example_query_texts = ()
         self._check_scale_out()
+        if self.queries_per_call > 1 and self.mode == "shard":
+            # synth.merge accounts calls as answers; several answers to a call would break its tally
+            raise ValueError("--queries-per-call above 1 is for single-machine runs, not --shard")
         if self.max_calls is None:
             rows = self.shard_rows if self.mode == "shard" else self.num_examples
             self.max_calls = 3 * rows + 100

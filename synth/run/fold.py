@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from common.rows import Row, row_id
@@ -37,23 +37,28 @@ if TYPE_CHECKING:
 
 @dataclass
 class Outcome:
-    """What step-2 call `call.index` came to: valid fields (under journal key `key`), or None when
+    """What step-2 call `call.index` came to: its valid answer (under journal key `key`), or none when
     every attempt failed; `incomplete` when a budget stopped it before it finished. `task` is the
     row's instruction: brainstormed, fixed, or written by the answer itself."""
 
     call: PlannedCall
     task: str | None
-    fields: dict[str, str] | None
+    # The valid answer's one-query answers, each with the fingerprints of its dedup texts (computed
+    # with the validation): one, or one per query of a call asked for several. Empty: no valid answer.
+    answers: list[tuple[dict[str, str], list]] = field(default_factory=list)
     key: str = ""
-    fingerprints: list | None = None  # of the dedup texts, computed with the validation
     incomplete: str | None = None
+    dropped: list[str] = field(default_factory=list)  # why each query left out of the answer was
 
 
-def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) -> list[Row]:
-    """The rows of a valid answer: one, or one per corpus passage it read (they are its positives)."""
+def make_rows(
+    outcome: Outcome, fields: dict[str, str], model: str, passages: Sequence[Passage] = ()
+) -> list[Row]:
+    """The rows of one answer of `outcome` (`fields`): one, or one per corpus passage it read (they
+    are its positives)."""
     call = outcome.call
     spec = TASK_TYPES[call.task_type]
-    query, positive, negative = spec.to_row_fields(outcome.fields)
+    query, positive, negative = spec.to_row_fields(fields)
     template = spec.generate_template
     common = dict(
         task_type=call.task_type,
@@ -68,7 +73,7 @@ def make_rows(outcome: Outcome, model: str, passages: Sequence[Passage] = ()) ->
         template=template,
         template_hash=template_hash(template),
         call=outcome.key,
-        negative_dropped=spec.negative_dropped(outcome.fields),
+        negative_dropped=spec.negative_dropped(fields),
     )
     if not passages:
         return [
@@ -136,7 +141,7 @@ class Folder:
             del self._waiting[self.cursor]
             self.cursor += self.step
             self.folded += 1
-            if outcome.fields is None:
+            if not outcome.answers:
                 self.rejected_examples += 1
             else:
                 self._place(outcome)
@@ -160,7 +165,7 @@ class Folder:
     @property
     def waiting_valid(self) -> int:
         """Valid answers that wait for an earlier call before the fold can place them."""
-        return sum(1 for o in self._waiting.values() if o.fields is not None)
+        return sum(1 for o in self._waiting.values() if o.answers)
 
     def flush(self) -> None:
         """Write the rows folded so far to disk (the end of a run, however it ended)."""
@@ -173,24 +178,30 @@ class Folder:
         self.dedup = None
 
     def _place(self, outcome: Outcome) -> None:
-        rows = [
-            r.as_dict()
-            for r in make_rows(outcome, self.model, [self.corpus[p] for p in outcome.call.passages])
-        ]
-        index = outcome.call.index
-        if self.decontaminator and any(
-            self.decontaminator.contaminated([r["query"], r["positive"], r["negative"]]) for r in rows
-        ):
-            self.ledger.record(outcome.key, Entry("examples", "decontaminated"))
-            self.parts.add(index, rows, "decontaminated")
-            return
-        duplicate = self.dedup.check(
-            dedup_texts(outcome.call.task_type, outcome.fields), outcome.fingerprints
-        )
-        if duplicate:
-            self.ledger.record(outcome.key, Entry("examples", "duplicates", duplicate))
+        """Each answer of the call becomes its rows, decontaminated, a duplicate or kept; the call is
+        kept when one of its answers is (a call asked for several queries gives a row per query)."""
+        passages = [self.corpus[p] for p in outcome.call.passages]
+        rows: list[dict] = []
+        verdicts: list[str | None] = []
+        for fields, fingerprints in outcome.answers:
+            answer = [r.as_dict() for r in make_rows(outcome, fields, self.model, passages)]
+            if self.decontaminator and any(
+                self.decontaminator.contaminated([r["query"], r["positive"], r["negative"]]) for r in answer
+            ):
+                verdict = "decontaminated"
+            else:
+                verdict = self.dedup.check(dedup_texts(outcome.call.task_type, fields), fingerprints)
+                if verdict is None:
+                    for row in answer:
+                        self.counts.add(row)
+            rows += answer
+            verdicts += [verdict] * len(answer)
+        self.counts.queries_dropped.update(outcome.dropped)
+        if None in verdicts:
+            entry = KEPT
+        elif "decontaminated" in verdicts:
+            entry = Entry("examples", "decontaminated")
         else:
-            for row in rows:
-                self.counts.add(row)
-            self.ledger.record(outcome.key, KEPT)
-        self.parts.add(index, rows, duplicate)
+            entry = Entry("examples", "duplicates", verdicts[0])
+        self.ledger.record(outcome.key, entry)
+        self.parts.add(outcome.call.index, rows, verdicts)

@@ -349,16 +349,17 @@ class Runner:
         max_tokens = self.plan.max_tokens(call, self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + self.plan.completion_estimate(call)
         schema = self.plan.schema(call)
-        outcome = Outcome(call, spec.fixed_instruction or task, None)
+        outcome = Outcome(call, spec.fixed_instruction or task)
+        queries = self.plan.queries(call)
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est, reservation)
             entry, result = classify_example(
-                call.task_type, call.knobs, record, self.language_check, max_tokens, texts
+                call.task_type, call.knobs, record, self.language_check, max_tokens, texts, queries
             )
             self.ledger.record(key, entry)
             if result is not None:
-                outcome.fields, outcome.key, outcome.fingerprints = result.fields, key, result.fingerprints
+                outcome.answers, outcome.key, outcome.dropped = result.answers, key, result.dropped
                 if spec.instruction == "answer":  # the answer wrote its own task definition
                     outcome.task = result.fields[spec.field("instruction").key]
                 return outcome
@@ -372,7 +373,7 @@ class Runner:
         except BudgetReached as stop:
             if stop.which not in ("done", "journal"):
                 self.stopped_by = self.stopped_by or stop.which
-            return Outcome(self.plan[index], None, None, incomplete=stop.which)
+            return Outcome(self.plan[index], None, incomplete=stop.which)
         finally:
             self._release(self._reservations.pop(index, None))
 
@@ -544,7 +545,13 @@ class Runner:
                 call = self.plan[call_index(key)]
                 texts = tuple(self.plan.corpus[p].text for p in call.passages)
                 entry, _ = classify_example(
-                    call.task_type, call.knobs, record, self.language_check, None, texts
+                    call.task_type,
+                    call.knobs,
+                    record,
+                    self.language_check,
+                    None,
+                    texts,
+                    self.plan.queries(call),
                 )
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"

@@ -32,6 +32,7 @@ class RowCounts:
     per_type_language: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     negatives_dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     passages: set[str] = field(default_factory=set)  # corpus passages that are a kept row's positive
+    queries_dropped: Counter = field(default_factory=Counter)  # of answers asked for several, by reason
 
     def add(self, row: dict) -> None:
         self.rows += 1
@@ -58,6 +59,9 @@ class RowCounts:
             "negatives_dropped": {
                 t: dict(c.most_common()) for t, c in sorted(self.negatives_dropped.items())
             },
+            # queries of calls asked for several (--queries-per-call) that failed their own checks,
+            # by reason; the call's other queries stood
+            "queries_dropped": dict(self.queries_dropped.most_common()),
         }
 
 

@@ -61,10 +61,22 @@ def _sentence_words(passage: str, rng: random.Random) -> list[str]:
     return words[start : start + n]
 
 
-def grounded_answer(prompt: str, rng: random.Random, rate_short_negative: float = 0.0) -> dict:
+_SEVERAL = re.compile(r'"queries": a list of (\d+) strings')
+
+
+def grounded_answer(
+    prompt: str, rng: random.Random, rate_short_negative: float = 0.0, rate_copied_query: float = 0.0
+) -> dict:
     """A grounded_query or multi_hop answer to `prompt`, keyed as the prompt asks; at
-    `rate_short_negative` the hard negative is three words, as a weak model writes it."""
+    `rate_short_negative` the hard negative is three words, as a weak model writes it. Asked for
+    several queries, each comes from its own sentence draw; at `rate_copied_query` the last one
+    copies a sentence of the passage, as a weak model does."""
     passages = passages_in(prompt)
+    if several := _SEVERAL.search(prompt):
+        queries = [" ".join(jargon(_sentence_words(passages[0], rng))) for _ in range(int(several[1]))]
+        if rate_copied_query and rng.random() < rate_copied_query:
+            queries[-1] = max(_SENTENCE.findall(passages[0]), key=len).strip()
+        return {"queries": queries}
     words = [w for p in passages for w in _sentence_words(p, rng)]
     topic = max(words, key=len).lower()
     obj = {"query": " ".join(jargon(words))}

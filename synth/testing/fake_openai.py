@@ -72,6 +72,7 @@ class Faults:
     rate_brainstorm_junk: float = 0.0  # brainstorm answers a weak model gives: JSON fragments, no task
     rate_brainstorm_ramble: float = 0.0  # brainstorms that run on to max_tokens: the list cut mid-item
     rate_short_negative: float = 0.0  # grounded answers whose optional hard negative is far too short
+    rate_copied_query: float = 0.0  # answers asked for several queries whose last copies the passage
     rate_short: float = 0.0  # example answers whose long fields are far too short (a fifth of the ask)
     brainstorm_latency: float = 0.0  # extra seconds before a brainstorm is answered (a slow step 1)
 
@@ -120,7 +121,9 @@ class FakeLLM:
 
     def example(self, prompt: str, rng: random.Random) -> dict:
         if passages_in(prompt):
-            return grounded_answer(prompt, rng, self.faults.rate_short_negative)
+            return grounded_answer(
+                prompt, rng, self.faults.rate_short_negative, self.faults.rate_copied_query
+            )
         keys = [k for k in ALL_KEYS if f'"{k}"' in prompt]
         if asked := [int(n) for n in _AT_LEAST.findall(prompt)]:
             doc = int(max(asked) * rng.uniform(1.0, 1.25))  # the documents' length, not the query's

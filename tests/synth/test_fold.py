@@ -27,13 +27,7 @@ def outcomes(n: int) -> list[Outcome]:
         assert result.fields is not None, result.reason
         made.append(
             (
-                Outcome(
-                    call,
-                    "Retrieve semantically similar text.",
-                    result.fields,
-                    f"g:{i}:0",
-                    result.fingerprints,
-                ),
+                Outcome(call, "Retrieve semantically similar text.", result.answers, f"g:{i}:0"),
                 text,
             )
         )

@@ -211,3 +211,47 @@ def test_the_shared_instructions_come_first_and_the_engine_cache_serves_them(fak
     cache = read_stats(out)["calls"]["prompt_cache_this_run"]
     assert 0.3 * cache["prompt_tokens"] < cache["cached_tokens"] < cache["prompt_tokens"]
     assert "read from the engine's cache" in capsys.readouterr().err
+
+
+def test_several_queries_per_call_read_the_passage_once_and_give_a_row_each(fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs", topics=6)
+    server = fake(rate_copied_query=0.5)
+    out = tmp_path / "run"
+    args = dict(languages="en", corpus=docs, llm_negatives=False, queries_per_call=3, concurrency=1)
+    assert run_generate(out, server, num_examples=20, **args) == 0
+    rows, stats = read_rows(out), read_stats(out)
+    asked = server.answered
+    assert all("a list of 3 strings" in r["prompt"] for r in asked)
+    assert all(
+        r["response_format"]["json_schema"]["schema"]["properties"]["queries"]["maxItems"] == 3 for r in asked
+    )
+    by_call = defaultdict(list)
+    for row in rows:
+        by_call[row["call"]].append(row)
+    # one call, one passage, up to three rows with three different queries, one journal answer
+    assert len(rows) >= 20 and len(by_call) <= 10 and max(len(g) for g in by_call.values()) == 3
+    for group in by_call.values():
+        assert len({r["passage_id"] for r in group}) == 1 and len({r["query"] for r in group}) == len(group)
+        assert all(r["negative"] is None for r in group)
+    assert stats["calls"]["made_this_run"] == len(asked) == len(by_call) < len(rows)
+    # a copied query costs its own row, not the call's others
+    dropped = stats["queries_dropped"]
+    assert dropped.get("query_copied", 0) >= 1
+    assert any(len(g) == 2 for g in by_call.values())
+    assert stats["accounting"]["examples"]["kept"] == len(by_call)
+    # a rerun continues from the journal: no call twice, the same rows
+    assert run_generate(out, server, num_examples=20, **args) == 0
+    assert len(server.answered) == len(asked) and read_rows(out) == rows
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(queries_per_call=3), "add --no-llm-negatives"),
+        (dict(queries_per_call=9, llm_negatives=False), "--queries-per-call must be in 1..8"),
+    ],
+)
+def test_several_queries_per_call_refuses_what_it_cannot_do(kwargs, message, fake, tmp_path):
+    docs = write_corpus(tmp_path / "docs", topics=2)
+    with pytest.raises(ValueError, match=message):
+        run_generate(tmp_path / "run", fake(), num_examples=5, languages="en", corpus=docs, **kwargs)
