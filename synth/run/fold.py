@@ -182,7 +182,8 @@ class Folder:
         kept when one of its answers is (a call asked for several queries gives a row per query)."""
         passages = [self.corpus[p] for p in outcome.call.passages]
         rows: list[dict] = []
-        verdicts: list[str | None] = []
+        verdicts: list[str | None] = []  # one per row
+        answer_verdicts: list[str | None] = []  # one per answer
         for fields, fingerprints in outcome.answers:
             answer = [r.as_dict() for r in make_rows(outcome, fields, self.model, passages)]
             if self.decontaminator and any(
@@ -196,12 +197,15 @@ class Folder:
                         self.counts.add(row)
             rows += answer
             verdicts += [verdict] * len(answer)
+            answer_verdicts.append(verdict)
         self.counts.queries_dropped.update(outcome.dropped)
-        if None in verdicts:
+        if None in answer_verdicts:
             entry = KEPT
-        elif "decontaminated" in verdicts:
+            # the call's other queries that gave no row: the ledger counts calls, this counts them
+            self.counts.queries_dropped.update(v for v in answer_verdicts if v is not None)
+        elif "decontaminated" in answer_verdicts:
             entry = Entry("examples", "decontaminated")
         else:
-            entry = Entry("examples", "duplicates", verdicts[0])
+            entry = Entry("examples", "duplicates", answer_verdicts[0])
         self.ledger.record(outcome.key, entry)
         self.parts.add(outcome.call.index, rows, verdicts)

@@ -59,8 +59,8 @@ class RowCounts:
             "negatives_dropped": {
                 t: dict(c.most_common()) for t, c in sorted(self.negatives_dropped.items())
             },
-            # queries of calls asked for several (--queries-per-call) that failed their own checks,
-            # by reason; the call's other queries stood
+            # queries of calls asked for several (--queries-per-call) that gave no row although
+            # the call did, by reason: their own checks, or exact/near duplicates, decontaminated
             "queries_dropped": dict(self.queries_dropped.most_common()),
         }
 
