@@ -6,11 +6,12 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
    quick start's 1,000 SciFact abstracts), grounded queries, as separate processes:
    - `old`: the tree at --old-rev (default: the commit before the prompt-cache and negative changes),
      exported with `git archive`, so its code and templates run unchanged;
-   - `new+neg`: this tree, still asking for the optional hard negative (the prompt order alone);
-   - `new`: this tree as `synth.adapt` runs it (`--no-llm-negatives`: mining gives the negatives);
+   - `order`: this tree, still asking for the optional hard negative (the prompt order alone);
+   - `no-neg`: this tree with `--no-llm-negatives` (mining gives the negatives);
+   - `3/call`: and `--queries-per-call 3`, as `synth.adapt` asks;
    each to --rows kept rows. Prints kept rows a minute, calls per kept row, prompt and completion
    tokens per call, the share of prompt tokens the engine's slot cache served, and the ratio to `old`.
-2. `engine`: the same prompts (this tree's, as `new` sends them) sent straight to xllamacpp from
+2. `engine`: the same prompts (this tree's, as `no-neg` sends them) sent straight to xllamacpp from
    threads, one per slot (no runner, no asyncio), and through `LocalBackend.complete` under the
    runner's asyncio loop, at 1, 2, 4 and 8 slots; prints completion tokens/s and calls/min of each
    and the ratio ours/raw (target >= 0.9). A fresh engine per measurement: no cache carried over.
@@ -50,7 +51,12 @@ from synth.run.config import GenerateConfig  # noqa: E402
 # The last commit before the grounded prompt put its shared part first and adapt stopped asking for
 # the optional negative (the "old" of the issue's targets).
 OLD_REV = "cf15310"
-VARIANTS = {"old": [], "new+neg": [], "new": ["--no-llm-negatives"]}
+VARIANTS = {
+    "old": [],
+    "order": [],  # the shared part first, the negative still asked
+    "no-neg": ["--no-llm-negatives"],
+    "3/call": ["--no-llm-negatives", "--queries-per-call", "3"],  # what synth.adapt asks
+}
 
 
 def export_tree(rev: str, into: Path) -> Path:
@@ -132,7 +138,7 @@ def rows_part(args, corpus: Path, work: Path) -> None:
 
 
 def prompts(corpus: Path, n: int, work: Path) -> list[tuple[str, int, dict]]:
-    """(prompt, max_tokens, schema) of the first `n` calls of the `new` run: this tree's prompts."""
+    """(prompt, max_tokens, schema) of the first `n` calls of the `no-neg` run: this tree's prompts."""
     cfg = GenerateConfig(
         out=work / "plan",
         corpus=corpus,
