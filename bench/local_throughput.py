@@ -18,6 +18,7 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
 
     python bench/local_throughput.py                    # both parts
     python bench/local_throughput.py --part engine --calls 24
+    python bench/local_throughput.py --part rows --llm .cache/bench-llm/qwen-1.5b.gguf   # see adapt_lift.py
 """
 
 from __future__ import annotations
@@ -69,13 +70,16 @@ def export_tree(rev: str, into: Path) -> Path:
     return into
 
 
-def generate(tree: Path, corpus: Path, out: Path, rows: int, slots: int, extra: list[str]) -> dict:
+def generate(
+    tree: Path, corpus: Path, out: Path, rows: int, slots: int, extra: list[str], llm: str | None
+) -> dict:
     cmd = [
         sys.executable,
         "-m",
         "synth.generate",
         "--backend",
         "local",
+        *(["--model", llm] if llm else []),
         "--corpus",
         str(corpus),
         "--task-types",
@@ -115,14 +119,13 @@ def rows_part(args, corpus: Path, work: Path) -> None:
     results = {}
     for name, extra in VARIANTS.items():
         tree = old_tree if name == "old" else REPO
-        results[name] = generate(tree, corpus, work / f"run-{name}", args.rows, args.slots, extra)
+        out = work / f"run-{name.replace('/', '-')}"
+        results[name] = generate(tree, corpus, out, args.rows, args.slots, extra, args.llm)
         r = results[name]
         print(f"  {name:<8} {r['rows']} rows in {r['seconds']:.0f} s", flush=True)
     base = results["old"]
-    print(
-        f"\nkept rows a minute, embedded SmolLM2-135M, {args.slots} slots, {corpus.name} "
-        f"(old = {args.old_rev})"
-    )
+    llm = Path(args.llm).name if args.llm else "the embedded SmolLM2-135M"
+    print(f"\nkept rows a minute, {llm}, {args.slots} slots, {corpus.name} (old = {args.old_rev})")
     print(
         f"  {'variant':<8} {'rows/min':>9} {'ratio':>6} {'calls/row':>10} {'prompt/call':>12} "
         f"{'out/call':>9} {'cached':>7}"
@@ -224,6 +227,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=24, help="prompts per slot count (part engine)")
     p.add_argument("--slot-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     p.add_argument("--old-rev", default=OLD_REV, help="the commit whose generator is `old`")
+    p.add_argument("--llm", default=None, help="a GGUF file for part rows (default: the embedded SmolLM2)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
