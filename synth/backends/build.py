@@ -70,9 +70,11 @@ def make_backend(cfg: BackendSettings, state_dir: Path) -> Backend:
     batches.json, so a rerun collects batches it already submitted)."""
     guided = cfg.guided == "on" or (cfg.guided == "auto" and cfg.backend == "vllm")
     if cfg.backend == "local":
-        from synth.backends.local_backend import LocalBackend
+        from synth.backends.local_backend import LOCAL_SLOTS, LocalBackend
 
-        return LocalBackend(cfg.model, cfg.concurrency or 4, cfg.temperature, cfg.top_p, cfg.guided != "off")
+        return LocalBackend(
+            cfg.model, cfg.concurrency or LOCAL_SLOTS, cfg.temperature, cfg.top_p, cfg.guided != "off"
+        )
     if cfg.backend == "vllm":
         from synth.backends.vllm_backend import VLLMBackend
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.cli import opt
 from synth.backends.build import choose_backend
+from synth.backends.local_backend import LOCAL_SLOTS
 
 BACKENDS = ("openai", "openai-batch", "vllm", "local")
 MAX_EXAMPLE_QUERIES = 8  # Promptagator's few-shot count; more makes a weak model copy or run out of room
@@ -266,7 +267,9 @@ class GenerateConfig:
             rows = self.shard_rows if self.mode == "shard" else self.num_examples
             self.max_calls = 3 * rows + 100
         if self.concurrency is None:
-            self.concurrency = {"vllm": 512, "openai-batch": 20_000, "local": 4}.get(self.backend, 64)
+            self.concurrency = {"vllm": 512, "openai-batch": 20_000, "local": LOCAL_SLOTS}.get(
+                self.backend, 64
+            )
 
     def _check_scale_out(self) -> None:
         """--shard, --pools-only and --ray are three ways to run (`mode`); each takes its own flags."""
