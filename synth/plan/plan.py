@@ -166,14 +166,14 @@ class Plan:
             self._checkpoints.append(tuple(counts))
 
 
-def template_variables(
+def generate_prompt(
     call: PlannedCall,
     task: str | None,
     passages: Sequence[Passage] = (),
     examples: Sequence[str] = (),
     negative: bool = True,
     queries: int = 1,
-) -> dict:
+) -> str:
     variables = TASK_TYPES[call.task_type].template_variables(call.knobs)
     variables["user_queries"] = list(examples)  # the user's queries: values, never template code
     variables["ask_negative"] = negative  # whether a type's optional negative is asked for
@@ -184,18 +184,6 @@ def template_variables(
         variables.update(
             passage=passages[0].text, title=passages[0].title, passages=[p.text for p in passages]
         )
-    return variables
-
-
-def generate_prompt(
-    call: PlannedCall,
-    task: str | None,
-    passages: Sequence[Passage] = (),
-    examples: Sequence[str] = (),
-    negative: bool = True,
-    queries: int = 1,
-) -> str:
-    variables = template_variables(call, task, passages, examples, negative, queries)
     return render(TASK_TYPES[call.task_type].generate_template, **variables)
 
 
