@@ -18,6 +18,7 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
 
     python bench/local_throughput.py                    # both parts
     python bench/local_throughput.py --part engine --calls 24
+    python bench/local_throughput.py --part rows --variants old,3/call --new-slots 8   # old vs new defaults
     python bench/local_throughput.py --part rows --llm .cache/bench-llm/qwen-1.5b.gguf   # see adapt_lift.py
 """
 
@@ -115,17 +116,21 @@ def generate(
 
 
 def rows_part(args, corpus: Path, work: Path) -> None:
+    if args.variants[0] != "old" or not set(args.variants) <= set(VARIANTS):
+        raise SystemExit(f"local_throughput: --variants: old first, then any of {', '.join(VARIANTS)}")
     old_tree = export_tree(args.old_rev, work / "old-tree")
     results = {}
-    for name, extra in VARIANTS.items():
+    for name in args.variants:
         tree = old_tree if name == "old" else REPO
         out = work / f"run-{name.replace('/', '-')}"
-        results[name] = generate(tree, corpus, out, args.rows, args.slots, extra, args.llm)
+        slots = args.slots if name == "old" else args.new_slots or args.slots
+        results[name] = generate(tree, corpus, out, args.rows, slots, VARIANTS[name], args.llm)
         r = results[name]
         print(f"  {name:<8} {r['rows']} rows in {r['seconds']:.0f} s", flush=True)
     base = results["old"]
     llm = Path(args.llm).name if args.llm else "the embedded SmolLM2-135M"
-    print(f"\nkept rows a minute, {llm}, {args.slots} slots, {corpus.name} (old = {args.old_rev})")
+    slots = f"{args.slots} slots" + (f" (new: {args.new_slots})" if args.new_slots else "")
+    print(f"\nkept rows a minute, {llm}, {slots}, {corpus.name} (old = {args.old_rev})")
     print(
         f"  {'variant':<8} {'rows/min':>9} {'ratio':>6} {'calls/row':>10} {'prompt/call':>12} "
         f"{'out/call':>9} {'cached':>7}"
@@ -224,6 +229,13 @@ def main() -> None:
     p.add_argument("--part", choices=("rows", "engine", "both"), default="both")
     p.add_argument("--rows", type=int, default=40, help="kept rows per variant (part rows)")
     p.add_argument("--slots", type=int, default=4, help="engine slots of part rows")
+    p.add_argument("--new-slots", type=int, default=None, help="slots of the new variants (default --slots)")
+    p.add_argument(
+        "--variants",
+        type=lambda v: v.split(","),
+        default=list(VARIANTS),
+        help=f"part rows' variants, of {','.join(VARIANTS)} (old first: the ratios are to it)",
+    )
     p.add_argument("--calls", type=int, default=24, help="prompts per slot count (part engine)")
     p.add_argument("--slot-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     p.add_argument("--old-rev", default=OLD_REV, help="the commit whose generator is `old`")

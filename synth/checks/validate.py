@@ -278,10 +278,10 @@ def validate_queries(
 ) -> list[Fields | Reject]:
     """An answer asked for `queries` queries of one passage ({"queries": [...]}), one result per query
     given (at most `queries`): each is checked alone, as the one query of a `task_type` answer would
-    be, so a bad query costs its own row and not the others'. A query repeating an earlier one of
-    the same answer is `repeated_query`. Raises `Reject` when the answer holds no list of queries.
+    be, so a bad query costs its own row and not the others'. A list number ("1. ") is stripped; a
+    query repeating an earlier one of the same answer is `repeated_query`. Raises `Reject` when the answer holds no list of queries.
 
-    >>> validate_queries("grounded_query", '{"queries": ["vitamin D fractures", "vitamin D fractures"]}',
+    >>> validate_queries("grounded_query", '{"queries": ["vitamin D fractures", "2. vitamin D fractures"]}',
     ...                  {"language": "en"}, ("Vitamin D lowers the risk of fractures.",), 2)
     [{'query': 'vitamin D fractures'}, Reject('repeated_query: the same query as an earlier one of this answer')]
     """
@@ -296,6 +296,8 @@ def validate_queries(
     results: list[Fields | Reject] = []
     seen: set[str] = set()
     for item in value[:queries]:
+        if isinstance(item, str):  # a weak model numbers its list items ("1. What is ...")
+            item = _LIST_PREFIX.sub("", item).strip()
         if isinstance(item, str) and normalize(item) in seen:
             results.append(Reject("repeated_query", "the same query as an earlier one of this answer"))
             continue
