@@ -509,10 +509,6 @@ def main() -> None:
         server.stop()
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _common_prefix(a: str, b: str) -> int:
     """Characters `a` and `b` share from their start (a binary search of slice comparisons, which
     run in C: the fake serves the throughput bench at hundreds of requests a second)."""
@@ -524,3 +520,7 @@ def _common_prefix(a: str, b: str) -> int:
         else:
             high = mid - 1
     return low
+
+
+if __name__ == "__main__":
+    main()
