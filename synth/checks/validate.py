@@ -296,14 +296,14 @@ def validate_queries(
     results: list[Fields | Reject] = []
     seen: set[str] = set()
     for item in value[:queries]:
-        if isinstance(item, str):  # a weak model numbers its list items ("1. What is ...")
-            item = _LIST_PREFIX.sub("", item).strip()
-        if isinstance(item, str) and normalize(item) in seen:
-            results.append(Reject("repeated_query", "the same query as an earlier one of this answer"))
-            continue
+        if isinstance(item, str):
+            item = _LIST_PREFIX.sub("", item).strip()  # a weak model numbers its items ("1. What is ...")
+            if (norm := normalize(item)) in seen:
+                results.append(Reject("repeated_query", "the same query as an earlier one of this answer"))
+                continue
         try:
             results.append(_validate_object(task_type, {key: item}, knobs, passages))
-            seen.add(normalize(item))
+            seen.add(norm)
         except Reject as r:
             results.append(r)
     return results
