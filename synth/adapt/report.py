@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synth.adapt.split import is_weak_pair
 from synth.adapt.verdict import alpha_name
 from synth.dataset.dataset import read_rows
+from synth.structure.build import is_weak_pair
 
 METRICS = (("ndcg_at_10", "nDCG@10"), ("recall_at_10", "recall@10"), ("mrr_at_10", "MRR@10"))
 REPORT_FORMAT = 2

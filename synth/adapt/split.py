@@ -22,6 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from synth.structure.build import pair_document
+
 
 @dataclass
 class Split:
@@ -32,18 +34,6 @@ class Split:
 
 
 PAIR_QUERY = "pairs:"  # the id prefix of a held-out weak pair's query
-
-
-def is_weak_pair(row: dict) -> bool:
-    """A synth.pairs row (`source` "pairs:RULE"), not one an LLM wrote."""
-    return str(row.get("source") or "").startswith("pairs:")
-
-
-def pair_document(row: dict) -> str | None:
-    """The document a weak pair came from ("DOC_ID:N" in `call`), None for any other row."""
-    if not is_weak_pair(row):
-        return None
-    return row["call"].rsplit(":", 1)[0]
 
 
 def split_rows(

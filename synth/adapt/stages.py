@@ -29,10 +29,11 @@ from pathlib import Path
 
 from synth.adapt.child import module_command
 from synth.adapt.config import AdaptConfig
-from synth.adapt.split import PAIR_QUERY, is_weak_pair, leaked, split_rows
+from synth.adapt.split import PAIR_QUERY, leaked, split_rows
 from synth.checks.text import normalize
 from synth.corpus import load_corpus, load_passages, save_passages, split_documents, write_beir
 from synth.dataset.dataset import read_rows, write_json, write_rows
+from synth.structure.build import is_weak_pair
 from synth.structure.rules import first_sentence
 
 SPLIT_FILE = "split.json"

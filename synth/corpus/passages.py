@@ -48,6 +48,11 @@ def passage_id(doc_id: str, chunk: int) -> str:
     return f"{doc_id}#{chunk}"
 
 
+def document_of(an_id: str) -> str:
+    """The document id of a passage id ("guide.md#3" -> "guide.md")."""
+    return an_id.rsplit("#", 1)[0]
+
+
 def check_id(an_id: str, where: str) -> str:
     """`an_id`, unless it is blank or holds a tab or line break (ids go into TSV qrels)."""
     if not an_id.strip() or any(c in an_id for c in "\t\n\r"):

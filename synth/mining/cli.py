@@ -42,7 +42,7 @@ from synth.mining.dirs import (
     write_mined_dir,
 )
 from synth.mining.embedder import QUERY_FORMATS, EmbedderError, STEncoder, resolve_query_format
-from synth.mining.negatives import MiningOptions, mine
+from synth.mining.negatives import ExtraPassage, MiningOptions, mine
 from synth.mining.neighbours import GUARD_DEFAULTS, GUARDS, Guard
 from synth.mining.report import (
     copied_card,
@@ -188,7 +188,7 @@ def main(cfg: MineConfig) -> int:
         stats_in = read_stats(cfg.data)
         recover_dir(cfg.out)  # a crash between replace_dir's two renames left OUT aside
         check_out(cfg.data, cfg.out)
-        extra = [p.document for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
+        extra = [(p.document, p.doc_id) for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
         encoder = cfg.model and STEncoder.load(
             cfg.model,
             device=cfg.device,
@@ -223,7 +223,13 @@ def _load_teacher(cfg: MineConfig, table: pa.Table, stats_in: dict):
 
 
 def _run(
-    cfg: MineConfig, table: pa.Table, stats_in: dict, encoder, teacher, extra: list[str], started: float
+    cfg: MineConfig,
+    table: pa.Table,
+    stats_in: dict,
+    encoder,
+    teacher,
+    extra: list[ExtraPassage],
+    started: float,
 ) -> int:
     rows = mining_rows(table)
     stats = dict(stats_in)

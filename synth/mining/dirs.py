@@ -20,7 +20,8 @@ from common.outdir import check_out as check_out_dir
 from synth.dataset.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
-MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair")
+# source, call and passage_id name a row's document (synth.mining.negatives.row_document)
+MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair", "source", "call", "passage_id")
 MINED_COLUMN = "mined_negatives"
 # Files the mined dir gets anew; everything else visible in the input (plots) is copied.
 REWRITTEN = {"data", "stats.json", "README.md"}
@@ -57,11 +58,11 @@ def read_table(
 
 
 def mining_rows(table: pa.Table) -> list[dict]:
-    """The columns mining reads, as dicts; `negative` and `language_pair` may be absent (-> None)."""
+    """The columns mining reads, as dicts; the optional ones may be absent (-> None)."""
     rows = table.select([c for c in MINING_COLUMNS if c in table.column_names]).to_pylist()
     for row in rows:
-        row.setdefault("negative", None)
-        row.setdefault("language_pair", None)
+        for column in MINING_COLUMNS[len(REQUIRED_COLUMNS) :]:
+            row.setdefault(column, None)
     return rows
 
 

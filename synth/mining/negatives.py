@@ -15,10 +15,20 @@ model ranked its positive in the top 2.
 Positives are pooled by normalised text (:func:`synth.checks.text.normalize`), so a positive spelled with
 other case or punctuation is the same pool item as the row's own and is never its negative. Also never
 a row's negative: the positives of other rows asking the same query, the query's own text, and the
-row's LLM-written `negative` (already in its own column). With `extra` texts (the training passages
+row's LLM-written `negative` (already in its own column). With `extra` passages (the training passages
 of a corpus, `synth.mine --corpus`), every group's pool holds them too, after its positives: a
-passage equal to a row's own positive is that positive, and never its negative. Not handled: mining
-across groups.
+passage equal to a row's own positive is that positive, and never its negative.
+
+Nor is any text of the row's own document, where rows name it (`passage_id` "DOC#N" of a grounded
+row, `call` "DOC:N" of a weak pair, the document id of an `extra` passage): the corpus holds a
+grounded row's passage as "title text" while its positive is the text, and a document's other weak
+pairs hold its conclusion sentence (another pair's query) or its whole body. Each of these scores
+near the positive, so it was the row's first "negative" and pushed the positive down the
+consistency filter's ranking (on SciFact with synth.adapt's pairs: 359 of 4,016 rows had one).
+
+    rows: "q1" -> "body A" (pair of doc a)   extra: ("A title body A", a), ("B title body B", b)
+    -> row q1's candidates: only "B title body B"
+Not handled: mining across groups.
 """
 
 from __future__ import annotations
@@ -32,7 +42,11 @@ import numpy as np
 from tqdm import tqdm
 
 from synth.checks.text import normalize
+from synth.corpus.passages import document_of
 from synth.mining.neighbours import Guard, nearest_negatives
+from synth.structure.build import pair_document
+
+ExtraPassage = tuple[str, str | None]  # (text, the id of its document, None if unknown)
 
 
 class Encoder(Protocol):
@@ -85,28 +99,39 @@ def group_key(row: dict, by_language: bool) -> str:
     return f"{row['task_type']}/{row.get('language_pair') or row['language']}"
 
 
-def build_groups(rows: list[dict], by_language: bool, extra: Sequence[str] = ()) -> dict[str, Group]:
+def row_document(row: dict) -> str | None:
+    """The document a row's positive came from: a weak pair's, a grounded row's passage's; else None."""
+    if (doc := pair_document(row)) is not None:
+        return doc
+    return document_of(row["passage_id"]) if row.get("passage_id") else None
+
+
+def build_groups(rows: list[dict], by_language: bool, extra: Sequence[ExtraPassage] = ()) -> dict[str, Group]:
     members: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         members[group_key(row, by_language)].append(i)
     return {key: _group(rows, idx, extra) for key, idx in sorted(members.items())}
 
 
-def _group(rows: list[dict], idx: list[int], extra: Sequence[str] = ()) -> Group:
+def _group(rows: list[dict], idx: list[int], extra: Sequence[ExtraPassage] = ()) -> Group:
     slot: dict[str, int] = {}
     texts: list[str] = []
-    for text in [rows[i]["positive"] for i in idx] + list(extra):
+    in_document: dict[str, set[int]] = defaultdict(set)  # document id -> its texts in the pool
+    documents = [row_document(rows[i]) for i in idx]
+    for text, doc in [(rows[i]["positive"], d) for i, d in zip(idx, documents, strict=True)] + list(extra):
         key = normalize(text)
         if key not in slot:
             slot[key] = len(texts)
             texts.append(text)
+        if doc is not None:
+            in_document[doc].add(slot[key])
     own = [slot[normalize(rows[i]["positive"])] for i in idx]
     answers: dict[str, set[int]] = defaultdict(set)  # a query asked in several rows has several positives
     for i, o in zip(idx, own, strict=True):
         answers[normalize(rows[i]["query"])].add(o)
     exclude = []
-    for i, o in zip(idx, own, strict=True):
-        never = answers[normalize(rows[i]["query"])] - {o}
+    for i, o, doc in zip(idx, own, documents, strict=True):
+        never = answers[normalize(rows[i]["query"])] | in_document.get(doc, set())
         for text in (rows[i]["query"], rows[i].get("negative")):
             if text and (j := slot.get(normalize(text))) is not None:
                 never.add(j)
@@ -120,12 +145,12 @@ def mine(
     options: MiningOptions,
     progress: bool = False,
     device: str = "cpu",
-    extra: Sequence[str] = (),
+    extra: Sequence[ExtraPassage] = (),
 ) -> Mined:
     """Mined negatives, ranks and the consistency verdict for every row, in input order.
 
     `device`: where the search runs (torch device; the encoder's own is a good choice). `extra`:
-    more candidate texts for every group (a corpus's passages).
+    more candidates for every group (a corpus's passages), each with its document id.
     """
     groups = build_groups(rows, options.by_language, extra)
     documents = list(dict.fromkeys(t for g in groups.values() for t in g.texts))

@@ -45,7 +45,22 @@ class Built:
 
     @property
     def kept(self) -> Counter:
-        return Counter(r["source"].removeprefix("pairs:") for r in self.rows)
+        return Counter(r["source"].removeprefix(PAIR_SOURCE) for r in self.rows)
+
+
+PAIR_SOURCE = "pairs:"  # a weak pair's `source` is this and its rule's name
+
+
+def is_weak_pair(row: dict) -> bool:
+    """A synth.pairs row (`source` "pairs:RULE"), not one an LLM wrote."""
+    return str(row.get("source") or "").startswith(PAIR_SOURCE)
+
+
+def pair_document(row: dict) -> str | None:
+    """The document a weak pair came from ("DOC_ID:N" in `call`), None for any other row."""
+    if not is_weak_pair(row):
+        return None
+    return row["call"].rsplit(":", 1)[0]
 
 
 def to_row(pair: Pair, language: str) -> dict:
@@ -60,7 +75,7 @@ def to_row(pair: Pair, language: str) -> dict:
         language=language,
         language_pair=None,
         model=MODEL,
-        source=f"pairs:{pair.rule}",
+        source=f"{PAIR_SOURCE}{pair.rule}",
         knobs=json.dumps({"rule": pair.rule}),
         template=pair.rule,
         template_hash=TEMPLATE_HASH,

@@ -467,10 +467,73 @@ def test_corpus_passages_join_every_groups_pool_but_never_as_a_rows_own_positive
     than any positive becomes the first negative; a passage equal to a row's positive (up to case and
     punctuation) is that positive, never its negative."""
     rows = hand_rows()
-    extra = ["apple banana cherry grape orchard", "APPLE banana cherry fruit salad with fresh mint and lime."]
+    extra = [
+        ("apple banana cherry grape orchard", "orchard"),
+        ("APPLE banana cherry fruit salad with fresh mint and lime.", "salad"),
+    ]
     mined = mine(rows, BagOfWords(), MiningOptions(num_negatives=3, guard=Guard("none", 0.0)), extra=extra)
-    assert mined.negatives[0][0] == extra[0]
-    assert all(normalize(extra[1]) != normalize(n) for n in mined.negatives[0])
-    assert extra[0] in mined.negatives[10]  # the sts group gets the corpus too
+    assert mined.negatives[0][0] == extra[0][0]
+    assert all(normalize(extra[1][0]) != normalize(n) for n in mined.negatives[0])
+    assert extra[0][0] in mined.negatives[10]  # the sts group gets the corpus too
     # 8 distinct positives (NEAR_COPY is P0) + the new passage; the copy of P0 is P0's slot
     assert mined.pools["retrieval/en"] == 8 + 1
+
+
+def _doc_row(query: str, positive: str, source: str, call: str | None = None, passage: str | None = None):
+    return {
+        "task_type": "retrieval",
+        "instruction": "Find passages.",
+        "query": query,
+        "positive": positive,
+        "negative": None,
+        "language": "en",
+        "language_pair": None,
+        "source": source,
+        "call": call,
+        "passage_id": passage,
+    }
+
+
+def _documents():
+    """Two documents the way synth.adapt mines them: weak pairs (title -> body, conclusion -> the rest),
+    a grounded row on the passage's text, and the corpus passages as "title text"."""
+    docs = {
+        "a": ("Apple orchards", "apple trees grow in orchards.", "pruning keeps apple yields high."),
+        "b": ("Banana farms", "banana plants grow on farms.", "harvest banana bunches early."),
+        "c": ("Cherry trees", "cherry trees grow in cold hills.", "pruning keeps cherry trees small."),
+    }
+    rows, extra = [], []
+    for doc, (title, first, last) in docs.items():
+        body = f"{first} {last}"
+        rows += [
+            _doc_row(title, body, "pairs:title_body", f"{doc}:0"),
+            _doc_row(last, f"{title} {first}", "pairs:last_sentence", f"{doc}:1"),
+            _doc_row(f"where do the {title.lower()} grow", body, "synthetic", "g:0:0", f"{doc}#0"),
+        ]
+        extra.append((f"{title} {body}", doc))
+    return rows, extra
+
+
+def test_no_text_of_a_rows_own_document_is_its_negative_or_outranks_its_positive():
+    """The corpus holds a grounded row's passage as "title text" and a document's title -> body pair
+    holds its conclusion sentence: both are the row's own document, never its negatives, and they do
+    not push its positive down the consistency filter's ranking. Without document ids (rows from
+    elsewhere) they are ordinary candidates: the conclusion row's positive then ranks below its body."""
+    rows, extra = _documents()
+    options = MiningOptions(num_negatives=4, guard=Guard("none", 0.0), consistency_k=1)
+    mined = mine(rows, BagOfWords(), options, extra=extra)
+    for row, negatives in zip(rows, mined.negatives, strict=True):
+        doc = (row["passage_id"] or row["call"])[0]
+        own_texts = [r["positive"] for r in rows if (r["passage_id"] or r["call"])[0] == doc]
+        own_texts += [text for text, d in extra if d == doc]
+        assert negatives, row["query"]  # the other documents still give negatives
+        assert not set(negatives) & set(own_texts), (row["query"], negatives)
+    assert mined.keep == [True] * len(rows)
+
+    anonymous = [{**r, "source": "synthetic", "call": None, "passage_id": None} for r in rows]
+    blind = mine(anonymous, BagOfWords(), options, extra=[(text, None) for text, _ in extra])
+    conclusion = rows.index(next(r for r in rows if r["source"] == "pairs:last_sentence"))
+    assert blind.ranks[conclusion] > 1 and not blind.keep[conclusion]
+    assert (
+        "Apple orchards apple trees grow in orchards. pruning keeps apple yields high." in blind.negatives[0]
+    )
