@@ -188,7 +188,7 @@ def main(cfg: MineConfig) -> int:
         stats_in = read_stats(cfg.data)
         recover_dir(cfg.out)  # a crash between replace_dir's two renames left OUT aside
         check_out(cfg.data, cfg.out)
-        extra = [(p.document, p.doc_id) for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
+        extra = [(p.document, p.id) for p in load_corpus(cfg.corpus).passages] if cfg.corpus else []
         encoder = cfg.model and STEncoder.load(
             cfg.model,
             device=cfg.device,

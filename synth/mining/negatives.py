@@ -19,14 +19,16 @@ row's LLM-written `negative` (already in its own column). With `extra` passages 
 of a corpus, `synth.mine --corpus`), every group's pool holds them too, after its positives: a
 passage equal to a row's own positive is that positive, and never its negative.
 
-Nor is any text of the row's own document, where rows name it (`passage_id` "DOC#N" of a grounded
-row, `call` "DOC:N" of a weak pair, the document id of an `extra` passage): the corpus holds a
-grounded row's passage as "title text" while its positive is the text, and a document's other weak
-pairs hold its conclusion sentence (another pair's query) or its whole body. Each of these scores
-near the positive, so it was the row's first "negative" and pushed the positive down the
-consistency filter's ranking (on SciFact with synth.adapt's pairs: 359 of 4,016 rows had one).
+Nor is a text of the row's own passage or document, where rows name them: a grounded row's
+`passage_id` ("DOC#N"), a weak pair's document (`call` "DOC:N"), an `extra` passage's id. The corpus
+holds a grounded row's passage as "title text" while its positive is the text, and a document's title
+-> body pair holds the conclusion sentence its last_sentence pair asks: each scores near the
+positive, so it became the row's first "negative" and pushed the positive down the consistency
+filter's ranking (synth.adapt on SciFact: 359 of 4,016 rows had one). A weak pair is about its whole
+document, so every text of that document is excluded for it, and its positive for every row of that
+document; a grounded row's other passages of a long document stay its candidates.
 
-    rows: "q1" -> "body A" (pair of doc a)   extra: ("A title body A", a), ("B title body B", b)
+    rows: "q1" -> "body A" (pair of doc a)   extra: ("A title body A", "a#0"), ("B title body B", "b#0")
     -> row q1's candidates: only "B title body B"
 Not handled: mining across groups.
 """
@@ -46,7 +48,7 @@ from synth.corpus.passages import document_of
 from synth.mining.neighbours import Guard, nearest_negatives
 from synth.structure.build import pair_document
 
-ExtraPassage = tuple[str, str | None]  # (text, the id of its document, None if unknown)
+ExtraPassage = tuple[str, str | None]  # (text, its passage id "DOC#N", None if unknown)
 
 
 class Encoder(Protocol):
@@ -99,11 +101,13 @@ def group_key(row: dict, by_language: bool) -> str:
     return f"{row['task_type']}/{row.get('language_pair') or row['language']}"
 
 
-def row_document(row: dict) -> str | None:
-    """The document a row's positive came from: a weak pair's, a grounded row's passage's; else None."""
+def row_source(row: dict) -> tuple[str | None, str | None]:
+    """(document, passage) a row's positive came from: a weak pair's document (no passage), a grounded
+    row's passage and its document; (None, None) for rows that name neither."""
     if (doc := pair_document(row)) is not None:
-        return doc
-    return document_of(row["passage_id"]) if row.get("passage_id") else None
+        return doc, None
+    passage = row.get("passage_id")
+    return (document_of(passage), passage) if passage else (None, None)
 
 
 def build_groups(rows: list[dict], by_language: bool, extra: Sequence[ExtraPassage] = ()) -> dict[str, Group]:
@@ -116,22 +120,34 @@ def build_groups(rows: list[dict], by_language: bool, extra: Sequence[ExtraPassa
 def _group(rows: list[dict], idx: list[int], extra: Sequence[ExtraPassage] = ()) -> Group:
     slot: dict[str, int] = {}
     texts: list[str] = []
-    in_document: dict[str, set[int]] = defaultdict(set)  # document id -> its texts in the pool
-    documents = [row_document(rows[i]) for i in idx]
-    for text, doc in [(rows[i]["positive"], d) for i, d in zip(idx, documents, strict=True)] + list(extra):
+    # Pool texts by where they came from: every text of a document; a passage's texts; the texts of a
+    # document's weak pairs, which stand for the whole document.
+    in_document: dict[str, set[int]] = defaultdict(set)
+    in_passage: dict[str, set[int]] = defaultdict(set)
+    of_document: dict[str, set[int]] = defaultdict(set)
+    sources = [row_source(rows[i]) for i in idx]
+    extra_sources = [(document_of(p) if p else None, p) for _, p in extra]
+    texts_and_sources = [(rows[i]["positive"], src) for i, src in zip(idx, sources, strict=True)]
+    texts_and_sources += [(text, src) for (text, _), src in zip(extra, extra_sources, strict=True)]
+    for text, (doc, passage) in texts_and_sources:
         key = normalize(text)
         if key not in slot:
             slot[key] = len(texts)
             texts.append(text)
         if doc is not None:
             in_document[doc].add(slot[key])
+            (in_passage[passage] if passage else of_document[doc]).add(slot[key])
     own = [slot[normalize(rows[i]["positive"])] for i in idx]
     answers: dict[str, set[int]] = defaultdict(set)  # a query asked in several rows has several positives
     for i, o in zip(idx, own, strict=True):
         answers[normalize(rows[i]["query"])].add(o)
     exclude = []
-    for i, o, doc in zip(idx, own, documents, strict=True):
-        never = answers[normalize(rows[i]["query"])] | in_document.get(doc, set())
+    for i, o, (doc, passage) in zip(idx, own, sources, strict=True):
+        never = set(answers[normalize(rows[i]["query"])])
+        if passage is not None:
+            never |= in_passage[passage] | of_document[doc]
+        elif doc is not None:
+            never |= in_document[doc]
         for text in (rows[i]["query"], rows[i].get("negative")):
             if text and (j := slot.get(normalize(text))) is not None:
                 never.add(j)
@@ -150,7 +166,7 @@ def mine(
     """Mined negatives, ranks and the consistency verdict for every row, in input order.
 
     `device`: where the search runs (torch device; the encoder's own is a good choice). `extra`:
-    more candidates for every group (a corpus's passages), each with its document id.
+    more candidates for every group (a corpus's passages), each with its passage id.
     """
     groups = build_groups(rows, options.by_language, extra)
     documents = list(dict.fromkeys(t for g in groups.values() for t in g.texts))

@@ -468,8 +468,8 @@ def test_corpus_passages_join_every_groups_pool_but_never_as_a_rows_own_positive
     punctuation) is that positive, never its negative."""
     rows = hand_rows()
     extra = [
-        ("apple banana cherry grape orchard", "orchard"),
-        ("APPLE banana cherry fruit salad with fresh mint and lime.", "salad"),
+        ("apple banana cherry grape orchard", "orchard#0"),
+        ("APPLE banana cherry fruit salad with fresh mint and lime.", "salad#0"),
     ]
     mined = mine(rows, BagOfWords(), MiningOptions(num_negatives=3, guard=Guard("none", 0.0)), extra=extra)
     assert mined.negatives[0][0] == extra[0][0]
@@ -510,7 +510,8 @@ def _documents():
             _doc_row(last, f"{title} {first}", "pairs:last_sentence", f"{doc}:1"),
             _doc_row(f"where do the {title.lower()} grow", body, "synthetic", "g:0:0", f"{doc}#0"),
         ]
-        extra.append((f"{title} {body}", doc))
+        extra.append((f"{title} {body}", f"{doc}#0"))
+    extra.append(("Apple orchards sell cider at autumn markets.", "a#1"))  # a long document
     return rows, extra
 
 
@@ -525,10 +526,15 @@ def test_no_text_of_a_rows_own_document_is_its_negative_or_outranks_its_positive
     for row, negatives in zip(rows, mined.negatives, strict=True):
         doc = (row["passage_id"] or row["call"])[0]
         own_texts = [r["positive"] for r in rows if (r["passage_id"] or r["call"])[0] == doc]
-        own_texts += [text for text, d in extra if d == doc]
+        own_texts += [text for text, p in extra if p == f"{doc}#0"]  # the passage every row here is about
         assert negatives, row["query"]  # the other documents still give negatives
         assert not set(negatives) & set(own_texts), (row["query"], negatives)
     assert mined.keep == [True] * len(rows)
+    # A grounded row's other passages of its document are still its candidates; a weak pair's are not.
+    second = extra[-1][0]
+    grounded_a = next(i for i, r in enumerate(rows) if r["passage_id"] == "a#0")
+    assert second in mined.negatives[grounded_a]
+    assert not any(second in n for r, n in zip(rows, mined.negatives, strict=True) if r["call"][:2] == "a:")
 
     anonymous = [{**r, "source": "synthetic", "call": None, "passage_id": None} for r in rows]
     blind = mine(anonymous, BagOfWords(), options, extra=[(text, None) for text, _ in extra])
