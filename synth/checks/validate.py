@@ -279,7 +279,8 @@ def validate_queries(
     """An answer asked for `queries` queries of one passage ({"queries": [...]}), one result per query
     given (at most `queries`): each is checked alone, as the one query of a `task_type` answer would
     be, so a bad query costs its own row and not the others'. A list number ("1. ") is stripped; a
-    query repeating an earlier one of the same answer is `repeated_query`. Raises `Reject` when the answer holds no list of queries.
+    query repeating an earlier one of the same answer is `repeated_query`. Raises `Reject` when the
+    answer holds no list of queries.
 
     >>> validate_queries("grounded_query", '{"queries": ["vitamin D fractures", "2. vitamin D fractures"]}',
     ...                  {"language": "en"}, ("Vitamin D lowers the risk of fractures.",), 2)

@@ -20,7 +20,7 @@ from common.outdir import check_out as check_out_dir
 from synth.dataset.dataset import DATA_FILE, replace_dir, write_derived, write_text
 
 REQUIRED_COLUMNS = ("task_type", "instruction", "query", "positive", "language")
-# source, call and passage_id name a row's document (synth.mining.negatives.row_document)
+# source, call and passage_id name a row's document (synth.mining.negatives.row_source)
 MINING_COLUMNS = (*REQUIRED_COLUMNS, "negative", "language_pair", "source", "call", "passage_id")
 MINED_COLUMN = "mined_negatives"
 # Files the mined dir gets anew; everything else visible in the input (plots) is copied.

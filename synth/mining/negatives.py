@@ -126,10 +126,9 @@ def _group(rows: list[dict], idx: list[int], extra: Sequence[ExtraPassage] = ())
     in_passage: dict[str, set[int]] = defaultdict(set)
     of_document: dict[str, set[int]] = defaultdict(set)
     sources = [row_source(rows[i]) for i in idx]
-    extra_sources = [(document_of(p) if p else None, p) for _, p in extra]
-    texts_and_sources = [(rows[i]["positive"], src) for i, src in zip(idx, sources, strict=True)]
-    texts_and_sources += [(text, src) for (text, _), src in zip(extra, extra_sources, strict=True)]
-    for text, (doc, passage) in texts_and_sources:
+    entries = [(rows[i]["positive"], source) for i, source in zip(idx, sources, strict=True)]
+    entries += [(text, (document_of(p), p) if p else (None, None)) for text, p in extra]
+    for text, (doc, passage) in entries:
         key = normalize(text)
         if key not in slot:
             slot[key] = len(texts)
