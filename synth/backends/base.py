@@ -97,6 +97,10 @@ class BackendCounters:
 class Backend(Protocol):
     name: str
     counters: BackendCounters
+    # Whether its guided decoding honours a schema's maxLength (llama.cpp's grammars do; strict API
+    # schemas refuse length keywords, and other engines' support varies): the plan then bounds each
+    # query string, so a weak model's runaway string stops there instead of at max_tokens.
+    string_lengths: bool
 
     async def complete(self, request: ChatRequest) -> Completion: ...
 

@@ -98,6 +98,7 @@ def is_local_model(model: str) -> bool:
 
 class LocalBackend:
     name = "local"
+    string_lengths = True
 
     def __init__(
         self,

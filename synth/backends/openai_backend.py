@@ -115,6 +115,7 @@ def _cause(err: BaseException) -> str:
 
 class OpenAIBackend:
     name = "openai"
+    string_lengths = False
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ def batch_price(price: Price) -> Price:
 
 class OpenAIBatchBackend:
     name = "openai-batch"
+    string_lengths = False
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ def _import_vllm():
 
 class VLLMBackend:
     name = "vllm"
+    string_lengths = False
 
     def __init__(
         self,

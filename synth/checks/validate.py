@@ -17,7 +17,9 @@ Step 2 (`validate_example`), the length rule: every long field of an answer (dec
 (one half) of the words its prompt asked, and, where the prompt set a maximum, at most
 MAX_WORDS_FACTOR times it plus MAX_WORDS_SLACK. Words are counted per field in its language
 (characters / average word length for scripts written without spaces). Anything else is rejected as
-`too_short` or `too_long`, naming the field.
+`too_short` or `too_long`, naming the field. A search query (a query field with no declared length)
+of `query_max_chars` characters or more is `too_long` too: a runaway string, or one the schema's
+maxLength cut.
 
 Optional fields (declared `optional`: a grounded query's hard negative) are checked like the rest,
 but one that fails is dropped with its reason (`Fields.dropped`) and the answer stands on its
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -88,24 +91,45 @@ def schema_model(task_type: str) -> type[BaseModel]:
 
 
 QUERIES_KEY = "queries"  # the key of an answer asked for several queries of one passage
+# A query this long is a runaway string, not a search query: SciFact's longest of 807 expert claims
+# has 249 characters (99% have at most 172). Backends whose guided decoding honours maxLength (the
+# local engine) stop a query string here; whatever the backend, a query of this length is rejected.
+QUERY_MAX_CHARS = 256
 
 
-def json_schema(task_type: str, optional: bool = True, queries: int = 1) -> dict:
+def query_max_chars(examples: Sequence[str] = ()) -> int:
+    """The longest query allowed: QUERY_MAX_CHARS, or twice the user's longest example query.
+
+    >>> query_max_chars(), query_max_chars(["x" * 300])
+    (256, 600)
+    """
+    return max([QUERY_MAX_CHARS, *(2 * len(e) for e in examples)])
+
+
+def json_schema(
+    task_type: str, optional: bool = True, queries: int = 1, max_query_chars: int | None = None
+) -> dict:
     """JSON schema of a step-2 answer, for backends that offer guided decoding (`optional`: whether
     the prompt asked for the optional fields; guided decoding then writes none; `queries` > 1: the
-    answer is {"queries": [...]}, that many strings)."""
+    answer is {"queries": [...]}, that many strings; `max_query_chars`: a maxLength on each query
+    string, for engines that honour it; strict API schemas allow no length keywords)."""
+    query: dict = {"type": "string"}
+    if max_query_chars is not None:
+        query["maxLength"] = max_query_chars
     if queries > 1:
-        items = {"type": "array", "items": {"type": "string"}, "minItems": queries, "maxItems": queries}
+        items = {"type": "array", "items": query, "minItems": queries, "maxItems": queries}
         return {
             "type": "object",
             "properties": {QUERIES_KEY: items},
             "required": [QUERIES_KEY],
             "additionalProperties": False,
         }
-    keys = [f.key for f in TASK_TYPES[task_type].asked_fields(optional)]
+    spec = TASK_TYPES[task_type]
+    keys = [f.key for f in spec.asked_fields(optional)]
+    query_key = next((f.key for f in spec.fields if f.role == "query" and f.length is None), None)
     return {
         "type": "object",
-        "properties": {k: {"type": "string"} for k in keys},
+        "properties": {k: query if k == query_key else {"type": "string"} for k in keys},
         # Strict structured outputs (OpenAI) require every property; an optional one may come empty.
         "required": keys,
         "additionalProperties": False,
@@ -262,7 +286,13 @@ class Fields(dict):
         self.dropped: dict[str, str] = dropped or {}
 
 
-def validate_example(task_type: str, text: str, knobs: dict, passages: tuple[str, ...] = ()) -> Fields:
+def validate_example(
+    task_type: str,
+    text: str,
+    knobs: dict,
+    passages: tuple[str, ...] = (),
+    max_query_chars: int = QUERY_MAX_CHARS,
+) -> Fields:
     """The answer's fields for `task_type`, or `Reject`. `passages`: the corpus passages a grounded
     prompt read (they are the positives, and a query must not copy them).
 
@@ -270,11 +300,16 @@ def validate_example(task_type: str, text: str, knobs: dict, passages: tuple[str
     its type, repeating the passage or the query) is dropped with the reason, and the answer stands
     on its required fields: the row keeps `negative` null and trains on mined or in-batch negatives.
     """
-    return _validate_object(task_type, parse_answer(text), knobs, passages)
+    return _validate_object(task_type, parse_answer(text), knobs, passages, max_query_chars)
 
 
 def validate_queries(
-    task_type: str, text: str, knobs: dict, passages: tuple[str, ...], queries: int
+    task_type: str,
+    text: str,
+    knobs: dict,
+    passages: tuple[str, ...],
+    queries: int,
+    max_query_chars: int = QUERY_MAX_CHARS,
 ) -> list[Fields | Reject]:
     """An answer asked for `queries` queries of one passage ({"queries": [...]}), one result per query
     given (at most `queries`): each is checked alone, as the one query of a `task_type` answer would
@@ -303,14 +338,16 @@ def validate_queries(
                 results.append(Reject("repeated_query", "the same query as an earlier one of this answer"))
                 continue
         try:
-            results.append(_validate_object(task_type, {key: item}, knobs, passages))
+            results.append(_validate_object(task_type, {key: item}, knobs, passages, max_query_chars))
             seen.add(norm)
         except Reject as r:
             results.append(r)
     return results
 
 
-def _validate_object(task_type: str, value, knobs: dict, passages: tuple[str, ...]) -> Fields:
+def _validate_object(
+    task_type: str, value, knobs: dict, passages: tuple[str, ...], max_query_chars: int = QUERY_MAX_CHARS
+) -> Fields:
     if not isinstance(value, dict):
         raise Reject("not_an_object", f"expected a JSON object, got {type(value).__name__}")
     spec = TASK_TYPES[task_type]
@@ -334,22 +371,32 @@ def _validate_object(task_type: str, value, knobs: dict, passages: tuple[str, ..
     passage_words = count_words_any(passages[0]) if passages else 0
     for key in sorted(optional & obj.keys()):
         try:
-            _check_field(spec, key, obj, knobs, passages, passage_words)
+            _check_field(spec, key, obj, knobs, passages, passage_words, max_query_chars)
         except Reject as r:
             dropped[key] = r.reason
             del obj[key]
     for key in spec.required_keys:
-        _check_field(spec, key, obj, knobs, passages, passage_words)
+        _check_field(spec, key, obj, knobs, passages, passage_words, max_query_chars)
     return Fields(obj, dropped)
 
 
 def _check_field(
-    spec, key: str, obj: dict[str, str], knobs: dict, passages: tuple[str, ...], passage_words: int
+    spec,
+    key: str,
+    obj: dict[str, str],
+    knobs: dict,
+    passages: tuple[str, ...],
+    passage_words: int,
+    max_query_chars: int = QUERY_MAX_CHARS,
 ) -> None:
     """Every check of field `key` of an answer: its form, its length, and the texts it must differ
     from (a check between two fields belongs to both)."""
     f = next(f for f in spec.fields if f.key == key)
     text = obj[key]
+    # A query with no declared length (a search query, not an sts sentence nor a long_long text) at
+    # the schema's maxLength was cut there.
+    if f.role == "query" and f.length is None and len(text) >= max_query_chars:
+        raise Reject("too_long", f"{key}: {len(text)} characters, the limit is {max_query_chars - 1}")
     if f.role == "instruction" and (problem := task_problem(text)) is not None:
         raise Reject(problem[0], f"{key}: {problem[1]}")
     if (example := copied_example(text, spec.examples().values())) is not None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from synth.checks.validate import json_schema
+from synth.checks.validate import json_schema, query_max_chars
 from synth.plan.knobs import WeightedChoice, call_rng
 from synth.plan.pricing import tokens_per_word
 from synth.plan.render import render, template_hash
@@ -72,6 +72,7 @@ class Plan:
         self.grounding = grounding
         self.corpus = corpus or {}  # passage id -> Passage, for grounded prompts and rows
         self.example_queries = tuple(example_queries)  # the user's queries, shown in grounded prompts
+        self.max_query_chars = query_max_chars(self.example_queries)
         # False: the LLM is not asked for a type's optional negative (mined negatives replace it), which
         # is most of what a grounded call decodes.
         self.llm_negatives = llm_negatives
@@ -151,8 +152,10 @@ class Plan:
             call, task, passages, self.example_queries, self.llm_negatives, self.queries(call)
         )
 
-    def schema(self, call: PlannedCall) -> dict:
-        return json_schema(call.task_type, self.llm_negatives, self.queries(call))
+    def schema(self, call: PlannedCall, string_lengths: bool = False) -> dict:
+        """`string_lengths`: with a maxLength on each query string (for an engine that honours it)."""
+        bound = self.max_query_chars if string_lengths else None
+        return json_schema(call.task_type, self.llm_negatives, self.queries(call), bound)
 
     def max_tokens(self, call: PlannedCall, cap: int) -> int:
         return max_tokens_for(call.task_type, call.knobs, cap, self.llm_negatives, self.queries(call))

@@ -19,6 +19,8 @@ from synth.checks.dedup import Fingerprint, Signer
 from synth.checks.langcheck import check_answer
 from synth.checks.text import repeats_itself
 from synth.checks.validate import (
+    QUERIES_KEY,
+    QUERY_MAX_CHARS,
     BrainstormAnswer,
     Fields,
     Reject,
@@ -64,14 +66,17 @@ def analyse(
     language_check: bool,
     passages: tuple[str, ...] = (),
     queries: int = 1,
+    max_query_chars: int = QUERY_MAX_CHARS,
 ) -> Analysis:
     """`queries` > 1: the answer lists that many queries of one passage, each checked alone; it is
     valid when one is, and the others' reasons are `dropped`."""
     try:
         if queries == 1:
-            results: list[Fields | Reject] = [validate_example(task_type, text, knobs, passages)]
+            results: list[Fields | Reject] = [
+                validate_example(task_type, text, knobs, passages, max_query_chars)
+            ]
         else:
-            results = validate_queries(task_type, text, knobs, passages, queries)
+            results = validate_queries(task_type, text, knobs, passages, queries, max_query_chars)
     except Reject as r:
         return Analysis(reason=r.reason, detail=r.detail)
     analysis = Analysis()
@@ -122,17 +127,30 @@ def classify_example(
     max_tokens: int | None = None,
     passages: tuple[str, ...] = (),
     queries: int = 1,
+    max_query_chars: int = QUERY_MAX_CHARS,
 ) -> tuple[Entry, Analysis | None]:
     """A step-2 journal record -> (its ledger entry, the analysis of a valid answer or None). A valid
     answer is `held` until the fold places it (kept, duplicate or decontaminated)."""
     if "error" in record:
         return Entry("examples", "errors", record["error"]), None
+    text, cut = record["text"], None
     if record["finish"] == "length":
         detail = f"cut at max_tokens={max_tokens}" if max_tokens else "cut at max_tokens"
-        if repeats_itself(record["text"]):  # more room would buy more of the loop: re-asked at the same size
-            return Entry("examples", "rejected", "repetition", f"{detail}, repeating itself"), None
-        return Entry("examples", "rejected", "truncated", detail), None
-    result = analyse(task_type, record["text"], knobs, language_check, passages, queries)
+        # An answer asked for several queries keeps those it finished before the cut (a weak model's
+        # runaway string, SmolLM2-135M's URL of 80 path segments, is usually the last it wrote): they
+        # were paid for and are as good as those of an answer that stopped. The unfinished one is
+        # dropped as `truncated`.
+        cut = complete_list_items(text) if queries > 1 else []
+        if not cut:
+            if repeats_itself(text):  # more room would buy more of the loop: re-asked at the same size
+                return Entry("examples", "rejected", "repetition", f"{detail}, repeating itself"), None
+            return Entry("examples", "rejected", "truncated", detail), None
+        text = json.dumps({QUERIES_KEY: cut})
+    result = analyse(task_type, text, knobs, language_check, passages, queries, max_query_chars)
     if result.fields is None:
+        if cut:
+            return Entry("examples", "rejected", "truncated", f"{detail}; {result.reason} before it"), None
         return Entry("examples", "rejected", result.reason, result.detail), None
+    if cut and len(cut) < queries:
+        result.dropped.append("truncated")
     return HELD, result

@@ -348,14 +348,21 @@ class Runner:
         prompt = self.plan.prompt(call, task)
         max_tokens = self.plan.max_tokens(call, self.limits.max_tokens_cap)
         est = estimate_prompt_tokens(prompt) + self.plan.completion_estimate(call)
-        schema = self.plan.schema(call)
+        schema = self.plan.schema(call, self.backend.string_lengths)
         outcome = Outcome(call, spec.fixed_instruction or task)
         queries = self.plan.queries(call)
         for attempt in range(self.limits.max_reasks + 1):
             key = f"g:{index}:{attempt}"
             record = await self._call(key, prompt, max_tokens, schema, est, reservation)
             entry, result = classify_example(
-                call.task_type, call.knobs, record, self.language_check, max_tokens, texts, queries
+                call.task_type,
+                call.knobs,
+                record,
+                self.language_check,
+                max_tokens,
+                texts,
+                queries,
+                self.plan.max_query_chars,
             )
             self.ledger.record(key, entry)
             if result is not None:
@@ -363,8 +370,11 @@ class Runner:
                 if spec.instruction == "answer":  # the answer wrote its own task definition
                     outcome.task = result.fields[spec.field("instruction").key]
                 return outcome
-            if entry.reason == "truncated":
+            if entry.reason == "truncated" and queries == 1:
                 max_tokens = min(self.limits.max_tokens_cap, 2 * max_tokens)
+            # Several short queries fit their room with twice to spare: an answer cut with none of
+            # them finished ran away inside one string (SmolLM2-135M: a URL of 80 path segments, a
+            # list of digits), and more room would buy more of it. Re-asked at the same size.
         return outcome
 
     async def _generate_or_stop(self, index: int) -> Outcome:
@@ -552,6 +562,7 @@ class Runner:
                     None,
                     texts,
                     self.plan.queries(call),
+                    self.plan.max_query_chars,
                 )
             self.ledger.record(key, entry)
         why = "over_target" if self.complete else "after_unfinished_call"

@@ -73,6 +73,9 @@ class Faults:
     rate_brainstorm_ramble: float = 0.0  # brainstorms that run on to max_tokens: the list cut mid-item
     rate_short_negative: float = 0.0  # grounded answers whose optional hard negative is far too short
     rate_copied_query: float = 0.0  # answers asked for several queries whose last copies the passage
+    # answers asked for several queries where one string runs on to max_tokens (SmolLM2-135M's URL of
+    # 80 path segments): the queries before it finished, the list cut inside it
+    rate_runaway_query: float = 0.0
     rate_short: float = 0.0  # example answers whose long fields are far too short (a fifth of the ask)
     brainstorm_latency: float = 0.0  # extra seconds before a brainstorm is answered (a slow step 1)
 
@@ -342,6 +345,14 @@ class FakeOpenAI(LoopbackServer):
         ):
             # a weak model repeating its list until max_tokens: cut mid-item, as the server does
             content, finish = content[: len(content) // 2], "length"
+            completion_tokens = body.get("max_tokens") or completion_tokens
+        runaway = random.Random(f"{key}:runaway")
+        if '"queries"' in prompt and runaway.random() < f.rate_runaway_query:
+            queries = json.loads(content)["queries"]
+            finished = queries[: runaway.randrange(len(queries))]
+            content = json.dumps({"queries": finished})[:-2] + (', "' if finished else '"')
+            content += "https://www.example.com/" + "/".join(str(n) for n in range(400))
+            content, finish = content[: 4 * (body.get("max_tokens") or 256)], "length"
             completion_tokens = body.get("max_tokens") or completion_tokens
         if self.context_length is not None:  # count as the context check does
             prompt_tokens = self.prompt_tokens(prompt)

@@ -225,6 +225,8 @@ def test_several_queries_per_call_read_the_passage_once_and_give_a_row_each(fake
     assert all(
         r["response_format"]["json_schema"]["schema"]["properties"]["queries"]["maxItems"] == 3 for r in asked
     )
+    # an API's strict schema refuses length keywords: its query strings are bounded by validation alone
+    assert all("maxLength" not in json.dumps(r["response_format"]) for r in asked)
     by_call = defaultdict(list)
     for row in rows:
         by_call[row["call"]].append(row)
@@ -242,6 +244,32 @@ def test_several_queries_per_call_read_the_passage_once_and_give_a_row_each(fake
     # a rerun continues from the journal: no call twice, the same rows
     assert run_generate(out, server, num_examples=20, **args) == 0
     assert len(server.answered) == len(asked) and read_rows(out) == rows
+
+
+def test_a_runaway_query_costs_its_own_row_and_its_re_ask_gets_no_more_room(fake, tmp_path):
+    """SmolLM2-135M ran 29 of 64 such calls to max_tokens inside one string; each re-ask doubled the
+    room (224 -> 448 -> 896 tokens) and bought more of the runaway."""
+    docs = write_corpus(tmp_path / "docs", topics=6)
+    server = fake(rate_runaway_query=0.6)
+    out = tmp_path / "run"
+    args = dict(languages="en", corpus=docs, llm_negatives=False, queries_per_call=3, concurrency=1)
+    assert run_generate(out, server, num_examples=20, **args) == 0
+    rows, stats = read_rows(out), read_stats(out)
+    assert len(rows) >= 20 and stats["accounting"]["balanced"]
+    room = defaultdict(set)
+    for r in server.answered:
+        room[r["key"].rsplit(":", 1)[0]].add(r["max_tokens"])
+    assert any(r["key"].endswith(":1") for r in server.answered)  # a runaway first query: re-asked
+    assert all(len(sizes) == 1 for sizes in room.values()), room  # ... at the same size
+    # the queries finished before a runaway were kept, the runaway dropped as truncated
+    assert stats["queries_dropped"].get("truncated", 0) >= 1
+    by_call = defaultdict(list)
+    for row in rows:
+        by_call[row["call"]].append(row)
+    assert any(len(g) < 3 for g in by_call.values()) and stats["accounting"]["examples"]["kept"] == len(
+        by_call
+    )
+    assert all("example.com" not in row["query"] for row in rows)
 
 
 @pytest.mark.parametrize(

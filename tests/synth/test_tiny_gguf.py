@@ -75,3 +75,23 @@ def test_prompt_over_the_context_is_an_error_dict(server):
     )
     assert answer["error"]["type"] == "exceed_context_size_error"
     assert answer["error"]["n_ctx"] == 1024
+
+
+def test_a_strings_max_length_holds_under_the_grammar(server):
+    # synth's plan bounds each query string for this engine (LocalBackend.string_lengths): noise for
+    # weights writes runaway strings, which the grammar must close at maxLength.
+    schema = {
+        "type": "object",
+        "properties": {
+            "q": {"type": "array", "items": {"type": "string", "maxLength": 6}, "minItems": 3, "maxItems": 3}
+        },
+        "required": ["q"],
+    }
+    response_format = {"type": "json_schema", "json_schema": {"schema": schema}}
+    lengths = []
+    for seed in range(3):
+        request = {"messages": MESSAGES, "max_tokens": 200, "seed": seed, "response_format": response_format}
+        answer = server.handle_chat_completions(request)
+        if answer["choices"][0]["finish_reason"] == "stop":
+            lengths += [len(q) for q in json.loads(answer["choices"][0]["message"]["content"])["q"]]
+    assert lengths and max(lengths) <= 6 and 6 in lengths, lengths

@@ -375,3 +375,18 @@ def test_every_example_a_prompt_shows_comes_from_the_declaration(name):
         passages = [Passage(f"p#{i}", "p", "p", "", "some text") for i in range(spec.hops(knobs))]
         call = PlannedCall(0, name, knobs, None, tuple(p.id for p in passages))
         assert f'"{example}"' in generate_prompt(call, None, passages), key
+
+
+def test_query_strings_are_bounded_only_where_asked_and_only_search_queries():
+    from synth.checks.validate import json_schema, query_max_chars
+
+    several = json_schema("grounded_query", False, 3, 256)["properties"]["queries"]["items"]
+    assert several == {"type": "string", "maxLength": 256}
+    one = json_schema("grounded_query", True, 1, 256)["properties"]
+    assert one["query"]["maxLength"] == 256 and "maxLength" not in one["hard_negative"]
+    # long texts in a query's role (an sts sentence, a long_long input) keep no bound; strict API
+    # schemas (the default) take no length keyword at all
+    assert "maxLength" not in json.dumps(json_schema("sts", True, 1, 256))
+    assert "maxLength" not in json.dumps(json_schema("long_long", True, 1, 256))
+    assert "maxLength" not in json.dumps(json_schema("grounded_query", False, 3))
+    assert query_max_chars(["a claim of forty characters, more or less"]) == 256
