@@ -4,7 +4,13 @@ import pytest
 
 from synth.plan import knobs
 from synth.plan.languages import parse_languages
-from synth.plan.plan import Plan, brainstorm_prompt, generate_prompt, max_tokens_for
+from synth.plan.plan import (
+    Plan,
+    brainstorm_prompt,
+    completion_token_estimate,
+    generate_prompt,
+    max_tokens_for,
+)
 from synth.plan.render import render
 from synth.plan.tasks import TASK_TYPES, parse_task_mix
 
@@ -91,6 +97,19 @@ def test_long_long_asks_for_300_words_and_max_tokens_covers_long_documents():
     call = next(plan[i] for i in range(2000) if plan[i].task_type == "long_long")
     # two documents of 300+ words must fit with room to spare
     assert max_tokens_for("long_long", call.knobs, cap=100_000) >= 2 * 300 * 1.35 * 1.5
+
+
+def test_several_queries_get_a_quarter_more_room_than_expected_not_twice():
+    """A cut answer of several queries keeps those it finished, so room past the expected length
+    only buys more of a runaway string (half of SmolLM2's completion tokens at 2x)."""
+    knobs = {"language": "en", "query_type": "long-tail", "query_length": "at least 10 words"}
+    knobs |= {"clarity": "clear", "difficulty": "high school"}
+    one = max_tokens_for("grounded_query", knobs, cap=4096, optional=False)
+    three = max_tokens_for("grounded_query", knobs, cap=4096, optional=False, queries=3)
+    expected = completion_token_estimate("grounded_query", knobs, False, 3)
+    assert three == expected + expected // 4 < 2 * expected
+    assert one >= 2 * completion_token_estimate("grounded_query", knobs, False, 1)  # one: doubled
+    assert max_tokens_for("grounded_query", knobs, cap=100, optional=False, queries=3) == 100
 
 
 def test_strict_undefined_and_task_text_inserted_as_data():
