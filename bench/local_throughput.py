@@ -8,7 +8,7 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
      exported with `git archive`, so its code and templates run unchanged;
    - `order`: this tree, still asking for the optional hard negative (the prompt order alone);
    - `no-neg`: this tree with `--no-llm-negatives` (mining gives the negatives);
-   - `3/call`: and `--queries-per-call 3`, as `synth.adapt` asks;
+   - `3/call`: and `--queries-per-call 3`, as `synth.adapt` asks; `4/call`: 4;
    each to --rows kept rows. Prints kept rows a minute, calls per kept row, prompt and completion
    tokens per call, the share of prompt tokens the engine's slot cache served, and the ratio to `old`.
 2. `engine`: the same prompts (this tree's, as `no-neg` sends them) sent straight to xllamacpp from
@@ -58,6 +58,7 @@ VARIANTS = {
     "order": [],  # the shared part first, the negative still asked
     "no-neg": ["--no-llm-negatives"],
     "3/call": ["--no-llm-negatives", "--queries-per-call", "3"],  # what synth.adapt asks
+    "4/call": ["--no-llm-negatives", "--queries-per-call", "4"],
 }
 
 
@@ -240,9 +241,15 @@ def main() -> None:
     p.add_argument("--slot-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     p.add_argument("--old-rev", default=OLD_REV, help="the commit whose generator is `old`")
     p.add_argument("--llm", default=None, help="a GGUF file for part rows (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--keep", type=Path, default=None, help="an empty dir to keep the runs in (their journals)"
+    )
     args = p.parse_args()
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        raise SystemExit(f"local_throughput: --keep {args.keep}: not empty")
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         corpus = write_example("scifact-mini", work / "scifact-mini")
         if args.part in ("rows", "both"):
             rows_part(args, corpus, work)
