@@ -209,9 +209,10 @@ def completion_token_estimate(task_type: str, knobs: dict, optional: bool = True
 
 
 def max_tokens_for(task_type: str, knobs: dict, cap: int, optional: bool = True, queries: int = 1) -> int:
-    """Room for twice the expected answer, so long documents are never cut; truncated answers are
-    re-asked with double this. An answer of several queries gets a quarter more than expected: a cut
-    one keeps the queries it finished, so the room past that buys only more of a runaway string."""
+    """Room for twice the expected answer, so long documents are never cut (a truncated answer is
+    re-asked with double this). An answer of several queries gets a quarter more than expected, and
+    its re-ask the same: a cut one keeps the queries it finished, so more room buys only more of a
+    runaway string."""
     estimate = completion_token_estimate(task_type, knobs, optional, queries)
     if queries > 1:
         # SmolLM2-135M, 7 runs of 40-100 rows: half of all completion tokens went to answers cut at
