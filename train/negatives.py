@@ -8,7 +8,8 @@ the positive would be a false negative). Each epoch the row brings K of them:
     -> candidates ("n1", "n2", "n3"); K=1 -> one of them, K=2 -> two of them, K>=3 -> all three
 
 The draw is a ``random.Random`` seeded by (seed, epoch, row), so it is the same in every process
-and after ``--resume``. A row with fewer than K candidates brings all it has, never a text twice: a
+and after ``--resume``; ``row`` is :func:`row_id`, a digest of the row's texts rather than its index, so
+a row draws the same negatives when other rows are added to or removed from the data. A row with fewer than K candidates brings all it has, never a text twice: a
 repeated text would count twice in the softmax denominator. The loss needs no mask for that, since
 every hard negative of the global batch is a candidate for every query anyway. The sampler then
 embeds a drawn text that the batch already holds (another row's positive or negative) only once
@@ -18,6 +19,7 @@ drew it. With K=1 and no mined column a row brings exactly its own negative, if 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from typing import Protocol
@@ -29,6 +31,21 @@ class HasNegatives(Protocol):
     positive: str
     negative: str | None
     mined_negatives: tuple[str, ...]
+
+
+class HasTexts(Protocol):
+    instruction: str
+    query: str
+    positive: str
+
+
+def row_id(example: HasTexts) -> str:
+    """A row's identity for seeded choices (its draw, its place in the order): a digest of its texts.
+
+    An index would tie every choice to the rows around it: one row added at the front, or a different
+    number of rows, and every row draws anew."""
+    texts = "\0".join((example.instruction, example.query, example.positive))
+    return hashlib.blake2b(texts.encode(), digest_size=16).hexdigest()
 
 
 def candidates(example: HasNegatives) -> tuple[str, ...]:
@@ -43,8 +60,9 @@ def candidates(example: HasNegatives) -> tuple[str, ...]:
     return tuple(out)
 
 
-def draw_negatives(example: HasNegatives, k: int, seed: int, epoch: int, row: int) -> tuple[str, ...]:
-    """K (or all, when fewer) of the row's candidates for this epoch; deterministic per (seed, epoch, row)."""
+def draw_negatives(example: HasNegatives, k: int, seed: int, epoch: int, row: str) -> tuple[str, ...]:
+    """K (or all, when fewer) of the row's candidates for this epoch; deterministic per (seed, epoch, row),
+    ``row`` being :func:`row_id` of the example."""
     pool = candidates(example)
     if len(pool) <= k:
         return pool

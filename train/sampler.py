@@ -15,6 +15,13 @@ such a text is embedded once, as that row's positive, and stays a negative for e
 the row that drew it included. So every text is a candidate exactly once and no query ever meets a
 copy of its own positive, in one process or gathered from many.
 
+The order is a seeded sort by a digest of each row's texts (:func:`seeded_order`), not a shuffle
+of row indices: a shuffle of ``range(n)`` is a wholly new order for ``n + 1`` rows, so 20 LLM rows
+added to 5,200 weak pairs would train the weak pairs in another order too, and the two runs would
+differ by a new draw of the order as well as by the 20 rows. Sorted by digest, an added row takes its
+place and every other row keeps its order (batches after it shift by one place); each row's draw of
+negatives is keyed by the same digest.
+
 Batches are GLOBAL: each process takes its contiguous slice, so gathering embeddings in rank order
 rebuilds exactly the global batch. A final incomplete batch is dropped (it would change the number
 of negatives and cannot be split evenly across processes). The sampler's state is (epoch, batches
@@ -27,13 +34,13 @@ no-duplicates rule, the determinism and the resume state are the same.
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 
 from train.data import Example
 from train.inputs import query_text
 from train.length_groups import group_order, order_batches
-from train.negatives import draw_negatives
+from train.negatives import draw_negatives, row_id
 
 
 def _texts(ex: Example, query_format: str = "instruct") -> tuple[str, str]:
@@ -58,17 +65,25 @@ def _greedy(
     return batch, deferred
 
 
+def seeded_order(examples: Sequence, seed: int, ids: Sequence[str] | None = None) -> list[int]:
+    """Row indices sorted by a digest of (seed, :func:`train.negatives.row_id`): random per seed, and
+    stable under adding or removing rows (see the module doc); ``ids``: the rows' ids, when known."""
+    ids = [row_id(e) for e in examples] if ids is None else ids
+    keys = [hashlib.blake2b(f"{seed}\0{i}".encode(), digest_size=8).digest() for i in ids]
+    return sorted(range(len(keys)), key=lambda r: (keys[r], r))  # equal rows: by index
+
+
 def pack_batches(
     examples: list[Example],
     batch_size: int,
     seed: int,
     query_format: str = "instruct",
     lengths: Sequence | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[list[int]]:
     """One epoch's batches of row indices, each free of repeated queries and positives; with ``lengths``
     (a sort key per row) grouped by length (:mod:`train.length_groups`)."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
+    order = seeded_order(examples, seed, ids)
     if lengths is not None:
         order = group_order(order, lengths, batch_size)
     batches: list[list[int]] = []
@@ -102,6 +117,7 @@ class NoDuplicateBatchSampler:
         self.k, self.query_format = negatives_per_query, query_format
         self.epoch, self.done = 0, 0  # position: batches already yielded in self.epoch
         self._cache: dict[int, list[list[int]]] = {}
+        self.ids = [row_id(e) for e in examples]  # what orders the rows and keys their draws
 
     def negatives(self, batch: list[int], epoch: int | None = None) -> list[tuple[str, ...]]:
         """Per row of the GLOBAL ``batch``, the hard negatives it brings to the step (see the module doc).
@@ -113,7 +129,7 @@ class NoDuplicateBatchSampler:
         out = []
         for i in batch:
             mine = []
-            for text in draw_negatives(self.examples[i], self.k, self.seed, epoch, i):
+            for text in draw_negatives(self.examples[i], self.k, self.seed, epoch, self.ids[i]):
                 if text not in taken:
                     taken.add(text)
                     mine.append(text)
@@ -144,7 +160,7 @@ class NoDuplicateBatchSampler:
         own, scores = [], []
         for i in batch:
             ex = self.examples[i]
-            texts = [ex.positive, *draw_negatives(ex, self.k, self.seed, epoch, i)]
+            texts = [ex.positive, *draw_negatives(ex, self.k, self.seed, epoch, self.ids[i])]
             own.append([where[t] for t in texts])
             teacher = ex.teacher or {}
             scores.append([teacher[t] for t in texts] if ex.teacher is not None else [0.0] * len(texts))
@@ -154,15 +170,19 @@ class NoDuplicateBatchSampler:
         if epoch not in self._cache:
             self._cache = {
                 epoch: pack_batches(
-                    self.examples, self.batch_size, self.seed + epoch, self.query_format, self.lengths
+                    self.examples,
+                    self.batch_size,
+                    self.seed + epoch,
+                    self.query_format,
+                    self.lengths,
+                    self.ids,
                 )
             }
         return self._cache[epoch]
 
     def largest_batch(self) -> int:
         """How many rows of epoch 0 fit one batch without repeated texts (for the error when none fills)."""
-        order = list(range(len(self.examples)))
-        random.Random(self.seed).shuffle(order)
+        order = seeded_order(self.examples, self.seed, self.ids)
         batch, _ = _greedy(order, lambda i: _texts(self.examples[i], self.query_format), len(order))
         return len(batch)
 

@@ -12,7 +12,7 @@ import torch
 from tests.train.conftest import make_rows, small_config, write_dataset_dir, write_mined_dir
 from train.data import Example, load_examples
 from train.errors import DataError
-from train.negatives import candidates, draw_negatives
+from train.negatives import candidates, draw_negatives, row_id
 from train.sampler import NoDuplicateBatchSampler
 
 
@@ -23,26 +23,28 @@ def row(pos: str = "pos", neg: str | None = "n1", mined: tuple[str, ...] = ()) -
 def test_worked_example_from_the_docstring():
     ex = row(neg="n1", mined=("n2", "n1", "pos", "n3"))
     assert candidates(ex) == ("n1", "n2", "n3")  # own first, repeats and the positive left out
-    one = draw_negatives(ex, 1, seed=0, epoch=0, row=5)
-    two = draw_negatives(ex, 2, seed=0, epoch=0, row=5)
+    one = draw_negatives(ex, 1, seed=0, epoch=0, row="r5")
+    two = draw_negatives(ex, 2, seed=0, epoch=0, row="r5")
     assert len(one) == 1 and len(two) == 2 and set(two) <= {"n1", "n2", "n3"} and len(set(two)) == 2
     assert (
-        draw_negatives(ex, 3, 0, 0, 5) == draw_negatives(ex, 9, 0, 0, 5) == ("n1", "n2", "n3")
+        draw_negatives(ex, 3, 0, 0, "r5") == draw_negatives(ex, 9, 0, 0, "r5") == ("n1", "n2", "n3")
     )  # fewer: all
-    assert draw_negatives(ex, 0, 0, 0, 5) == ()
+    assert draw_negatives(ex, 0, 0, 0, "r5") == ()
 
 
 def test_draw_is_deterministic_per_seed_epoch_and_row_and_varies_across_them():
     ex = row(neg=None, mined=tuple(f"m{i}" for i in range(20)))
-    draws = {(s, e, r): draw_negatives(ex, 3, s, e, r) for s in (0, 1) for e in (0, 1) for r in (0, 1)}
+    draws = {(s, e, r): draw_negatives(ex, 3, s, e, r) for s in (0, 1) for e in (0, 1) for r in ("r0", "r1")}
     assert all(draw_negatives(ex, 3, *key) == value for key, value in draws.items())
     assert len(set(draws.values())) == len(draws)  # 8 keys, 8 different draws of 3 from 20
 
 
 def test_k1_on_unmined_rows_is_the_rows_own_negative():
-    assert draw_negatives(row(neg="n1"), 1, 0, 0, 0) == ("n1",)
-    assert draw_negatives(row(neg=None), 1, 0, 0, 0) == ()
-    assert draw_negatives(row(pos="same", neg="same"), 1, 0, 0, 0) == ()  # a negative equal to the positive
+    assert draw_negatives(row(neg="n1"), 1, 0, 0, "r0") == ("n1",)
+    assert draw_negatives(row(neg=None), 1, 0, 0, "r0") == ()
+    assert (
+        draw_negatives(row(pos="same", neg="same"), 1, 0, 0, "r0") == ()
+    )  # a negative equal to the positive
 
 
 def test_reads_the_mined_column_and_rejects_a_bad_one(tmp_path):
@@ -75,7 +77,7 @@ def test_a_drawn_negative_that_is_a_batch_positive_is_embedded_once_and_still_sc
             docs = positives + [n for negs in brought for n in negs]
             assert len(docs) == len(set(docs)), batch
             for i in batch:
-                drawn = draw_negatives(rows[i], 3, 0, epoch, i)
+                drawn = draw_negatives(rows[i], 3, 0, epoch, row_id(rows[i]))
                 assert len(drawn) == 3 and set(drawn) <= set(docs) - {rows[i].positive}
                 merged += len(set(drawn) & set(positives))
     assert merged > 0 and sampler.batches(0) != sampler.batches(1)
@@ -130,7 +132,7 @@ def test_training_on_a_mined_dir_scores_each_query_against_k_hard_negatives(mine
     batch, negs = batches[0], brought[0]
     docs = [examples[i].positive for i in batch] + [n for ns in negs for n in ns]
     for j, i in enumerate(batch):  # every query meets all 3 of its drawn negatives, and its positive once
-        drawn = draw_negatives(examples[i], 3, cfg.seed, 0, i)
+        drawn = draw_negatives(examples[i], 3, cfg.seed, 0, row_id(examples[i]))
         assert len(drawn) == 3 and set(drawn) <= set(docs) and docs.index(examples[i].positive) == j
     tok, base = AutoTokenizer.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir).eval()
     with torch.no_grad():

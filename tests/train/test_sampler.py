@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from tests.train.conftest import make_rows
 from train.data import Example
+from train.negatives import draw_negatives
 from train.sampler import NoDuplicateBatchSampler, pack_batches
 
 
@@ -11,7 +12,7 @@ def ex(q: str, pos: str, neg: str | None = None) -> Example:
 
 def test_worked_example_defers_a_repeated_positive(monkeypatch):
     rows = [ex("a", "X"), ex("b", "X"), ex("c", "Y"), ex("d", "Z")]
-    monkeypatch.setattr("random.Random.shuffle", lambda self, x: None)  # keep the docstring's order
+    monkeypatch.setattr("train.sampler.seeded_order", lambda ex, seed, ids=None: list(range(len(ex))))
     assert pack_batches(rows, 2, seed=0) == [[0, 2], [1, 3]]
 
 
@@ -54,3 +55,23 @@ def test_deterministic_per_seed_and_epoch_and_resumable():
     c = NoDuplicateBatchSampler(rows, 8, seed=3)
     c.load_state_dict(b.state_dict())
     assert [x for _, x in zip(range(4), c, strict=False)] == first[3:7]
+
+
+def test_added_rows_leave_the_order_of_the_others_and_their_negatives_as_they_were():
+    """20 LLM rows added to a run's weak pairs must not reshuffle the weak pairs: with a shuffle of
+    range(n) the two runs would differ by a new draw of the order as well as by the added rows."""
+    pool = tuple(f"n{j}" for j in range(30))
+    rows = [Example("i", f"q{i}", f"p{i}", None, mined_negatives=pool) for i in range(300)]
+    added = [Example("i", f"llm{i}", f"llm-p{i}", None, mined_negatives=pool) for i in range(20)]
+    a = NoDuplicateBatchSampler(rows, 8, seed=0, negatives_per_query=2)
+    b = NoDuplicateBatchSampler(added[:10] + rows + added[10:], 8, seed=0, negatives_per_query=2)
+    flat_a = [rows[i].query for batch in a.batches(0) for i in batch]
+    flat_b = [b.examples[i].query for batch in b.batches(0) for i in batch]
+    kept = [q for q in flat_b if not q.startswith("llm")]
+    assert len(flat_a) == 296 and kept[:296] == flat_a  # 300 rows: the last 4 fill no batch of 8
+    assert 0 < sum(q.startswith("llm") for q in flat_b)  # they are in, each at its own place
+    # each kept row draws the same hard negatives in both runs (keyed by its texts, not its index)
+    draw_a = {rows[i].query: draw_negatives(rows[i], 2, 0, 0, a.ids[i]) for i in range(300)}
+    draw_b = {e.query: draw_negatives(e, 2, 0, 0, b.ids[i]) for i, e in enumerate(b.examples)}
+    assert all(draw_b[q] == d for q, d in draw_a.items()) and len(set(draw_a.values())) > 100
+    assert a.batches(0) != pack_batches(rows, 8, seed=1)  # and the seed still picks the order
