@@ -157,8 +157,12 @@ def test_two_nodes_equal_one_process_and_resume(single, tmp_path):
     assert losses(first) == pytest.approx(losses(cfg.output), abs=1e-5)
     ours, reference = adapter(first), adapter(cfg.output)
     assert ours.keys() == reference.keys()
+    # Adam's update of a weight whose gradient is near its eps turns float-order noise into up to a
+    # step (lr 1e-3): with one order of rows 3 of 1,536 weights differ by 5e-5 to 4e-4. A lost or
+    # doubled rank moves most weights, so: nearly all equal to 1e-5, and none by a whole step.
     for k in ours:
-        torch.testing.assert_close(ours[k], reference[k], atol=1e-5, rtol=0)
+        diff = (ours[k] - reference[k]).abs()
+        assert (diff > 1e-5).float().mean() < 0.01 and diff.max() < 1e-3, (k, diff.max())
     step2 = first / "checkpoints" / "step-0000002"
     assert sorted(p.name for p in step2.glob("rng-rank*.pt")) == ["rng-rank0.pt", "rng-rank1.pt"]
     summaries = [n.stderr.count("trained 3 steps") for n in nodes]
