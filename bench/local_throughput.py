@@ -8,7 +8,7 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
      exported with `git archive`, so its code and templates run unchanged;
    - `order`: this tree, still asking for the optional hard negative (the prompt order alone);
    - `no-neg`: this tree with `--no-llm-negatives` (mining gives the negatives);
-   - `3/call`: and `--queries-per-call 3`, as `synth.adapt` asks; `4/call`: 4;
+   - `3/call`: and `--queries-per-call 3`; `4/call`: 4, as `synth.adapt` asks;
    each to --rows kept rows. Prints kept rows a minute, calls per kept row, prompt and completion
    tokens per call, the share of prompt tokens the engine's slot cache served, and the ratio to `old`.
 2. `engine`: the same prompts (this tree's, as `no-neg` sends them) sent straight to xllamacpp from
@@ -18,7 +18,7 @@ Two parts, each measured in one run (old and new side by side, so the ratios hol
 
     python bench/local_throughput.py                    # both parts
     python bench/local_throughput.py --part engine --calls 24
-    python bench/local_throughput.py --part rows --variants old,3/call --new-slots 8   # old vs new defaults
+    python bench/local_throughput.py --part rows --variants old,4/call --new-slots 8   # old vs new defaults
     python bench/local_throughput.py --part rows --llm .cache/bench-llm/qwen-1.5b.gguf   # see adapt_lift.py
 """
 
