@@ -20,7 +20,8 @@ of row indices: a shuffle of ``range(n)`` is a wholly new order for ``n + 1`` ro
 added to 5,200 weak pairs would train the weak pairs in another order too, and the two runs would
 differ by a new draw of the order as well as by the 20 rows. Sorted by digest, an added row takes its
 place and every other row keeps its order (batches after it shift by one place); each row's draw of
-negatives is keyed by the same digest.
+negatives is keyed by the same digest. A checkpoint written before this order (its state has no
+``order``) resumes in the order it started with: a shuffle of indices, draws keyed by index.
 
 Batches are GLOBAL: each process takes its contiguous slice, so gathering embeddings in rank order
 rebuilds exactly the global batch. A final incomplete batch is dropped (it would change the number
@@ -35,6 +36,7 @@ no-duplicates rule, the determinism and the resume state are the same.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable, Iterator, Sequence
 
 from train.data import Example
@@ -65,9 +67,19 @@ def _greedy(
     return batch, deferred
 
 
-def seeded_order(examples: Sequence, seed: int, ids: Sequence[str] | None = None) -> list[int]:
+ORDERS = ("digest", "index")  # "index": the order of checkpoints written before "digest" (resume only)
+
+
+def seeded_order(
+    examples: Sequence, seed: int, ids: Sequence[str] | None = None, order: str = "digest"
+) -> list[int]:
     """Row indices sorted by a digest of (seed, :func:`train.negatives.row_id`): random per seed, and
-    stable under adding or removing rows (see the module doc); ``ids``: the rows' ids, when known."""
+    stable under adding or removing rows (see the module doc); ``ids``: the rows' ids, when known.
+    ``order="index"``: the shuffle of indices that older checkpoints were trained in."""
+    if order == "index":
+        shuffled = list(range(len(examples)))
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
     ids = [row_id(e) for e in examples] if ids is None else ids
     keys = [hashlib.blake2b(f"{seed}\0{i}".encode(), digest_size=8).digest() for i in ids]
     return sorted(range(len(keys)), key=lambda r: (keys[r], r))  # equal rows: by index
@@ -80,10 +92,11 @@ def pack_batches(
     query_format: str = "instruct",
     lengths: Sequence | None = None,
     ids: Sequence[str] | None = None,
+    order_kind: str = "digest",
 ) -> list[list[int]]:
     """One epoch's batches of row indices, each free of repeated queries and positives; with ``lengths``
     (a sort key per row) grouped by length (:mod:`train.length_groups`)."""
-    order = seeded_order(examples, seed, ids)
+    order = seeded_order(examples, seed, ids, order_kind)
     if lengths is not None:
         order = group_order(order, lengths, batch_size)
     batches: list[list[int]] = []
@@ -117,7 +130,15 @@ class NoDuplicateBatchSampler:
         self.k, self.query_format = negatives_per_query, query_format
         self.epoch, self.done = 0, 0  # position: batches already yielded in self.epoch
         self._cache: dict[int, list[list[int]]] = {}
-        self.ids = [row_id(e) for e in examples]  # what orders the rows and keys their draws
+        self._order("digest")
+
+    def _order(self, kind: str) -> None:
+        """Use ``kind`` of :data:`ORDERS`: what orders the rows and keys their draws."""
+        self.order_kind, self._cache = kind, {}
+        if kind == "digest":
+            self.ids = [row_id(e) for e in self.examples]
+        else:  # the draws of older checkpoints: seeded by the row's index
+            self.ids = [str(i) for i in range(len(self.examples))]
 
     def negatives(self, batch: list[int], epoch: int | None = None) -> list[tuple[str, ...]]:
         """Per row of the GLOBAL ``batch``, the hard negatives it brings to the step (see the module doc).
@@ -176,13 +197,14 @@ class NoDuplicateBatchSampler:
                     self.query_format,
                     self.lengths,
                     self.ids,
+                    self.order_kind,
                 )
             }
         return self._cache[epoch]
 
     def largest_batch(self) -> int:
         """How many rows of epoch 0 fit one batch without repeated texts (for the error when none fills)."""
-        order = seeded_order(self.examples, self.seed, self.ids)
+        order = seeded_order(self.examples, self.seed, self.ids, self.order_kind)
         batch, _ = _greedy(order, lambda i: _texts(self.examples[i], self.query_format), len(order))
         return len(batch)
 
@@ -204,6 +226,7 @@ class NoDuplicateBatchSampler:
             "batch_size": self.batch_size,
             "negatives_per_query": self.k,
             "group_by_length": self.lengths is not None,
+            "order": self.order_kind,
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
@@ -220,4 +243,5 @@ class NoDuplicateBatchSampler:
                 f"group_by_length={theirs[3]}, this run has seed={self.seed} batch_size={self.batch_size} "
                 f"negatives_per_query={self.k} group_by_length={self.lengths is not None}; resume with the same flags"
             )
+        self._order(state.get("order", "index"))  # a checkpoint from before "order": indices
         self.epoch, self.done = state["epoch"], state["done"]

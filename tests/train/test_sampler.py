@@ -12,7 +12,9 @@ def ex(q: str, pos: str, neg: str | None = None) -> Example:
 
 def test_worked_example_defers_a_repeated_positive(monkeypatch):
     rows = [ex("a", "X"), ex("b", "X"), ex("c", "Y"), ex("d", "Z")]
-    monkeypatch.setattr("train.sampler.seeded_order", lambda ex, seed, ids=None: list(range(len(ex))))
+    monkeypatch.setattr(
+        "train.sampler.seeded_order", lambda ex, seed, ids=None, order="digest": list(range(len(ex)))
+    )
     assert pack_batches(rows, 2, seed=0) == [[0, 2], [1, 3]]
 
 
@@ -75,3 +77,23 @@ def test_added_rows_leave_the_order_of_the_others_and_their_negatives_as_they_we
     draw_b = {e.query: draw_negatives(e, 2, 0, 0, b.ids[i]) for i, e in enumerate(b.examples)}
     assert all(draw_b[q] == d for q, d in draw_a.items()) and len(set(draw_a.values())) > 100
     assert a.batches(0) != pack_batches(rows, 8, seed=1)  # and the seed still picks the order
+
+
+def test_a_checkpoint_from_before_the_digest_order_resumes_in_the_order_it_started_with():
+    """Its state has no "order": the rest of its epoch comes from the old shuffle of indices and its
+    draws stay keyed by index, so no row is seen twice or skipped across the resume."""
+    import random
+
+    pool = tuple(f"n{j}" for j in range(9))
+    rows = [Example("i", f"q{i}", f"p{i}", None, mined_negatives=pool) for i in range(32)]
+    old = list(range(32))
+    random.Random(5).shuffle(old)  # what the sampler did before: batches are this order in chunks
+    s = NoDuplicateBatchSampler(rows, 8, seed=5, negatives_per_query=2)
+    state = {k: v for k, v in s.state_dict().items() if k != "order"} | {"done": 2}
+    s.load_state_dict(state)
+    assert [b for _, b in zip(range(2), s, strict=False)] == [old[16:24], old[24:32]]
+    batch = old[16:24]
+    assert s.negatives(batch, 0)[0] == tuple(random.Random(f"5:0:{batch[0]}").sample(pool, 2))
+    assert s.state_dict()["order"] == "index"  # and its next checkpoint says so
+    fresh = NoDuplicateBatchSampler(rows, 8, seed=5)
+    assert fresh.state_dict()["order"] == "digest" and fresh.batches(0) != s.batches(0)
