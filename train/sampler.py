@@ -67,9 +67,6 @@ def _greedy(
     return batch, deferred
 
 
-ORDERS = ("digest", "index")  # "index": the order of checkpoints written before "digest" (resume only)
-
-
 def seeded_order(
     examples: Sequence, seed: int, ids: Sequence[str] | None = None, order: str = "digest"
 ) -> list[int]:
@@ -129,12 +126,13 @@ class NoDuplicateBatchSampler:
         self.lengths = lengths  # --group-by-length: a sort key per row (train.length_groups)
         self.k, self.query_format = negatives_per_query, query_format
         self.epoch, self.done = 0, 0  # position: batches already yielded in self.epoch
-        self._cache: dict[int, list[list[int]]] = {}
         self._order("digest")
 
     def _order(self, kind: str) -> None:
-        """Use ``kind`` of :data:`ORDERS`: what orders the rows and keys their draws."""
-        self.order_kind, self._cache = kind, {}
+        """Order the rows and key their draws by ``kind``: "digest", or "index" (checkpoints written
+        before "digest", resume only)."""
+        self.order_kind = kind
+        self._cache: dict[int, list[list[int]]] = {}
         if kind == "digest":
             self.ids = [row_id(e) for e in self.examples]
         else:  # the draws of older checkpoints: seeded by the row's index
